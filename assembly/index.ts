@@ -1,0 +1,214 @@
+// guest-image Wasm core.
+//
+// Allocation-free functions over raw offsets in the one imported linear memory (`env.memory`).
+// Nothing here allocates, uses strings or asserts, so the module has no data segment and no
+// import besides the memory: every byte of linear memory can be guest RAM (test/core.test.ts
+// checks both). The TypeScript wrapper (src/core/) validates every argument before calling in;
+// these loops trust their inputs.
+
+// ---------------------------------------------------------------------------------------------
+// Bulk memory: compiled to the bulk-memory instructions, which run at memcpy/memset speed.
+
+export function copy(dst: usize, src: usize, len: usize): void {
+  memory.copy(dst, src, len);
+}
+
+export function fill(dst: usize, value: u8, len: usize): void {
+  memory.fill(dst, value, len);
+}
+
+// ---------------------------------------------------------------------------------------------
+// CRC-32 as used by zlib, gzip and U-Boot (reflected polynomial 0xEDB88320, initial value and
+// final xor 0xFFFFFFFF), slicing-by-8. The 8 KiB table lives at a caller-given scratch offset.
+
+const CRC32_POLY: u32 = 0xedb88320;
+
+export function crc32Init(table: usize): void {
+  for (let i: u32 = 0; i < 256; i++) {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = c & 1 ? CRC32_POLY ^ (c >>> 1) : c >>> 1;
+    store<u32>(table + (<usize>i << 2), c);
+  }
+  for (let i: u32 = 0; i < 256; i++) {
+    let c = load<u32>(table + (<usize>i << 2));
+    for (let t: usize = 1; t < 8; t++) {
+      c = load<u32>(table + ((<usize>(c & 0xff)) << 2)) ^ (c >>> 8);
+      store<u32>(table + (t << 10) + (<usize>i << 2), c);
+    }
+  }
+}
+
+/** Continues a CRC-32 (zlib's `crc32(prev, buf, len)` semantics: pass 0 to start). */
+export function crc32(table: usize, ptr: usize, len: usize, prev: u32): u32 {
+  let c = ~prev;
+  let p = ptr;
+  const end = ptr + len;
+  while (p + 8 <= end) {
+    const lo = load<u32>(p) ^ c;
+    const hi = load<u32>(p, 4);
+    c =
+      load<u32>(table + (7 << 10) + ((<usize>(lo & 0xff)) << 2)) ^
+      load<u32>(table + (6 << 10) + ((<usize>((lo >>> 8) & 0xff)) << 2)) ^
+      load<u32>(table + (5 << 10) + ((<usize>((lo >>> 16) & 0xff)) << 2)) ^
+      load<u32>(table + (4 << 10) + ((<usize>(lo >>> 24)) << 2)) ^
+      load<u32>(table + (3 << 10) + ((<usize>(hi & 0xff)) << 2)) ^
+      load<u32>(table + (2 << 10) + ((<usize>((hi >>> 8) & 0xff)) << 2)) ^
+      load<u32>(table + (1 << 10) + ((<usize>((hi >>> 16) & 0xff)) << 2)) ^
+      load<u32>(table + ((<usize>(hi >>> 24)) << 2));
+    p += 8;
+  }
+  while (p < end) {
+    c = load<u32>(table + ((<usize>((c ^ <u32>load<u8>(p)) & 0xff)) << 2)) ^ (c >>> 8);
+    p++;
+  }
+  return ~c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Relocation.
+//
+// A relocation site is given as a link-time address V; its offset inside the loaded image is
+// V - vbase (wrapping). A site of `width` bytes may only be patched when it lies wholly inside
+// one of the image's segments: `segs` holds `nsegs` pairs of u64 image-relative offsets
+// [lo, hi). The check functions run over the whole table before anything is written and
+// return the index of the first bad entry, or -1.
+
+function inSegments(off: u64, width: u64, segs: usize, nsegs: u32): bool {
+  for (let i: u32 = 0; i < nsegs; i++) {
+    const s = segs + (<usize>i << 4);
+    const lo = load<u64>(s);
+    const hi = load<u64>(s, 8);
+    if (off >= lo && off < hi && hi - off >= width) return true;
+  }
+  return false;
+}
+
+@inline function rd32(p: usize, be: bool): u32 {
+  const v = load<u32>(p);
+  return be ? bswap<u32>(v) : v;
+}
+
+@inline function rd64(p: usize, be: bool): u64 {
+  const v = load<u64>(p);
+  return be ? bswap<u64>(v) : v;
+}
+
+@inline function rdWord(p: usize, is64: bool, be: bool): u64 {
+  return is64 ? rd64(p, be) : <u64>rd32(p, be);
+}
+
+@inline function relType(info: u64, is64: bool): u32 {
+  // ELF64_R_TYPE = info & 0xffffffff; ELF32_R_TYPE = info & 0xff (System V ABI).
+  return is64 ? <u32>info : <u32>(info & 0xff);
+}
+
+/**
+ * ELF dynamic relocations (SHT_REL/SHT_RELA entries). Every entry must be `relativeType` or
+ * R_*_NONE (0) and, if RELATIVE, patch a site inside a segment.
+ */
+export function elfRelocCheck(
+  table: usize, count: u32, entsize: u32, is64: bool, be: bool,
+  relativeType: u32, vbase: u64, segs: usize, nsegs: u32,
+): i32 {
+  const word: usize = is64 ? 8 : 4;
+  const width: u64 = is64 ? 8 : 4;
+  for (let i: u32 = 0; i < count; i++) {
+    const e = table + <usize>i * <usize>entsize;
+    const t = relType(rdWord(e + word, is64, be), is64);
+    if (t == 0) continue;
+    if (t != relativeType) return <i32>i;
+    const v = rdWord(e, is64, be);
+    let off = v - vbase;
+    if (!is64) off &= 0xffffffff;
+    if (!inSegments(off, width, segs, nsegs)) return <i32>i;
+  }
+  return -1;
+}
+
+/**
+ * Applies the RELATIVE entries checked by elfRelocCheck: the pointer-sized site becomes
+ * (RELA: r_addend, REL: its current contents) + delta, in the image's byte order.
+ * Returns the number of sites patched.
+ */
+export function elfRelocApply(
+  table: usize, count: u32, entsize: u32, is64: bool, be: bool, rela: bool,
+  relativeType: u32, vbase: u64, image: usize, delta: u64,
+): u32 {
+  const word: usize = is64 ? 8 : 4;
+  let n: u32 = 0;
+  for (let i: u32 = 0; i < count; i++) {
+    const e = table + <usize>i * <usize>entsize;
+    if (relType(rdWord(e + word, is64, be), is64) != relativeType) continue;
+    const v = rdWord(e, is64, be);
+    let off = v - vbase;
+    if (!is64) off &= 0xffffffff;
+    const site = image + <usize>off;
+    if (is64) {
+      const base = rela ? rd64(e + 16, be) : rd64(site, be);
+      const val = base + delta;
+      store<u64>(site, be ? bswap<u64>(val) : val);
+    } else {
+      const base = rela ? rd32(e + 8, be) : rd32(site, be);
+      const val = base + <u32>delta;
+      store<u32>(site, be ? bswap<u32>(val) : val);
+    }
+    n++;
+  }
+  return n;
+}
+
+/**
+ * Linux x86 `relocs` data (arch/x86/tools/relocs): `count` little-endian u32 link-time virtual
+ * addresses (truncated to 32 bits), each naming a site of `width` (4 or 8) bytes.
+ */
+export function x86RelocCheck(
+  table: usize, count: u32, vbase32: u32, width: u32, segs: usize, nsegs: u32,
+): i32 {
+  for (let i: u32 = 0; i < count; i++) {
+    const off: u64 = <u64>(load<u32>(table + (<usize>i << 2)) - vbase32);
+    if (!inSegments(off, <u64>width, segs, nsegs)) return <i32>i;
+  }
+  return -1;
+}
+
+/**
+ * Applies one group of x86 relocs the way arch/x86/boot/compressed/misc.c does:
+ * kind 0: *(u32*)site += delta; kind 1 (inverse 32-bit): *(i32*)site -= delta;
+ * kind 2: *(u64*)site += delta.
+ */
+export function x86RelocApply(
+  table: usize, count: u32, vbase32: u32, image: usize, kind: u32, delta: u64,
+): void {
+  const d32 = <u32>delta;
+  for (let i: u32 = 0; i < count; i++) {
+    const site = image + <usize>(load<u32>(table + (<usize>i << 2)) - vbase32);
+    if (kind == 0) store<u32>(site, load<u32>(site) + d32);
+    else if (kind == 1) store<u32>(site, load<u32>(site) - d32);
+    else store<u64>(site, load<u64>(site) + delta);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zero test, used to decide whether a range about to be overwritten must be saved for rollback
+// (fresh guest RAM is all zero and can simply be zeroed again).
+
+/** Returns 1 if [ptr, ptr + len) holds only zero bytes. */
+export function isZero(ptr: usize, len: usize): bool {
+  let p = ptr;
+  const end = ptr + len;
+  while (p < end && (p & 15) != 0) {
+    if (load<u8>(p) != 0) return false;
+    p++;
+  }
+  while (p + 64 <= end) {
+    const a = v128.or(v128.load(p), v128.load(p, 16));
+    const b = v128.or(v128.load(p, 32), v128.load(p, 48));
+    if (v128.any_true(v128.or(a, b))) return false;
+    p += 64;
+  }
+  while (p < end) {
+    if (load<u8>(p) != 0) return false;
+    p++;
+  }
+  return true;
+}

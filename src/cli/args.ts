@@ -1,0 +1,149 @@
+// Command-line parsing for the `guest-image` tool. Numbers are decimal or 0x hex; sizes may end
+// in K, M or G (powers of 1024). Anything malformed is a UsageError (exit status 2).
+
+export class UsageError extends Error {}
+
+const SUFFIX: Record<string, number> = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** Parses "123", "0x7b", "64K", "0x10M"… into an exact integer ≤ 2^53 − 1. */
+export function parseNumber(text: string, what: string, allowSuffix = true): number {
+  const m = /^(0[xX][0-9a-fA-F]+|[0-9]+)([KMGkmg]?)$/.exec(text.trim());
+  if (!m || (!allowSuffix && m[2])) throw new UsageError(`${what}: "${text}" is not a number (decimal or 0x hex${allowSuffix ? ", optional K/M/G" : ""})`);
+  const v = BigInt(m[1]) * BigInt(SUFFIX[m[2].toUpperCase()]);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new UsageError(`${what}: ${text} is larger than 2^53-1`);
+  return Number(v);
+}
+
+export interface RamArg {
+  base: number;
+  size: number;
+}
+
+export interface ModuleArg {
+  file: string;
+  at: number;
+  align: number;
+}
+
+export interface LoadArgs {
+  command: "load";
+  ram: RamArg[];
+  kernel?: string;
+  kernelAddr?: number;
+  kernelAlign: number;
+  relocs?: string;
+  modules: ModuleArg[];
+  dryRun: boolean;
+  json: boolean;
+  dumpRam?: string;
+}
+
+export interface InspectArgs {
+  command: "inspect";
+  file: string;
+  json: boolean;
+}
+
+export type Args = LoadArgs | InspectArgs | { command: "help" } | { command: "version" };
+
+export const USAGE = `usage:
+  guest-image inspect <file> [--json]
+  guest-image load --ram <base>:<size> [--ram <base>:<size> ...]
+                   [--kernel <file> [--kernel-addr <addr>] [--kernel-align <n>] [--relocs <file>]]
+                   [--module <file>@<addr>[:<align>] ...] [--dry-run] [--json] [--dump-ram <out>]
+
+Numbers are decimal or 0x hex; sizes may end in K, M or G (powers of 1024).`;
+
+export function parseArgs(argv: string[]): Args {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === "help" || command === "--help" || command === "-h") return { command: "help" };
+  if (command === "--version" || command === "-V") return { command: "version" };
+  if (command === "inspect") return parseInspect(rest);
+  if (command === "load") return parseLoad(rest);
+  throw new UsageError(`unknown command "${command}"`);
+}
+
+function parseInspect(rest: string[]): InspectArgs {
+  let file: string | undefined;
+  let json = false;
+  for (const a of rest) {
+    if (a === "--json") json = true;
+    else if (a.startsWith("-")) throw new UsageError(`inspect: unknown option ${a}`);
+    else if (file === undefined) file = a;
+    else throw new UsageError(`inspect: more than one file given ("${file}", "${a}")`);
+  }
+  if (file === undefined) throw new UsageError("inspect: no file given");
+  return { command: "inspect", file, json };
+}
+
+function parseLoad(rest: string[]): LoadArgs {
+  const out: LoadArgs = { command: "load", ram: [], kernelAlign: 0, modules: [], dryRun: false, json: false };
+  const seen = new Set<string>();
+  for (let i = 0; i < rest.length; i++) {
+    const opt = rest[i];
+    const value = (): string => {
+      const v = rest[++i];
+      if (v === undefined) throw new UsageError(`${opt} needs a value`);
+      return v;
+    };
+    const once = () => {
+      if (seen.has(opt)) throw new UsageError(`${opt} given more than once`);
+      seen.add(opt);
+    };
+    switch (opt) {
+      case "--ram": {
+        const v = value();
+        const m = /^([^:]+):([^:]+)$/.exec(v);
+        if (!m) throw new UsageError(`--ram: "${v}" is not <base>:<size>`);
+        out.ram.push({ base: parseNumber(m[1], "--ram base"), size: parseNumber(m[2], "--ram size") });
+        break;
+      }
+      case "--kernel":
+        once();
+        out.kernel = value();
+        break;
+      case "--kernel-addr":
+        once();
+        out.kernelAddr = parseNumber(value(), "--kernel-addr");
+        break;
+      case "--kernel-align":
+        once();
+        out.kernelAlign = parseNumber(value(), "--kernel-align");
+        break;
+      case "--relocs":
+        once();
+        out.relocs = value();
+        break;
+      case "--module": {
+        const v = value();
+        const atSign = v.lastIndexOf("@");
+        if (atSign <= 0) throw new UsageError(`--module: "${v}" is not <file>@<addr>[:<align>]`);
+        const [addr, align, extra] = v.slice(atSign + 1).split(":");
+        if (extra !== undefined || !addr) throw new UsageError(`--module: "${v}" is not <file>@<addr>[:<align>]`);
+        out.modules.push({
+          file: v.slice(0, atSign),
+          at: parseNumber(addr, "--module address"),
+          align: align === undefined ? 0 : parseNumber(align, "--module alignment"),
+        });
+        break;
+      }
+      case "--dry-run":
+        out.dryRun = true;
+        break;
+      case "--json":
+        out.json = true;
+        break;
+      case "--dump-ram":
+        once();
+        out.dumpRam = value();
+        break;
+      default:
+        throw new UsageError(opt.startsWith("-") ? `load: unknown option ${opt}` : `load: unexpected argument "${opt}"`);
+    }
+  }
+  if (out.ram.length === 0) throw new UsageError("load: at least one --ram <base>:<size> is required");
+  if (out.kernel === undefined && (out.kernelAddr !== undefined || seen.has("--kernel-align") || out.relocs !== undefined)) {
+    throw new UsageError("load: --kernel-addr, --kernel-align and --relocs need --kernel");
+  }
+  return out;
+}

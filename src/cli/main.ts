@@ -1,0 +1,155 @@
+#!/usr/bin/env node
+// The `guest-image` command. Its --json output and --dump-ram file are a contract other tools
+// rely on (see README, "CLI"): every address and size is a "0x…" string; a failed load exits 1
+// with one line on stderr and {"error":{"code","message"}} on stdout; usage errors exit 2.
+import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+import { GuestImageError } from "../errors.js";
+import { inspectFile, type Inspection } from "../inspect.js";
+import { hex } from "../num.js";
+import { fromPaths, openPath } from "../sources/directory.js";
+import { createVm, type LoadedImage, type LoadedKernel, type Vm } from "../vm.js";
+import { parseArgs, USAGE, UsageError, type InspectArgs, type LoadArgs } from "./args.js";
+
+/** Keys whose numeric values are counts or codes, not addresses or sizes. */
+const PLAIN_NUMBERS = new Set(["index", "relocations", "e_machine", "flags", "version", "last_comp_version", "boot_cpuid_phys"]);
+
+/** JSON with every number and bigint (addresses, sizes) as a "0x…" string. */
+export function toJson(value: unknown): unknown {
+  const conv = (v: unknown, key: string): unknown => {
+    if (typeof v === "bigint" || (typeof v === "number" && !PLAIN_NUMBERS.has(key))) return hex(v);
+    if (Array.isArray(v)) return v.map((x) => conv(x, ""));
+    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, conv(x, k)]));
+    return v;
+  };
+  return conv(value, "");
+}
+
+const human = (n: number) =>
+  n >= 1024 ** 3 && n % 1024 ** 3 === 0 ? `${n / 1024 ** 3} GiB`
+    : n >= 1024 ** 2 ? `${+(n / 1024 ** 2).toFixed(1)} MiB`
+      : n >= 1024 ? `${+(n / 1024).toFixed(1)} KiB` : `${n} B`;
+
+function out(line = ""): void {
+  process.stdout.write(line + "\n");
+}
+
+async function inspect(a: InspectArgs): Promise<number> {
+  const file = openPath(a.file);
+  let info: Inspection;
+  try {
+    info = await inspectFile(file);
+  } finally {
+    await file.close();
+  }
+  if (a.json) {
+    const { segments, elfType: _t, ...rest } = info;
+    const seg = segments?.map(({ type, offset, vaddr, paddr, filesz, memsz }) => ({ type, offset, vaddr, paddr, filesz, memsz }));
+    out(JSON.stringify(toJson(seg ? { ...rest, segments: seg } : rest)));
+    return 0;
+  }
+  out(`${info.name}: ${info.format}, ${hex(info.size)} bytes (${human(info.size)})`);
+  if (info.format === "elf") {
+    out(`  ${info.class} ${info.endian}-endian ${info.elfType} ${info.machine}, entry ${hex(info.entry!)}`);
+    const rows = info.segments!.map((s) => [s.type, hex(s.offset), hex(s.vaddr), hex(s.paddr), hex(s.filesz), hex(s.memsz), s.flags, hex(s.align)]);
+    table(["TYPE", "OFFSET", "VADDR", "PADDR", "FILESZ", "MEMSZ", "FLG", "ALIGN"], rows, "  ");
+  }
+  if (info.fdt) out(`  FDT version ${info.fdt.version}, totalsize ${hex(info.fdt.totalsize)}`);
+  return 0;
+}
+
+function table(head: string[], rows: string[][], indent = ""): void {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => out(indent + r.map((c, i) => c.padEnd(w[i])).join("  ").trimEnd());
+  line(head);
+  rows.forEach(line);
+}
+
+function dumpRam(vm: Vm, path: string): void {
+  const fd = openSync(path, "w");
+  try {
+    for (const r of vm.ram.regions) {
+      const view = vm.ram.view(r.base, r.size);
+      for (let o = 0; o < view.length; o += 1 << 30) writeSync(fd, view, o, Math.min(1 << 30, view.length - o));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function load(a: LoadArgs): Promise<number> {
+  const vm = await createVm({ ram: a.ram, files: fromPaths() });
+  let kernel: LoadedKernel | null = null;
+  const modules: LoadedImage[] = [];
+  try {
+    if (a.kernel !== undefined) {
+      kernel = await vm.loadKernel(a.kernel, { at: a.kernelAddr, align: a.kernelAlign, relocs: a.relocs, dryRun: a.dryRun });
+    }
+    for (const m of a.modules) modules.push(await vm.loadModule(m.file, { at: m.at, align: m.align, dryRun: a.dryRun }));
+  } finally {
+    if (a.dumpRam !== undefined) dumpRam(vm, a.dumpRam);
+  }
+  const placed = vm.placed();
+  if (a.json) {
+    out(JSON.stringify(toJson({
+      ram: vm.ram.regions.map(({ base, size }) => ({ base, size })),
+      kernel: kernel && {
+        name: kernel.name, format: kernel.format, load_paddr: kernel.paddr, alignment: kernel.alignment,
+        size: kernel.size, entry: kernel.entry, arch: kernel.arch,
+      },
+      modules: modules.map((m) => ({ name: m.name, load_paddr: m.paddr, alignment: m.alignment, size: m.size })),
+      placed,
+    })));
+    return 0;
+  }
+  out(`guest RAM: ${vm.ram.regions.map((r) => `[${hex(r.base)}, ${hex(r.base + r.size)}) ${human(r.size)}`).join(", ")}${a.dryRun ? "  (dry run: nothing written)" : ""}`);
+  if (kernel) {
+    const arch = kernel.arch;
+    const what = arch.format === "elf" ? `${arch.class} ${arch.machine} ${arch.type}, relocation offset ${hex(arch.relocation_offset)}, ${arch.relocations} relocations` : "raw";
+    out(`kernel ${kernel.name}: ${what}; entry ${hex(kernel.entry)}`);
+  }
+  out();
+  const kinds = new Map<string, string>();
+  if (kernel) kinds.set(kernel.name, `kernel (${kernel.format})`);
+  for (const m of modules) kinds.set(m.name, `module (${m.format})`);
+  table(["NAME", "KIND", "START", "END", "SIZE"], placed.map((p) => [p.name, kinds.get(p.name) ?? "", hex(p.paddr), hex(p.paddr + p.size), human(p.size)]));
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`guest-image: ${e.message}\n${USAGE}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  if (args.command === "help") {
+    out(USAGE);
+    return 0;
+  }
+  if (args.command === "version") {
+    out(JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version);
+    return 0;
+  }
+  try {
+    return args.command === "inspect" ? await inspect(args) : await load(args);
+  } catch (e) {
+    const err = e instanceof GuestImageError ? e : new GuestImageError("IO", String((e as Error)?.message ?? e), { cause: e });
+    process.stderr.write(`guest-image: ${err.code}: ${err.message}\n`);
+    if (args.json) out(JSON.stringify({ error: { code: err.code, message: err.message } }));
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.stderr.write(`guest-image: internal error: ${(e as Error)?.stack ?? e}\n`);
+    process.exitCode = 1;
+  },
+);

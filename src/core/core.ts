@@ -1,0 +1,160 @@
+// Loads the Wasm core (bytes embedded, so no fs or fetch is needed) and wraps its exports in
+// typed functions. Raw exports wrap their i32 arguments (ToInt32), so every caller passes
+// offsets that were checked against the memory first; returns ≥ 2^31 are fixed with `>>> 0`.
+import { CORE_WASM_BASE64 } from "./wasm-bytes.js";
+
+interface CoreExports {
+  copy(dst: number, src: number, len: number): void;
+  fill(dst: number, value: number, len: number): void;
+  crc32Init(table: number): void;
+  crc32(table: number, ptr: number, len: number, prev: number): number;
+  isZero(ptr: number, len: number): number;
+  elfRelocCheck(
+    table: number, count: number, entsize: number, is64: number, be: number,
+    relativeType: number, vbase: bigint, segs: number, nsegs: number,
+  ): number;
+  elfRelocApply(
+    table: number, count: number, entsize: number, is64: number, be: number, rela: number,
+    relativeType: number, vbase: bigint, image: number, delta: bigint,
+  ): number;
+  x86RelocCheck(table: number, count: number, vbase32: number, width: number, segs: number, nsegs: number): number;
+  x86RelocApply(table: number, count: number, vbase32: number, image: number, kind: number, delta: bigint): void;
+}
+
+function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+let modulePromise: Promise<WebAssembly.Module> | undefined;
+
+/** The compiled core module (compiled once per process/page). */
+export function coreModule(): Promise<WebAssembly.Module> {
+  modulePromise ??= WebAssembly.compile(decodeBase64(CORE_WASM_BASE64));
+  return modulePromise;
+}
+
+/** The raw bytes of the core module, for tests that inspect its sections. */
+export function coreWasmBytes(): Uint8Array {
+  return decodeBase64(CORE_WASM_BASE64);
+}
+
+/** Scratch layout inside the VM's scratch area (see Core). */
+export const CRC_TABLE_BYTES = 8 * 1024;
+export const SEG_TABLE_BYTES = 4 * 1024; // 256 segments × 16 bytes
+export const BATCH_BYTES = 64 * 1024;
+export const SCRATCH_BYTES = CRC_TABLE_BYTES + SEG_TABLE_BYTES + BATCH_BYTES;
+export const MAX_RELOC_SEGMENTS = SEG_TABLE_BYTES / 16;
+
+/**
+ * One instance of the core bound to one WebAssembly.Memory, plus a small scratch area in that
+ * memory (CRC table, segment table, relocation batch) that is never guest RAM.
+ */
+export class Core {
+  readonly memory: WebAssembly.Memory;
+  private readonly x: CoreExports;
+  private readonly crcTable: number;
+  readonly segTable: number;
+  readonly batch: number;
+
+  private constructor(memory: WebAssembly.Memory, x: CoreExports, scratch: number) {
+    this.memory = memory;
+    this.x = x;
+    this.crcTable = scratch;
+    this.segTable = scratch + CRC_TABLE_BYTES;
+    this.batch = this.segTable + SEG_TABLE_BYTES;
+    x.crc32Init(this.crcTable);
+  }
+
+  static async create(memory: WebAssembly.Memory, scratch: number): Promise<Core> {
+    const instance = await WebAssembly.instantiate(await coreModule(), { env: { memory } });
+    return new Core(memory, instance.exports as unknown as CoreExports, scratch);
+  }
+
+  /** A fresh view of all of linear memory (views detach when the memory grows). */
+  bytes(): Uint8Array {
+    return new Uint8Array(this.memory.buffer);
+  }
+
+  copy(dst: number, src: number, len: number): void {
+    if (len > 0) this.x.copy(dst, src, len);
+  }
+
+  fill(dst: number, value: number, len: number): void {
+    if (len > 0) this.x.fill(dst, value, len);
+  }
+
+  isZero(ptr: number, len: number): boolean {
+    return this.x.isZero(ptr, len) !== 0;
+  }
+
+  /** CRC-32 (zlib/IEEE) of linear memory [ptr, ptr + len), continuing from `prev`. */
+  crc32(ptr: number, len: number, prev = 0): number {
+    return this.x.crc32(this.crcTable, ptr, len, prev) >>> 0;
+  }
+
+  /** CRC-32 of bytes outside linear memory, fed through the batch area. */
+  crc32Bytes(data: Uint8Array, prev = 0): number {
+    let crc = prev;
+    for (let off = 0; off < data.length; off += BATCH_BYTES) {
+      const part = data.subarray(off, Math.min(data.length, off + BATCH_BYTES));
+      this.bytes().set(part, this.batch);
+      crc = this.crc32(this.batch, part.length, crc);
+    }
+    return crc;
+  }
+
+  /** Writes image-relative [lo, hi) segment ranges into the segment table. */
+  setSegments(segs: ReadonlyArray<readonly [bigint, bigint]>): number {
+    const dv = new DataView(this.memory.buffer, this.segTable, SEG_TABLE_BYTES);
+    segs.forEach(([lo, hi], i) => {
+      dv.setBigUint64(i * 16, lo, true);
+      dv.setBigUint64(i * 16 + 8, hi, true);
+    });
+    return segs.length;
+  }
+
+  /**
+   * Streams `table` (entries of `entsize` bytes) through the batch area, calling `fn` with the
+   * batch offset, the entry count in the batch and the index of its first entry. Stops early
+   * when `fn` returns a number ≥ 0 and returns that (as a whole-table index).
+   */
+  forEachBatch(table: Uint8Array, entsize: number, fn: (ptr: number, count: number, first: number) => number): number {
+    const perBatch = Math.floor(BATCH_BYTES / entsize);
+    const total = Math.floor(table.length / entsize);
+    for (let first = 0; first < total; first += perBatch) {
+      const count = Math.min(perBatch, total - first);
+      this.bytes().set(table.subarray(first * entsize, (first + count) * entsize), this.batch);
+      const r = fn(this.batch, count, first);
+      if (r >= 0) return first + r;
+    }
+    return -1;
+  }
+
+  elfRelocCheck(
+    ptr: number, count: number, entsize: number, is64: boolean, be: boolean,
+    relativeType: number, vbase: bigint, nsegs: number,
+  ): number {
+    return this.x.elfRelocCheck(ptr, count, entsize, +is64, +be, relativeType, BigInt.asIntN(64, vbase), this.segTable, nsegs);
+  }
+
+  elfRelocApply(
+    ptr: number, count: number, entsize: number, is64: boolean, be: boolean, rela: boolean,
+    relativeType: number, vbase: bigint, image: number, delta: bigint,
+  ): number {
+    return this.x.elfRelocApply(
+      ptr, count, entsize, +is64, +be, +rela, relativeType,
+      BigInt.asIntN(64, vbase), image, BigInt.asIntN(64, delta),
+    ) >>> 0;
+  }
+
+  x86RelocCheck(ptr: number, count: number, vbase32: number, width: number, nsegs: number): number {
+    return this.x.x86RelocCheck(ptr, count, vbase32 | 0, width, this.segTable, nsegs);
+  }
+
+  x86RelocApply(ptr: number, count: number, vbase32: number, image: number, kind: 0 | 1 | 2, delta: bigint): void {
+    this.x.x86RelocApply(ptr, count, vbase32 | 0, image, kind, BigInt.asIntN(64, delta));
+  }
+}

@@ -1,0 +1,458 @@
+// ELF kernels: ELF32 and ELF64, either byte order, any machine.
+//
+// Layouts from the System V ABI (gABI) "ELF Header", "Program Header" and "Dynamic Section"
+// chapters. Every 64-bit field is read as a bigint; every offset + size is checked against the
+// file length before it is used. Loading follows the seL4 x86 loader's whole-image relocation:
+// with base B and D = B − (lowest PT_LOAD p_paddr), every PT_LOAD with p_memsz > 0 goes to
+// p_paddr + D, file bytes first, then zeros up to p_memsz; gaps between segments are untouched.
+// When D ≠ 0, RELATIVE dynamic relocations (and, if given, Linux x86 `relocs` data) are applied.
+import { GuestImageError } from "../errors.js";
+import { hex, toSafe, U64_MASK } from "../num.js";
+import type { ElfRelocOp, LoadPlan, RelocOp, X86RelocGroup, X86RelocOp } from "../plan.js";
+import { readBytes, type ImageFile } from "../sources/source.js";
+
+export const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46]; // "\x7fELF", gABI e_ident[EI_MAG0..3]
+
+const PT_LOAD = 1;
+const PT_DYNAMIC = 2;
+const PT_NAMES: Record<number, string> = {
+  0: "NULL", 1: "LOAD", 2: "DYNAMIC", 3: "INTERP", 4: "NOTE", 5: "SHLIB", 6: "PHDR", 7: "TLS",
+  0x6474e550: "GNU_EH_FRAME", 0x6474e551: "GNU_STACK", 0x6474e552: "GNU_RELRO", 0x6474e553: "GNU_PROPERTY",
+  0x70000000: "LOPROC+0x0", 0x70000001: "LOPROC+0x1", 0x70000002: "LOPROC+0x2", 0x70000003: "LOPROC+0x3",
+};
+const ET_NAMES: Record<number, string> = { 0: "NONE", 1: "REL", 2: "EXEC", 3: "DYN", 4: "CORE" };
+
+/** Short machine names for e_machine values (gABI "e_machine" table). */
+export const MACHINES: Record<number, string> = {
+  2: "sparc", 3: "i386", 4: "m68k", 8: "mips", 10: "mips_rs3_le", 15: "parisc", 20: "ppc", 21: "ppc64",
+  22: "s390", 40: "arm", 42: "sh", 43: "sparcv9", 50: "ia64", 62: "x86_64", 183: "aarch64",
+  243: "riscv", 247: "bpf", 258: "loongarch",
+};
+
+/** R_<machine>_RELATIVE for the machines whose images we relocate (each psABI's relocation table). */
+const RELATIVE_TYPE: Record<number, number> = {
+  62: 8, // R_X86_64_RELATIVE (x86-64 psABI)
+  3: 8, // R_386_RELATIVE (i386 psABI)
+  183: 1027, // R_AARCH64_RELATIVE (AAELF64)
+  40: 23, // R_ARM_RELATIVE (AAELF32)
+  243: 3, // R_RISCV_RELATIVE (RISC-V ELF psABI)
+};
+
+// Dynamic section tags (gABI "Dynamic Section").
+const DT_NULL = 0n, DT_PLTRELSZ = 2n, DT_RELA = 7n, DT_RELASZ = 8n, DT_RELAENT = 9n;
+const DT_REL = 17n, DT_RELSZ = 18n, DT_RELENT = 19n, DT_PLTREL = 20n, DT_JMPREL = 23n;
+const DT_RELRSZ = 35n, DT_RELR = 36n;
+
+export interface ElfSegment {
+  index: number;
+  type: number;
+  typeName: string;
+  flags: number;
+  offset: bigint;
+  vaddr: bigint;
+  paddr: bigint;
+  filesz: bigint;
+  memsz: bigint;
+  align: bigint;
+}
+
+export interface ElfHeader {
+  class: 32 | 64;
+  bigEndian: boolean;
+  osabi: number;
+  type: number;
+  machine: number;
+  entry: bigint;
+  phoff: bigint;
+  shoff: bigint;
+  flags: number;
+  ehsize: number;
+  phentsize: number;
+  phnum: number;
+  shentsize: number;
+  shnum: number;
+  shstrndx: number;
+}
+
+export interface ElfImage {
+  header: ElfHeader;
+  /** All program headers, in file order. */
+  segments: ElfSegment[];
+  /** PT_LOAD headers with p_memsz > 0, in file order. */
+  loads: ElfSegment[];
+  /** End of the ELF proper (headers, segment data, section header table) in the file. */
+  contentEnd: number;
+}
+
+export function isElf(head: Uint8Array): boolean {
+  return head.length >= 4 && ELF_MAGIC.every((b, i) => head[i] === b);
+}
+
+const typeName = (t: number) =>
+  PT_NAMES[t] ?? (t >= 0x60000000 && t < 0x70000000 ? `LOOS+${hex(t - 0x60000000)}` : t >= 0x70000000 ? `LOPROC+${hex(t - 0x70000000)}` : hex(t));
+
+export const machineName = (m: number) => MACHINES[m] ?? `EM_${m}`;
+export const elfTypeName = (t: number) => ET_NAMES[t] ?? hex(t);
+
+/** A reader of fixed-width fields in one byte order; 64-bit values as bigint. */
+class Fields {
+  private readonly dv: DataView;
+  constructor(bytes: Uint8Array, private readonly le: boolean) {
+    this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  u8 = (o: number) => this.dv.getUint8(o);
+  u16 = (o: number) => this.dv.getUint16(o, this.le);
+  u32 = (o: number) => this.dv.getUint32(o, this.le);
+  u64 = (o: number) => this.dv.getBigUint64(o, this.le);
+  word = (o: number, is64: boolean) => (is64 ? this.u64(o) : BigInt(this.u32(o)));
+}
+
+/** Parses the ELF header and program headers, checking every range against the file. */
+export async function readElf(file: ImageFile): Promise<ElfImage> {
+  const image = file.name;
+  const err = (code: "BAD_MAGIC" | "BAD_HEADER" | "TRUNCATED" | "UNSUPPORTED", field: string, msg: string) =>
+    new GuestImageError(code, msg, { image, field });
+  if (file.size < 16) throw err("TRUNCATED", "e_ident", `file is ${file.size} bytes, shorter than an ELF identification (16)`);
+  const ident = await readBytes(file, 0, 16);
+  if (!isElf(ident)) throw err("BAD_MAGIC", "e_ident", "no ELF magic (7f 45 4c 46) at offset 0");
+  const cls = ident[4];
+  const data = ident[5];
+  if (cls !== 1 && cls !== 2) throw err("BAD_HEADER", "EI_CLASS", `EI_CLASS ${cls} is neither ELFCLASS32 (1) nor ELFCLASS64 (2)`);
+  if (data !== 1 && data !== 2) throw err("BAD_HEADER", "EI_DATA", `EI_DATA ${data} is neither ELFDATA2LSB (1) nor ELFDATA2MSB (2)`);
+  if (ident[6] !== 1) throw err("BAD_HEADER", "EI_VERSION", `EI_VERSION ${ident[6]} is not EV_CURRENT (1)`);
+  const is64 = cls === 2;
+  const ehsize = is64 ? 64 : 52;
+  if (file.size < ehsize) throw err("TRUNCATED", "e_ehsize", `file is ${file.size} bytes, shorter than an ELF${is64 ? 64 : 32} header (${ehsize})`);
+  const f = new Fields(await readBytes(file, 0, ehsize), data === 1);
+  const w = is64 ? 8 : 4;
+  const h: ElfHeader = {
+    class: is64 ? 64 : 32,
+    bigEndian: data === 2,
+    osabi: ident[7],
+    type: f.u16(16),
+    machine: f.u16(18),
+    entry: f.word(24, is64),
+    phoff: f.word(24 + w, is64),
+    shoff: f.word(24 + 2 * w, is64),
+    flags: f.u32(24 + 3 * w),
+    ehsize: f.u16(28 + 3 * w),
+    phentsize: f.u16(30 + 3 * w),
+    phnum: f.u16(32 + 3 * w),
+    shentsize: f.u16(34 + 3 * w),
+    shnum: f.u16(36 + 3 * w),
+    shstrndx: f.u16(38 + 3 * w),
+  };
+  const version = f.u32(20);
+  if (version !== 1) throw err("BAD_HEADER", "e_version", `e_version ${version} is not EV_CURRENT (1)`);
+  if (h.type !== 2 && h.type !== 3) {
+    throw err("UNSUPPORTED", "e_type", `e_type ${elfTypeName(h.type)} (${h.type}) cannot be loaded; only EXEC (2) and DYN (3) images can (link object files first)`);
+  }
+  const phentsize = is64 ? 56 : 32;
+  if (h.phentsize !== phentsize) throw err("BAD_HEADER", "e_phentsize", `e_phentsize ${h.phentsize} is not ${phentsize}, the ELF${h.class} program header size`);
+  if (h.phnum === 0) throw err("BAD_HEADER", "e_phnum", "e_phnum is 0: no program headers, nothing to load");
+  if (h.phnum === 0xffff) throw err("UNSUPPORTED", "e_phnum", "e_phnum is PN_XNUM (0xffff): extended program header numbering is not supported");
+  if (h.phoff < BigInt(ehsize)) throw err("BAD_HEADER", "e_phoff", `e_phoff ${hex(h.phoff)} overlaps the ELF header (${ehsize} bytes)`);
+  const phEnd = h.phoff + BigInt(h.phnum * phentsize);
+  if (phEnd > BigInt(file.size)) {
+    throw err("TRUNCATED", "e_phoff", `program headers [${hex(h.phoff)}, ${hex(phEnd)}) (e_phnum ${h.phnum}) run past the end of the file (${hex(file.size)} bytes)`);
+  }
+  const ph = new Fields(await readBytes(file, Number(h.phoff), h.phnum * phentsize), !h.bigEndian);
+  const segments: ElfSegment[] = [];
+  let contentEnd = Number(phEnd);
+  for (let i = 0; i < h.phnum; i++) {
+    const o = i * phentsize;
+    const s: ElfSegment = is64
+      ? { index: i, type: ph.u32(o), typeName: "", flags: ph.u32(o + 4), offset: ph.u64(o + 8), vaddr: ph.u64(o + 16), paddr: ph.u64(o + 24), filesz: ph.u64(o + 32), memsz: ph.u64(o + 40), align: ph.u64(o + 48) }
+      : { index: i, type: ph.u32(o), typeName: "", offset: BigInt(ph.u32(o + 4)), vaddr: BigInt(ph.u32(o + 8)), paddr: BigInt(ph.u32(o + 12)), filesz: BigInt(ph.u32(o + 16)), memsz: BigInt(ph.u32(o + 20)), flags: ph.u32(o + 24), align: BigInt(ph.u32(o + 28)) };
+    s.typeName = typeName(s.type);
+    segments.push(s);
+    if (s.type !== PT_LOAD) continue;
+    const at = `program header ${i} (LOAD)`;
+    if (s.filesz > s.memsz) throw err("BAD_HEADER", "p_filesz", `${at}: p_filesz ${hex(s.filesz)} > p_memsz ${hex(s.memsz)}`);
+    if (s.offset + s.filesz > BigInt(file.size)) {
+      throw err("TRUNCATED", "p_offset", `${at}: file bytes [${hex(s.offset)}, ${hex(s.offset + s.filesz)}) run past the end of the file (${hex(file.size)} bytes)`);
+    }
+    if (s.paddr + s.memsz > U64_MASK + 1n) throw err("BAD_HEADER", "p_paddr", `${at}: p_paddr ${hex(s.paddr)} + p_memsz ${hex(s.memsz)} wraps past 2^64`);
+    if (s.vaddr + s.memsz > U64_MASK + 1n) throw err("BAD_HEADER", "p_vaddr", `${at}: p_vaddr ${hex(s.vaddr)} + p_memsz ${hex(s.memsz)} wraps past 2^64`);
+    contentEnd = Math.max(contentEnd, Number(s.offset + s.filesz));
+  }
+  const loads = segments.filter((s) => s.type === PT_LOAD && s.memsz > 0n);
+  if (loads.length === 0) throw err("BAD_HEADER", "p_type", "no PT_LOAD program header with p_memsz > 0: nothing to load");
+  const byAddr = [...loads].sort((a, b) => (a.paddr < b.paddr ? -1 : a.paddr > b.paddr ? 1 : 0));
+  for (let i = 1; i < byAddr.length; i++) {
+    const p = byAddr[i - 1];
+    const c = byAddr[i];
+    if (c.paddr < p.paddr + p.memsz) {
+      throw err("BAD_HEADER", "p_paddr", `program headers ${p.index} [${hex(p.paddr)}, ${hex(p.paddr + p.memsz)}) and ${c.index} [${hex(c.paddr)}, ${hex(c.paddr + c.memsz)}) overlap in physical memory`);
+    }
+  }
+  if (h.entry !== 0n && !loads.some((s) => inRange(h.entry, s.vaddr, s.memsz) || inRange(h.entry, s.paddr, s.memsz))) {
+    throw err("BAD_HEADER", "e_entry", `e_entry ${hex(h.entry)} is inside no loadable segment`);
+  }
+  const shEnd = h.shoff + BigInt(h.shnum) * BigInt(h.shentsize);
+  if (h.shoff > 0n && shEnd <= BigInt(file.size)) contentEnd = Math.max(contentEnd, Number(shEnd));
+  return { header: h, segments, loads, contentEnd };
+}
+
+const inRange = (v: bigint, start: bigint, len: bigint) => v >= start && v < start + len;
+
+/** What an ELF image reports in `kernel_image_arch` (seL4 field names, plus what we know more). */
+export interface ElfKernelArch {
+  format: "elf";
+  /** e_entry + relocation_offset. */
+  entry: bigint;
+  /** B − link_paddr: how far the image was moved from its link address. */
+  relocation_offset: bigint;
+  /** Lowest PT_LOAD p_paddr. */
+  link_paddr: bigint;
+  /** Lowest non-zero PT_LOAD p_vaddr (0 if all are zero). */
+  link_vaddr: bigint;
+  machine: string;
+  e_machine: number;
+  class: "ELF32" | "ELF64";
+  endian: "little" | "big";
+  type: string;
+  /** The PT_LOAD segments placed, with where each went. */
+  segments: Array<{
+    index: number; type: string; offset: bigint; vaddr: bigint; paddr: bigint;
+    filesz: bigint; memsz: bigint; flags: number; load_paddr: bigint;
+  }>;
+  /** Relocation sites patched. */
+  relocations: number;
+  /** The x86 relocs input, as in seL4's guest_kernel_image_arch. */
+  is_reloc_enabled: boolean;
+  relocs_file: string | null;
+}
+
+export interface ElfPlanOptions {
+  /** Load base B; undefined = the image's own address (lowest p_paddr). */
+  base?: number;
+  /** Linux x86 `relocs` data (arch/x86/tools/relocs output), possibly the kernel file itself. */
+  relocs?: ImageFile;
+}
+
+export interface ElfResult {
+  format: "elf";
+  entry: bigint;
+  arch: ElfKernelArch;
+}
+
+/** Turns a parsed ELF into a load plan at base B (reads relocation tables, writes nothing). */
+export async function planElf(file: ImageFile, elf: ElfImage, opts: ElfPlanOptions = {}): Promise<LoadPlan<ElfResult>> {
+  const image = file.name;
+  const h = elf.header;
+  let linkPaddr = elf.loads[0].paddr;
+  let end = 0n;
+  for (const s of elf.loads) {
+    if (s.paddr < linkPaddr) linkPaddr = s.paddr;
+    if (s.paddr + s.memsz > end) end = s.paddr + s.memsz;
+  }
+  const nonZeroV = elf.loads.map((s) => s.vaddr).filter((v) => v !== 0n);
+  const linkVaddr = nonZeroV.length ? nonZeroV.reduce((a, b) => (b < a ? b : a)) : 0n;
+  const base = opts.base ?? toSafe(linkPaddr, "link address (lowest p_paddr)", { image }, "BAD_ADDRESS");
+  const delta = BigInt(base) - linkPaddr;
+  const size = toSafe(end - linkPaddr, "image size", { image }, "TOO_LARGE");
+  const dst = (p: bigint, what: string) => toSafe(p + delta, what, { image }, "BAD_ADDRESS");
+
+  const copies = [];
+  const zeros = [];
+  for (const s of elf.loads) {
+    const d = dst(s.paddr, `program header ${s.index} load address`);
+    if (s.filesz > 0n) copies.push({ dst: d, src: Number(s.offset), len: Number(s.filesz) });
+    if (s.memsz > s.filesz) zeros.push({ dst: d + Number(s.filesz), len: Number(s.memsz - s.filesz) });
+  }
+
+  const relocs: RelocOp[] = [];
+  if (delta !== 0n) {
+    const dyn = await dynamicRelocs(file, elf, linkPaddr, delta);
+    if (dyn) relocs.push(dyn);
+  }
+  if (opts.relocs) {
+    const x86 = await x86Relocs(opts.relocs, file, elf, linkVaddr, delta);
+    if (delta !== 0n) relocs.push(x86);
+  }
+  const relocationCount = relocs.reduce(
+    (n, r) => n + (r.kind === "elf" ? countRelative(r) : r.groups.reduce((k, g) => k + g.entries.length / 4, 0)),
+    0,
+  );
+  const arch: ElfKernelArch = {
+    format: "elf",
+    entry: (h.entry + delta) & U64_MASK,
+    relocation_offset: delta,
+    link_paddr: linkPaddr,
+    link_vaddr: linkVaddr,
+    machine: machineName(h.machine),
+    e_machine: h.machine,
+    class: h.class === 64 ? "ELF64" : "ELF32",
+    endian: h.bigEndian ? "big" : "little",
+    type: elfTypeName(h.type),
+    segments: elf.loads.map((s) => ({
+      index: s.index, type: s.typeName, offset: s.offset, vaddr: s.vaddr, paddr: s.paddr,
+      filesz: s.filesz, memsz: s.memsz, flags: s.flags, load_paddr: s.paddr + delta,
+    })),
+    relocations: relocationCount,
+    is_reloc_enabled: opts.relocs !== undefined,
+    relocs_file: opts.relocs?.name ?? null,
+  };
+  return {
+    name: image,
+    file,
+    paddr: base,
+    size,
+    copies,
+    zeros,
+    relocs,
+    patchable: elf.loads.map((s) => [s.paddr - linkPaddr, s.paddr - linkPaddr + s.memsz] as const),
+    result: { format: "elf", entry: arch.entry, arch },
+  };
+}
+
+function countRelative(r: ElfRelocOp): number {
+  const dv = new DataView(r.table.buffer, r.table.byteOffset, r.table.byteLength);
+  let n = 0;
+  for (let o = 0; o < r.table.length; o += r.entsize) {
+    const t = r.is64 ? Number(dv.getBigUint64(o + 8, !r.bigEndian) & 0xffffffffn) : dv.getUint32(o + 4, !r.bigEndian) & 0xff;
+    if (t === r.relativeType) n++;
+  }
+  return n;
+}
+
+/** Maps a link-time virtual address range to file offsets through the PT_LOAD headers. */
+function fileOffset(elf: ElfImage, vaddr: bigint, len: bigint): bigint | undefined {
+  for (const s of elf.segments) {
+    if (s.type === PT_LOAD && vaddr >= s.vaddr && vaddr + len <= s.vaddr + s.filesz) return s.offset + (vaddr - s.vaddr);
+  }
+  return undefined;
+}
+
+/**
+ * Reads the REL/RELA tables named by PT_DYNAMIC (DT_RELA/DT_REL and DT_JMPREL). Returns
+ * undefined for an image without dynamic relocations.
+ */
+async function dynamicRelocs(file: ImageFile, elf: ElfImage, linkPaddr: bigint, delta: bigint): Promise<ElfRelocOp | undefined> {
+  const image = file.name;
+  const h = elf.header;
+  const dynSeg = elf.segments.find((s) => s.type === PT_DYNAMIC);
+  if (!dynSeg || dynSeg.filesz === 0n) return undefined;
+  const bad = (code: "BAD_HEADER" | "TRUNCATED" | "UNSUPPORTED" | "RELOCATION", field: string, msg: string) =>
+    new GuestImageError(code, msg, { image, field });
+  if (dynSeg.offset + dynSeg.filesz > BigInt(file.size)) {
+    throw bad("TRUNCATED", "p_offset", `PT_DYNAMIC [${hex(dynSeg.offset)}, ${hex(dynSeg.offset + dynSeg.filesz)}) runs past the end of the file`);
+  }
+  const is64 = h.class === 64;
+  const w = is64 ? 8 : 4;
+  const dyn = new Fields(await readBytes(file, Number(dynSeg.offset), Number(dynSeg.filesz)), !h.bigEndian);
+  const tags = new Map<bigint, bigint>();
+  for (let o = 0; o + 2 * w <= Number(dynSeg.filesz); o += 2 * w) {
+    const tag = dyn.word(o, is64);
+    if (tag === DT_NULL) break;
+    if (!tags.has(tag)) tags.set(tag, dyn.word(o + w, is64));
+  }
+  if ((tags.get(DT_RELRSZ) ?? 0n) > 0n && tags.has(DT_RELR)) {
+    throw bad("UNSUPPORTED", "DT_RELR", "packed relative relocations (DT_RELR) are not supported; link without -z pack-relative-relocs");
+  }
+  const tables: Array<{ what: string; addr: bigint; size: bigint; rela: boolean; entsize: bigint }> = [];
+  const relaEnt = BigInt(is64 ? 24 : 12);
+  const relEnt = BigInt(is64 ? 16 : 8);
+  if (tags.has(DT_RELA) && (tags.get(DT_RELASZ) ?? 0n) > 0n) {
+    tables.push({ what: "DT_RELA table", addr: tags.get(DT_RELA)!, size: tags.get(DT_RELASZ)!, rela: true, entsize: tags.get(DT_RELAENT) ?? relaEnt });
+  }
+  if (tags.has(DT_REL) && (tags.get(DT_RELSZ) ?? 0n) > 0n) {
+    tables.push({ what: "DT_REL table", addr: tags.get(DT_REL)!, size: tags.get(DT_RELSZ)!, rela: false, entsize: tags.get(DT_RELENT) ?? relEnt });
+  }
+  if (tags.has(DT_JMPREL) && (tags.get(DT_PLTRELSZ) ?? 0n) > 0n) {
+    const rela = tags.get(DT_PLTREL) === DT_RELA;
+    const addr = tags.get(DT_JMPREL)!;
+    const size = tags.get(DT_PLTRELSZ)!;
+    // Some linkers count the PLT relocations inside DT_RELASZ as well; do not apply them twice.
+    if (!tables.some((t) => t.rela === rela && addr >= t.addr && addr + size <= t.addr + t.size)) {
+      tables.push({ what: "DT_JMPREL table", addr, size, rela, entsize: rela ? relaEnt : relEnt });
+    }
+  }
+  if (tables.length === 0) return undefined;
+  if (tables.some((t) => t.rela) && tables.some((t) => !t.rela)) {
+    throw bad("UNSUPPORTED", "DT_REL", "an image with both REL and RELA dynamic relocations");
+  }
+  const relativeType = RELATIVE_TYPE[h.machine];
+  if (relativeType === undefined) {
+    throw bad("UNSUPPORTED", "e_machine", `relocating a ${machineName(h.machine)} image (e_machine ${h.machine}); RELATIVE relocations are supported for x86_64, i386, aarch64, arm and riscv`);
+  }
+  const k = elf.loads[0].vaddr - elf.loads[0].paddr;
+  if (elf.loads.some((s) => s.vaddr - s.paddr !== k)) {
+    throw bad("UNSUPPORTED", "p_vaddr", "relocating an image whose segments do not share one p_vaddr − p_paddr offset");
+  }
+  const parts: Uint8Array[] = [];
+  for (const t of tables) {
+    const want = t.rela ? relaEnt : relEnt;
+    if (t.entsize !== want) throw bad("BAD_HEADER", t.rela ? "DT_RELAENT" : "DT_RELENT", `${t.what}: entry size ${t.entsize} is not ${want}`);
+    if (t.size % t.entsize !== 0n) throw bad("BAD_HEADER", t.rela ? "DT_RELASZ" : "DT_RELSZ", `${t.what}: size ${hex(t.size)} is not a multiple of the entry size ${t.entsize}`);
+    const off = fileOffset(elf, t.addr, t.size);
+    if (off === undefined) throw bad("BAD_HEADER", t.rela ? "DT_RELA" : "DT_REL", `${t.what} [${hex(t.addr)}, +${hex(t.size)}) is not inside the file bytes of any PT_LOAD`);
+    parts.push(await readBytes(file, Number(off), Number(t.size)));
+  }
+  const table = parts.length === 1 ? parts[0] : concat(parts);
+  return {
+    kind: "elf",
+    what: tables.map((t) => t.what).join(" + "),
+    table,
+    entsize: Number(tables[0].rela ? relaEnt : relEnt),
+    is64,
+    bigEndian: h.bigEndian,
+    rela: tables[0].rela,
+    relativeType,
+    vbase: linkPaddr + k,
+    delta,
+  };
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/**
+ * Linux x86 relocation data as written by arch/x86/tools/relocs and consumed by
+ * arch/x86/boot/compressed/misc.c handle_relocations(): little-endian u32 words read backwards
+ * from the end of the data. A 64-bit kernel has three groups, each ended (reading backwards) by
+ * a zero word: 32-bit sites, then inverse 32-bit sites, then 64-bit sites; a 32-bit kernel has
+ * only the 32-bit group. Each word is the link-time virtual address of a site (truncated to 32
+ * bits); the site's offset in the image is that address minus link_vaddr.
+ */
+async function x86Relocs(rf: ImageFile, kernel: ImageFile, elf: ElfImage, linkVaddr: bigint, delta: bigint): Promise<X86RelocOp> {
+  const image = kernel.name;
+  const h = elf.header;
+  const what = `relocs data "${rf.name}"`;
+  if (h.machine !== 3 && h.machine !== 62) {
+    throw new GuestImageError("UNSUPPORTED", `x86 relocs data given for a ${machineName(h.machine)} kernel`, { image, field: "relocs_file" });
+  }
+  // When the data is appended to the kernel itself (as seL4's configurations do), it starts
+  // after the ELF's own content; otherwise the whole file may be relocation data.
+  const start = rf === kernel || rf.name === kernel.name ? Math.min(elf.contentEnd, rf.size) : 0;
+  const data = await readBytes(rf, start, rf.size - start);
+  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const names = h.class === 64 ? (["32-bit", "inverse 32-bit", "64-bit"] as const) : (["32-bit"] as const);
+  const ops = [0, 1, 2] as const;
+  const groups: X86RelocGroup[] = [];
+  let pos = data.length; // words are read at pos − 4, pos − 8, …
+  for (let g = 0; g < names.length; g++) {
+    const groupEnd = pos;
+    for (;;) {
+      if (pos < 4) {
+        throw new GuestImageError(
+          "RELOCATION",
+          `${what}: the ${names[g]} group has no terminating zero word before ${start ? "the end of the ELF image" : "the start of the file"}`,
+          { image, field: "relocs_file" },
+        );
+      }
+      pos -= 4;
+      if (dv.getUint32(pos, true) === 0) break;
+    }
+    groups.push({ op: ops[g], what: `${names[g]} group`, entries: data.subarray(pos + 4, groupEnd) });
+  }
+  return { kind: "x86", what, groups, vbase32: Number(linkVaddr & 0xffffffffn), delta };
+}

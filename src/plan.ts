@@ -1,0 +1,217 @@
+// A load is a pipeline in one direction: parse → plan → check → execute → record.
+//
+// A format module turns headers into a LoadPlan: plain data saying which bytes of the file go
+// where in guest physical memory, what to zero and which relocations to apply. check() validates
+// the plan against guest RAM and the ledger and reserves its range (synchronously, so loads
+// running at once cannot both win). execute() then writes: positional reads straight into RAM,
+// then zero fills and relocations in the Wasm core. Only reads can fail once a plan is checked;
+// if one does, every byte written so far is restored and the reservation is released, so a failed
+// load leaves RAM and the ledger exactly as they were.
+import type { Core } from "./core/core.js";
+import { MAX_RELOC_SEGMENTS } from "./core/core.js";
+import { GuestImageError } from "./errors.js";
+import { hex } from "./num.js";
+import type { GuestRam } from "./ram/guest-ram.js";
+import type { Ledger } from "./ram/ledger.js";
+import type { ImageFile } from "./sources/source.js";
+
+/** Copy [src, src + len) of the file to guest physical `dst`. */
+export interface CopyOp {
+  dst: number;
+  src: number;
+  len: number;
+}
+
+/** Zero guest physical [dst, dst + len). */
+export interface ZeroOp {
+  dst: number;
+  len: number;
+}
+
+/** ELF dynamic relocations of the RELATIVE kind (SHT_REL / SHT_RELA entries). */
+export interface ElfRelocOp {
+  kind: "elf";
+  /** Where the table came from, for messages ("DT_RELA table"). */
+  what: string;
+  table: Uint8Array;
+  entsize: number;
+  is64: boolean;
+  bigEndian: boolean;
+  rela: boolean;
+  relativeType: number;
+  /** Link-time address of the image's first byte. */
+  vbase: bigint;
+  delta: bigint;
+}
+
+/** One group of Linux x86 `relocs` data. op 0: u32 += delta; 1: i32 -= delta; 2: u64 += delta. */
+export interface X86RelocGroup {
+  op: 0 | 1 | 2;
+  what: string;
+  entries: Uint8Array;
+}
+
+export interface X86RelocOp {
+  kind: "x86";
+  what: string;
+  groups: X86RelocGroup[];
+  vbase32: number;
+  delta: bigint;
+}
+
+export type RelocOp = ElfRelocOp | X86RelocOp;
+
+export interface LoadPlan<R = unknown> {
+  /** Image name (for the ledger and messages). */
+  name: string;
+  file: ImageFile;
+  /** The range the image occupies, recorded in the ledger. Every op lies inside it. */
+  paddr: number;
+  size: number;
+  copies: CopyOp[];
+  zeros: ZeroOp[];
+  relocs: RelocOp[];
+  /** Image-relative [lo, hi) ranges relocations may patch (the segments). */
+  patchable: Array<readonly [bigint, bigint]>;
+  /** Format-specific result fields (entry, arch info…). */
+  result: R;
+}
+
+export interface Checked<R> {
+  plan: LoadPlan<R>;
+  token: symbol;
+}
+
+function inImage(plan: LoadPlan, dst: number, len: number, what: string): void {
+  if (dst < plan.paddr || dst + len > plan.paddr + plan.size) {
+    throw new GuestImageError(
+      "BAD_HEADER",
+      `${what} [${hex(dst)}, ${hex(dst + len)}) lies outside the image range [${hex(plan.paddr)}, ${hex(plan.paddr + plan.size)})`,
+      { image: plan.name },
+    );
+  }
+}
+
+/**
+ * Validates a plan against guest RAM, the file and the ledger, then reserves its range.
+ * Synchronous on purpose: between the check and the reservation no other load can run.
+ */
+export function check<R>(plan: LoadPlan<R>, ram: GuestRam, ledger: Ledger, core: Core): Checked<R> {
+  const image = plan.name;
+  ram.map(plan.paddr, plan.size, "image", image);
+  for (const c of plan.copies) {
+    if (c.src + c.len > plan.file.size) {
+      throw new GuestImageError("TRUNCATED", `bytes [${hex(c.src)}, ${hex(c.src + c.len)}) run past the end of the file (${hex(plan.file.size)} bytes)`, { image });
+    }
+    inImage(plan, c.dst, c.len, "copy");
+  }
+  for (const z of plan.zeros) inImage(plan, z.dst, z.len, "zero fill");
+  if (plan.relocs.length) checkRelocs(plan, ram, core);
+  return { plan, token: ledger.reserve({ name: image, paddr: plan.paddr, size: plan.size }) };
+}
+
+function checkRelocs(plan: LoadPlan, ram: GuestRam, core: Core): void {
+  const image = plan.name;
+  ram.linear(plan.paddr, plan.size, "relocated image", image);
+  if (plan.patchable.length > MAX_RELOC_SEGMENTS) {
+    throw new GuestImageError("UNSUPPORTED", `relocation of an image with ${plan.patchable.length} segments (at most ${MAX_RELOC_SEGMENTS})`, { image });
+  }
+  const nsegs = core.setSegments(plan.patchable);
+  for (const r of plan.relocs) {
+    if (r.kind === "elf") {
+      const bad = core.forEachBatch(r.table, r.entsize, (ptr, n) =>
+        core.elfRelocCheck(ptr, n, r.entsize, r.is64, r.bigEndian, r.relativeType, r.vbase, nsegs));
+      if (bad >= 0) throw elfRelocError(plan, r, bad);
+    } else {
+      for (const g of r.groups) {
+        const width = g.op === 2 ? 8 : 4;
+        const bad = core.forEachBatch(g.entries, 4, (ptr, n) => core.x86RelocCheck(ptr, n, r.vbase32, width, nsegs));
+        if (bad >= 0) {
+          const v = new DataView(g.entries.buffer, g.entries.byteOffset).getUint32(bad * 4, true);
+          throw new GuestImageError(
+            "RELOCATION",
+            `${r.what}: ${g.what} entry ${bad} (address ${hex(v)}) names a ${width}-byte site outside the image's segments`,
+            { image, field: "relocs" },
+          );
+        }
+      }
+    }
+  }
+}
+
+function elfRelocError(plan: LoadPlan, r: ElfRelocOp, index: number): GuestImageError {
+  const dv = new DataView(r.table.buffer, r.table.byteOffset + index * r.entsize, r.entsize);
+  const le = !r.bigEndian;
+  const offset = r.is64 ? dv.getBigUint64(0, le) : BigInt(dv.getUint32(0, le));
+  const info = r.is64 ? dv.getBigUint64(8, le) : BigInt(dv.getUint32(4, le));
+  const type = Number(r.is64 ? info & 0xffffffffn : info & 0xffn);
+  const msg =
+    type !== r.relativeType
+      ? `${r.what} entry ${index}: relocation type ${type} at ${hex(offset)} cannot be applied by a loader (only RELATIVE, type ${r.relativeType}, and NONE can)`
+      : `${r.what} entry ${index}: RELATIVE site ${hex(offset)} is outside the image's segments`;
+  return new GuestImageError("RELOCATION", msg, { image: plan.name, field: "r_offset" });
+}
+
+interface Saved {
+  lin: number;
+  len: number;
+  /** The bytes that were there, or null if they were all zero. */
+  old: Uint8Array | null;
+}
+
+/**
+ * Runs a checked plan. Reads go straight into guest RAM; before each range is overwritten it is
+ * either found all-zero (restore = zero it again) or saved, so a failed read can be undone.
+ */
+export async function execute<R>(c: Checked<R>, ram: GuestRam, ledger: Ledger, core: Core): Promise<R> {
+  const { plan, token } = c;
+  const journal: Saved[] = [];
+  try {
+    for (const op of plan.copies) {
+      let src = op.src;
+      for (const p of ram.map(op.dst, op.len, "copy", plan.name)) {
+        journal.push({ lin: p.lin, len: p.len, old: core.isZero(p.lin, p.len) ? null : core.bytes().slice(p.lin, p.lin + p.len) });
+        await plan.file.read(new Uint8Array(ram.memory.buffer, p.lin, p.len), src);
+        src += p.len;
+      }
+    }
+  } catch (e) {
+    for (let i = journal.length - 1; i >= 0; i--) {
+      const s = journal[i];
+      if (s.old) core.bytes().set(s.old, s.lin);
+      else core.fill(s.lin, 0, s.len);
+    }
+    ledger.release(token);
+    if (e instanceof GuestImageError) throw e;
+    throw new GuestImageError("IO", `reading the image failed: ${(e as Error)?.message ?? String(e)}`, { image: plan.name, cause: e });
+  }
+  for (const z of plan.zeros) for (const p of ram.map(z.dst, z.len, "zero fill", plan.name)) core.fill(p.lin, 0, p.len);
+  if (plan.relocs.length) applyRelocs(plan, ram, core);
+  ledger.commit(token);
+  return plan.result;
+}
+
+function applyRelocs(plan: LoadPlan, ram: GuestRam, core: Core): void {
+  const image = ram.linear(plan.paddr, plan.size, "relocated image", plan.name);
+  for (const r of plan.relocs) {
+    if (r.kind === "elf") {
+      core.forEachBatch(r.table, r.entsize, (ptr, n) => {
+        core.elfRelocApply(ptr, n, r.entsize, r.is64, r.bigEndian, r.rela, r.relativeType, r.vbase, image, r.delta);
+        return -1;
+      });
+    } else {
+      for (const g of r.groups) {
+        core.forEachBatch(g.entries, 4, (ptr, n) => {
+          core.x86RelocApply(ptr, n, r.vbase32, image, g.op, r.delta);
+          return -1;
+        });
+      }
+    }
+  }
+}
+
+/** Records a checked plan without writing guest RAM (a dry run). */
+export function commitWithoutWriting<R>(c: Checked<R>, ledger: Ledger): R {
+  ledger.commit(c.token);
+  return c.plan.result;
+}

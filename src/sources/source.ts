@@ -1,0 +1,63 @@
+// Where image bytes come from. A source opens files by name; a file has a size and positional
+// reads into a caller's Uint8Array, so a read can land directly in guest RAM (no staging).
+import { GuestImageError } from "../errors.js";
+import { hex } from "../num.js";
+
+export interface ImageFile {
+  readonly name: string;
+  readonly size: number;
+  /**
+   * Fills all of `dst` with the file's bytes from `position`. Throws GuestImageError
+   * (TRUNCATED if the file ends first, IO for anything else) and never returns short.
+   */
+  read(dst: Uint8Array, position: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface Source {
+  /** Opens `name`; throws NOT_FOUND when there is no such file. */
+  open(name: string): Promise<ImageFile>;
+}
+
+/**
+ * The seL4 file server's lookup: the exact name first, then, if the name starts with "./",
+ * the name without it.
+ */
+export function lookupNames(name: string): string[] {
+  return name.startsWith("./") ? [name, name.slice(2)] : [name];
+}
+
+export function notFound(name: string, where: string): GuestImageError {
+  return new GuestImageError("NOT_FOUND", `no file named "${name}" in ${where}`, { image: name, field: "name" });
+}
+
+/** Checks a positional read against the file size before it starts. */
+export function checkRead(file: { name: string; size: number }, dst: Uint8Array, position: number): void {
+  if (!Number.isSafeInteger(position) || position < 0 || position + dst.length > file.size) {
+    throw new GuestImageError(
+      "TRUNCATED",
+      `read of ${hex(dst.length)} bytes at offset ${hex(position)} runs past the end of the file (${hex(file.size)} bytes)`,
+      { image: file.name },
+    );
+  }
+}
+
+/** A file over bytes already in memory (the map and CPIO sources). */
+export function bytesFile(name: string, bytes: Uint8Array): ImageFile {
+  return {
+    name,
+    size: bytes.length,
+    async read(dst, position) {
+      checkRead(this, dst, position);
+      dst.set(bytes.subarray(position, position + dst.length));
+    },
+    async close() {},
+  };
+}
+
+/** Reads [position, position + len) into a new buffer (for headers and tables, not payloads). */
+export async function readBytes(file: ImageFile, position: number, len: number): Promise<Uint8Array> {
+  const out = new Uint8Array(len);
+  await file.read(out, position);
+  return out;
+}

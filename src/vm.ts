@@ -1,0 +1,218 @@
+// The VM: guest RAM in a WebAssembly.Memory, the ledger of placed images, the Wasm core, and
+// the source images are read from. Loads go through plan → check → execute → record.
+import { Core, SCRATCH_BYTES } from "./core/core.js";
+import { GuestImageError } from "./errors.js";
+import { readElf, planElf, type ElfKernelArch } from "./formats/elf.js";
+import { checkFdtHeader } from "./formats/fdt.js";
+import { detect, DETECT_BYTES, type FormatName } from "./formats/detect.js";
+import { planRaw, type RawKernelArch } from "./formats/raw.js";
+import { alignUp, checkAddress, checkAlignment, hex } from "./num.js";
+import { check, commitWithoutWriting, execute, type LoadPlan } from "./plan.js";
+import { GuestRam, type RamRegion } from "./ram/guest-ram.js";
+import { Ledger, type Placement } from "./ram/ledger.js";
+import { readBytes, type ImageFile, type Source } from "./sources/source.js";
+
+const PAGE = 65536;
+const MAX_PAGES = 65536; // wasm32: 4 GiB
+
+export interface CreateVmOptions {
+  /** Guest RAM regions: any guest physical bases, holes allowed, no overlaps. */
+  ram: RamRegion[];
+  /** A memory the caller owns (an emulator's); default: a new one sized for RAM. */
+  memory?: WebAssembly.Memory;
+  /** Where guest RAM starts inside `memory` (default 0). */
+  memoryOffset?: number;
+  /**
+   * Where in a caller-owned memory the library may keep its scratch area (SCRATCH_BYTES,
+   * 76 KiB: CRC table, relocation batches). Default: the memory is grown by two pages and the
+   * new pages are used.
+   */
+  scratchOffset?: number;
+  /** Where images are read from. */
+  files?: Source;
+}
+
+export type KernelArch = ElfKernelArch | RawKernelArch;
+
+export interface LoadedImage {
+  name: string;
+  format: FormatName;
+  /** Guest physical address of the image's first byte. */
+  paddr: number;
+  /** The alignment asked for. */
+  alignment: number;
+  /** Bytes the image occupies in guest RAM (ELF: lowest segment start to highest end). */
+  size: number;
+}
+
+export interface LoadedKernel extends LoadedImage {
+  /** Entry point (e_entry + relocation offset for ELF, the load address for raw images). */
+  entry: bigint;
+  arch: KernelArch;
+}
+
+export interface KernelLoadOptions {
+  /** Load address; rounded up to `align`. Omitted: where the image asks to be (ELF: its link address). */
+  at?: number;
+  /** 0 or 1: no rounding; else a power of two. */
+  align?: number;
+  /** Name (in the VM's files) of Linux x86 `relocs` data; may be the kernel file itself. */
+  relocs?: string;
+  /** Check and record, but write nothing to guest RAM. */
+  dryRun?: boolean;
+}
+
+export interface ModuleLoadOptions {
+  /** Load address; rounded up to `align`. */
+  at: number;
+  align?: number;
+  dryRun?: boolean;
+}
+
+export class Vm {
+  readonly ram: GuestRam;
+  readonly ledger = new Ledger();
+  readonly files: Source | undefined;
+  /** @internal */
+  readonly core: Core;
+
+  /** @internal use createVm() */
+  constructor(ram: GuestRam, core: Core, files: Source | undefined) {
+    this.ram = ram;
+    this.core = core;
+    this.files = files;
+  }
+
+  get memory(): WebAssembly.Memory {
+    return this.ram.memory;
+  }
+
+  /** Images placed so far, in address order. */
+  placed(): Placement[] {
+    return this.ledger.placed();
+  }
+
+  /** Opens a file from the VM's source. */
+  async open(name: string): Promise<ImageFile> {
+    if (typeof name !== "string" || name === "") {
+      throw new GuestImageError("BAD_ARGUMENT", `image name must be a non-empty string, got ${JSON.stringify(name)}`, { field: "name" });
+    }
+    if (!this.files) throw new GuestImageError("BAD_ARGUMENT", "this VM was created without `files`, so it cannot open images", { image: name });
+    return this.files.open(name);
+  }
+
+  /** Loads a kernel: detects its format, places it, relocates it if it moved. */
+  async loadKernel(name: string, opts: KernelLoadOptions = {}): Promise<LoadedKernel> {
+    const align = checkAlignment(opts.align ?? 0, { image: name });
+    const at = opts.at === undefined ? undefined : alignUp(checkAddress(opts.at, "load address", { image: name }), align, { image: name });
+    const file = await this.open(name);
+    let relocs: ImageFile | undefined;
+    try {
+      const format = await sniff(file);
+      let plan: LoadPlan<{ format: "elf" | "raw"; entry: bigint; arch: KernelArch }>;
+      if (format === "elf") {
+        const elf = await readElf(file);
+        if (opts.relocs !== undefined) relocs = opts.relocs === name ? file : await this.open(opts.relocs);
+        const base = at ?? (align > 1 ? alignUp(Number(elf.loads.reduce((m, s) => (s.paddr < m ? s.paddr : m), elf.loads[0].paddr)), align, { image: name }) : undefined);
+        plan = await planElf(file, elf, { base, relocs });
+      } else if (format === "raw") {
+        if (at === undefined) {
+          throw new GuestImageError("BAD_ARGUMENT", "a raw image has no load address of its own: pass one (at / load_address)", { image: name, field: "at" });
+        }
+        if (opts.relocs !== undefined) throw new GuestImageError("BAD_ARGUMENT", "relocs data applies to ELF kernels only", { image: name, field: "relocs" });
+        plan = planRaw(file, at);
+      } else {
+        throw notAKernel(name, format);
+      }
+      const result = await this.run(plan, opts.dryRun);
+      return { name, format: result.format, paddr: plan.paddr, alignment: align, size: plan.size, entry: result.entry, arch: result.arch };
+    } finally {
+      if (relocs && relocs !== file) await relocs.close();
+      await file.close();
+    }
+  }
+
+  /**
+   * Loads a module (initrd, device tree, anything): the file verbatim at the load address.
+   * A device tree's header is checked first.
+   */
+  async loadModule(name: string, opts: ModuleLoadOptions): Promise<LoadedImage> {
+    const align = checkAlignment(opts?.align ?? 0, { image: name });
+    if (opts?.at === undefined) {
+      throw new GuestImageError("BAD_ARGUMENT", "a module has no load address of its own: pass one (at / load_address)", { image: name, field: "at" });
+    }
+    const at = alignUp(checkAddress(opts.at, "load address", { image: name }), align, { image: name });
+    const file = await this.open(name);
+    try {
+      const format = await sniff(file);
+      if (format === "fdt") await checkFdtHeader(file);
+      const plan = planRaw(file, at);
+      await this.run(plan, opts.dryRun);
+      return { name, format, paddr: at, alignment: align, size: plan.size };
+    } finally {
+      await file.close();
+    }
+  }
+
+  private async run<R>(plan: LoadPlan<R>, dryRun = false): Promise<R> {
+    const checked = check(plan, this.ram, this.ledger, this.core);
+    return dryRun ? commitWithoutWriting(checked, this.ledger) : execute(checked, this.ram, this.ledger, this.core);
+  }
+}
+
+async function sniff(file: ImageFile): Promise<FormatName> {
+  if (file.size === 0) throw new GuestImageError("TRUNCATED", "file is empty", { image: file.name });
+  return detect(await readBytes(file, 0, Math.min(DETECT_BYTES, file.size)));
+}
+
+function notAKernel(name: string, format: FormatName): GuestImageError {
+  const what: Record<string, string> = {
+    fdt: "a device tree blob (DTB), not a kernel: load it as a module",
+    gzip: "gzip-compressed; compressed kernels are not supported yet (decompress it, or load it as a module)",
+  };
+  return new GuestImageError("UNSUPPORTED", `file is ${what[format] ?? format}`, { image: name });
+}
+
+/** Creates a VM with guest RAM in a new or caller-owned WebAssembly.Memory. */
+export async function createVm(opts: CreateVmOptions): Promise<Vm> {
+  if (!opts || typeof opts !== "object") throw new GuestImageError("BAD_ARGUMENT", "createVm needs an options object with `ram`");
+  const memoryOffset = checkAddress(opts.memoryOffset ?? 0, "memoryOffset");
+  let memory = opts.memory;
+  let scratch: number;
+  if (!memory) {
+    const ramBytes = (opts.ram ?? []).reduce((n, r) => n + (Number.isSafeInteger(r?.size) ? r.size : 0), 0);
+    const pages = Math.ceil((memoryOffset + ramBytes + SCRATCH_BYTES) / PAGE);
+    if (pages > MAX_PAGES) {
+      throw new GuestImageError("TOO_LARGE", `guest RAM of ${hex(ramBytes)} bytes does not fit in one 4 GiB WebAssembly memory (with ${SCRATCH_BYTES} bytes of scratch)`, { field: "ram" });
+    }
+    try {
+      memory = new WebAssembly.Memory({ initial: pages });
+    } catch (e) {
+      throw new GuestImageError("TOO_LARGE", `cannot allocate ${pages} pages of WebAssembly memory: ${(e as Error).message}`, { field: "ram", cause: e });
+    }
+    scratch = pages * PAGE - SCRATCH_BYTES;
+  } else if (!(memory instanceof WebAssembly.Memory)) {
+    throw new GuestImageError("BAD_ARGUMENT", "memory must be a WebAssembly.Memory", { field: "memory" });
+  } else {
+    scratch = -1;
+  }
+  const ram = new GuestRam(memory, opts.ram, memoryOffset);
+  if (opts.memory) {
+    if (opts.scratchOffset !== undefined) {
+      scratch = checkAddress(opts.scratchOffset, "scratchOffset");
+      const end = scratch + SCRATCH_BYTES;
+      if (end > memory.buffer.byteLength || (scratch < ram.linEnd && end > memoryOffset)) {
+        throw new GuestImageError("BAD_ARGUMENT", `scratchOffset ${hex(scratch)} (+${SCRATCH_BYTES}) must lie inside the memory and outside guest RAM`, { field: "scratchOffset" });
+      }
+    } else {
+      scratch = memory.buffer.byteLength;
+      try {
+        memory.grow(Math.ceil(SCRATCH_BYTES / PAGE));
+      } catch (e) {
+        throw new GuestImageError("TOO_LARGE", `cannot grow the memory for the loader's scratch area; pass scratchOffset`, { field: "memory", cause: e });
+      }
+    }
+  }
+  const core = await Core.create(memory, scratch);
+  return new Vm(ram, core, opts.files);
+}
