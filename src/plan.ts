@@ -61,6 +61,18 @@ export interface X86RelocOp {
 
 export type RelocOp = ElfRelocOp | X86RelocOp;
 
+/**
+ * A CRC-32 (zlib/IEEE) that guest RAM [paddr, paddr + len) must have once the copies are done;
+ * checked before zero fills and relocations, and a mismatch rolls the load back.
+ */
+export interface CrcCheck {
+  what: string;
+  field: string;
+  paddr: number;
+  len: number;
+  crc32: number;
+}
+
 export interface LoadPlan<R = unknown> {
   /** Image name (for the ledger and messages). */
   name: string;
@@ -71,6 +83,8 @@ export interface LoadPlan<R = unknown> {
   copies: CopyOp[];
   zeros: ZeroOp[];
   relocs: RelocOp[];
+  /** Checksums of copied bytes, verified in guest RAM before anything else is done. */
+  verify?: CrcCheck[];
   /** Image-relative [lo, hi) ranges relocations may patch (the segments). */
   patchable: Array<readonly [bigint, bigint]>;
   /** Format-specific result fields (entry, arch info…). */
@@ -106,6 +120,7 @@ export function check<R>(plan: LoadPlan<R>, ram: GuestRam, ledger: Ledger, core:
     inImage(plan, c.dst, c.len, "copy");
   }
   for (const z of plan.zeros) inImage(plan, z.dst, z.len, "zero fill");
+  for (const v of plan.verify ?? []) inImage(plan, v.paddr, v.len, v.what);
   if (plan.relocs.length) checkRelocs(plan, ram, core);
   return { plan, token: ledger.reserve({ name: image, paddr: plan.paddr, size: plan.size }) };
 }
@@ -173,6 +188,13 @@ export async function execute<R>(c: Checked<R>, ram: GuestRam, ledger: Ledger, c
         journal.push({ lin: p.lin, len: p.len, old: core.isZero(p.lin, p.len) ? null : core.bytes().slice(p.lin, p.lin + p.len) });
         await plan.file.read(new Uint8Array(ram.memory.buffer, p.lin, p.len), src);
         src += p.len;
+      }
+    }
+    for (const v of plan.verify ?? []) {
+      let crc = 0;
+      for (const p of ram.map(v.paddr, v.len, v.what, plan.name)) crc = core.crc32(p.lin, p.len, crc);
+      if (crc !== v.crc32 >>> 0) {
+        throw new GuestImageError("BAD_CHECKSUM", `${v.what}: CRC-32 is ${hex(crc)}, ${v.field} says ${hex(v.crc32 >>> 0)}`, { image: plan.name, field: v.field });
       }
     }
   } catch (e) {

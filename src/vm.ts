@@ -2,15 +2,15 @@
 // the source images are read from. Loads go through plan → check → execute → record.
 import { Core, SCRATCH_BYTES } from "./core/core.js";
 import { GuestImageError } from "./errors.js";
-import { readElf, planElf, type ElfKernelArch } from "./formats/elf.js";
-import { checkFdtHeader } from "./formats/fdt.js";
-import { detect, DETECT_BYTES, type FormatName } from "./formats/detect.js";
+import { detect, sniff } from "./formats/detect.js";
+import type { ElfKernelArch } from "./formats/elf.js";
+import type { FormatContext, KernelResult, ModuleResult } from "./formats/format.js";
 import { planRaw, type RawKernelArch } from "./formats/raw.js";
 import { alignUp, checkAddress, checkAlignment, hex } from "./num.js";
 import { check, commitWithoutWriting, execute, type LoadPlan } from "./plan.js";
 import { GuestRam, type RamRegion } from "./ram/guest-ram.js";
 import { Ledger, type Placement } from "./ram/ledger.js";
-import { readBytes, type ImageFile, type Source } from "./sources/source.js";
+import type { ImageFile, Source } from "./sources/source.js";
 
 const PAGE = 65536;
 const MAX_PAGES = 65536; // wasm32: 4 GiB
@@ -36,7 +36,8 @@ export type KernelArch = ElfKernelArch | RawKernelArch;
 
 export interface LoadedImage {
   name: string;
-  format: FormatName;
+  /** The detected format ("elf", "raw", "fdt", "gzip", …). */
+  format: string;
   /** Guest physical address of the image's first byte. */
   paddr: number;
   /** The alignment asked for. */
@@ -105,36 +106,17 @@ export class Vm {
   async loadKernel(name: string, opts: KernelLoadOptions = {}): Promise<LoadedKernel> {
     const align = checkAlignment(opts.align ?? 0, { image: name });
     const at = opts.at === undefined ? undefined : alignUp(checkAddress(opts.at, "load address", { image: name }), align, { image: name });
-    const file = await this.open(name);
-    let relocs: ImageFile | undefined;
-    try {
-      const format = await sniff(file);
-      let plan: LoadPlan<{ format: "elf" | "raw"; entry: bigint; arch: KernelArch }>;
-      if (format === "elf") {
-        const elf = await readElf(file);
-        if (opts.relocs !== undefined) relocs = opts.relocs === name ? file : await this.open(opts.relocs);
-        const base = at ?? (align > 1 ? alignUp(Number(elf.loads.reduce((m, s) => (s.paddr < m ? s.paddr : m), elf.loads[0].paddr)), align, { image: name }) : undefined);
-        plan = await planElf(file, elf, { base, relocs });
-      } else if (format === "raw") {
-        if (at === undefined) {
-          throw new GuestImageError("BAD_ARGUMENT", "a raw image has no load address of its own: pass one (at / load_address)", { image: name, field: "at" });
-        }
-        if (opts.relocs !== undefined) throw new GuestImageError("BAD_ARGUMENT", "relocs data applies to ELF kernels only", { image: name, field: "relocs" });
-        plan = planRaw(file, at);
-      } else {
-        throw notAKernel(name, format);
-      }
+    return this.withFile(name, async (file, ctx) => {
+      const plan = await planKernel(ctx(at, align, opts.relocs), file);
       const result = await this.run(plan, opts.dryRun);
-      return { name, format: result.format, paddr: plan.paddr, alignment: align, size: plan.size, entry: result.entry, arch: result.arch };
-    } finally {
-      if (relocs && relocs !== file) await relocs.close();
-      await file.close();
-    }
+      return { name, format: result.format, paddr: plan.paddr, alignment: align, size: plan.size, entry: result.entry, arch: result.arch as KernelArch };
+    });
   }
 
   /**
-   * Loads a module (initrd, device tree, anything): the file verbatim at the load address.
-   * A device tree's header is checked first.
+   * Loads a module (initrd, device tree, anything): the file verbatim at the load address,
+   * unless its format says otherwise (a container whose payload is the module). A device tree's
+   * header is checked first.
    */
   async loadModule(name: string, opts: ModuleLoadOptions): Promise<LoadedImage> {
     const align = checkAlignment(opts?.align ?? 0, { image: name });
@@ -142,14 +124,44 @@ export class Vm {
       throw new GuestImageError("BAD_ARGUMENT", "a module has no load address of its own: pass one (at / load_address)", { image: name, field: "at" });
     }
     const at = alignUp(checkAddress(opts.at, "load address", { image: name }), align, { image: name });
+    return this.withFile(name, async (file, ctx) => {
+      const c = ctx(at, align, undefined);
+      const { format, head } = await sniffNonEmpty(file);
+      c.head = head;
+      let plan: LoadPlan<ModuleResult>;
+      if (format.planModule) plan = await format.planModule(c);
+      else {
+        await format.checkModule?.(file);
+        plan = { ...planRaw(file, at), result: { format: format.name } };
+      }
+      const result = await this.run(plan, opts.dryRun);
+      return { name, format: result.format, paddr: plan.paddr, alignment: align, size: plan.size };
+    });
+  }
+
+  /** Opens `name`, hands the load a context factory, and closes every file it opened. */
+  private async withFile<T>(
+    name: string,
+    body: (file: ImageFile, ctx: (at: number | undefined, align: number, relocs: string | undefined) => FormatContext) => Promise<T>,
+  ): Promise<T> {
     const file = await this.open(name);
+    const opened: ImageFile[] = [];
+    const ctx = (at: number | undefined, align: number, relocs: string | undefined): FormatContext => {
+      const c: FormatContext = {
+        file, head: new Uint8Array(0), at, align, relocs, ram: this.ram, core: this.core,
+        open: async (n) => {
+          const f = await this.open(n);
+          opened.push(f);
+          return f;
+        },
+        planKernel: (inner, override = {}) => planKernel({ ...c, file: inner, at: override.at ?? c.at }, inner, override.head),
+      };
+      return c;
+    };
     try {
-      const format = await sniff(file);
-      if (format === "fdt") await checkFdtHeader(file);
-      const plan = planRaw(file, at);
-      await this.run(plan, opts.dryRun);
-      return { name, format, paddr: at, alignment: align, size: plan.size };
+      return await body(file, ctx);
     } finally {
+      for (const f of opened) await f.close();
       await file.close();
     }
   }
@@ -160,17 +172,19 @@ export class Vm {
   }
 }
 
-async function sniff(file: ImageFile): Promise<FormatName> {
+async function sniffNonEmpty(file: ImageFile) {
   if (file.size === 0) throw new GuestImageError("TRUNCATED", "file is empty", { image: file.name });
-  return detect(await readBytes(file, 0, Math.min(DETECT_BYTES, file.size)));
+  return sniff(file);
 }
 
-function notAKernel(name: string, format: FormatName): GuestImageError {
-  const what: Record<string, string> = {
-    fdt: "a device tree blob (DTB), not a kernel: load it as a module",
-    gzip: "gzip-compressed; compressed kernels are not supported yet (decompress it, or load it as a module)",
-  };
-  return new GuestImageError("UNSUPPORTED", `file is ${what[format] ?? format}`, { image: name });
+/** Detects the format of `file` and plans it as a kernel. */
+async function planKernel(ctx: FormatContext, file: ImageFile, head?: Uint8Array): Promise<LoadPlan<KernelResult>> {
+  const sniffed = head ? { format: detect(head, file.size), head } : await sniffNonEmpty(file);
+  const { format } = sniffed;
+  if (!format.planKernel) {
+    throw new GuestImageError("UNSUPPORTED", `file is ${format.notAKernel ?? `${format.description}, not a kernel`}`, { image: file.name });
+  }
+  return format.planKernel({ ...ctx, file, head: sniffed.head });
 }
 
 /** Creates a VM with guest RAM in a new or caller-owned WebAssembly.Memory. */

@@ -42,18 +42,19 @@ async function inspect(a: InspectArgs): Promise<number> {
     await file.close();
   }
   if (a.json) {
-    const { segments, elfType: _t, ...rest } = info;
+    const { segments, elfType: _t, description: _d, ...rest } = info;
     const seg = segments?.map(({ type, offset, vaddr, paddr, filesz, memsz }) => ({ type, offset, vaddr, paddr, filesz, memsz }));
     out(JSON.stringify(toJson(seg ? { ...rest, segments: seg } : rest)));
     return 0;
   }
-  out(`${info.name}: ${info.format}, ${hex(info.size)} bytes (${human(info.size)})`);
+  out(`${info.name}: ${info.format} (${info.description}), ${hex(info.size)} bytes (${human(info.size)})`);
   if (info.format === "elf") {
     out(`  ${info.class} ${info.endian}-endian ${info.elfType} ${info.machine}, entry ${hex(info.entry!)}`);
     const rows = info.segments!.map((s) => [s.type, hex(s.offset), hex(s.vaddr), hex(s.paddr), hex(s.filesz), hex(s.memsz), s.flags, hex(s.align)]);
     table(["TYPE", "OFFSET", "VADDR", "PADDR", "FILESZ", "MEMSZ", "FLG", "ALIGN"], rows, "  ");
   }
-  if (info.fdt) out(`  FDT version ${info.fdt.version}, totalsize ${hex(info.fdt.totalsize)}`);
+  const extra = Object.entries(info).filter(([k]) => !["name", "format", "description", "size", "machine", "class", "endian", "entry", "segments", "elfType"].includes(k));
+  for (const [k, v] of extra) out(`  ${k}: ${JSON.stringify(toJson(v))}`);
   return 0;
 }
 

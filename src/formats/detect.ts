@@ -1,28 +1,28 @@
 // Format detection: one ordered table, first match wins. The order is the one the anchors
-// converge on (reference/anchors.md): ELF, then the container and kernel formats, then raw.
-import { isElf } from "./elf.js";
-import { isFdt } from "./fdt.js";
+// converge on (reference/anchors.md, "Take-aways" 9): Multiboot scan (x86) → ELF → bzImage
+// "HdrS" → uImage → arm64/RISC-V magic at 0x38 → zImage magic at 0x24 → gzip → raw. Formats that
+// are not kernels (device trees) sit in the table too, so a refusal can say what the file is.
+import { readBytes, type ImageFile } from "../sources/source.js";
+import { elfFormat } from "./elf.js";
+import { fdtFormat } from "./fdt.js";
+import { HEAD_BYTES, type ImageFormat } from "./format.js";
+import { gzipFormat, rawFormat } from "./raw.js";
 
-export type FormatName = "elf" | "fdt" | "gzip" | "raw";
-
-interface Detector {
-  format: FormatName;
-  /** Bytes of the file's start the test needs. */
-  needs: number;
-  test(head: Uint8Array): boolean;
-}
-
-const DETECTORS: Detector[] = [
-  { format: "elf", needs: 4, test: isElf },
-  // Not loadable as kernels, but recognised so the error can say what the file is.
-  { format: "fdt", needs: 4, test: isFdt },
-  { format: "gzip", needs: 2, test: (h) => h[0] === 0x1f && h[1] === 0x8b }, // RFC 1952 ID1 ID2
+export const FORMATS: readonly ImageFormat[] = [
+  // ── sniffing order: keep it as documented above ──
+  elfFormat,
+  fdtFormat,
+  gzipFormat,
+  // ── end ──
 ];
 
-/** How many bytes of a file's start detect() looks at. */
-export const DETECT_BYTES = Math.max(...DETECTORS.map((d) => d.needs));
+/** The first matching format, or raw. */
+export function detect(head: Uint8Array, size: number): ImageFormat {
+  return FORMATS.find((f) => f.test(head, size)) ?? rawFormat;
+}
 
-export function detect(head: Uint8Array): FormatName {
-  for (const d of DETECTORS) if (head.length >= d.needs && d.test(head)) return d.format;
-  return "raw";
+/** Reads a file's head and detects its format. */
+export async function sniff(file: ImageFile): Promise<{ format: ImageFormat; head: Uint8Array }> {
+  const head = await readBytes(file, 0, Math.min(HEAD_BYTES, file.size));
+  return { format: detect(head, file.size), head };
 }

@@ -7,9 +7,10 @@
 // p_paddr + D, file bytes first, then zeros up to p_memsz; gaps between segments are untouched.
 // When D ≠ 0, RELATIVE dynamic relocations (and, if given, Linux x86 `relocs` data) are applied.
 import { GuestImageError } from "../errors.js";
-import { hex, toSafe, U64_MASK } from "../num.js";
+import { alignUp, hex, toSafe, U64_MASK } from "../num.js";
 import type { ElfRelocOp, LoadPlan, RelocOp, X86RelocGroup, X86RelocOp } from "../plan.js";
 import { readBytes, type ImageFile } from "../sources/source.js";
+import type { ImageFormat } from "./format.js";
 
 export const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46]; // "\x7fELF", gABI e_ident[EI_MAG0..3]
 
@@ -456,3 +457,34 @@ async function x86Relocs(rf: ImageFile, kernel: ImageFile, elf: ElfImage, linkVa
   }
   return { kind: "x86", what, groups, vbase32: Number(linkVaddr & 0xffffffffn), delta };
 }
+
+export const elfFormat: ImageFormat = {
+  name: "elf",
+  description: "an ELF image",
+  test: isElf,
+  async planKernel(ctx) {
+    const elf = await readElf(ctx.file);
+    let base = ctx.at;
+    if (base === undefined && ctx.align > 1) {
+      const link = elf.loads.reduce((m, s) => (s.paddr < m ? s.paddr : m), elf.loads[0].paddr);
+      base = alignUp(toSafe(link, "link address (lowest p_paddr)", { image: ctx.file.name }), ctx.align, { image: ctx.file.name });
+    }
+    const relocs = ctx.relocs === undefined ? undefined : ctx.relocs === ctx.file.name ? ctx.file : await ctx.open(ctx.relocs);
+    return planElf(ctx.file, elf, { base, relocs });
+  },
+  async inspect(file) {
+    const elf = await readElf(file);
+    const h = elf.header;
+    const flags = (f: number) => `${f & 4 ? "R" : " "}${f & 2 ? "W" : " "}${f & 1 ? "E" : " "}`;
+    return {
+      machine: machineName(h.machine),
+      class: h.class === 64 ? "ELF64" : "ELF32",
+      endian: h.bigEndian ? "big" : "little",
+      entry: h.entry,
+      elfType: elfTypeName(h.type),
+      segments: elf.segments.map((s) => ({
+        type: s.typeName, offset: s.offset, vaddr: s.vaddr, paddr: s.paddr, filesz: s.filesz, memsz: s.memsz, flags: flags(s.flags), align: s.align,
+      })),
+    };
+  },
+};

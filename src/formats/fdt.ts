@@ -4,6 +4,7 @@
 import { GuestImageError } from "../errors.js";
 import { hex } from "../num.js";
 import { readBytes, type ImageFile } from "../sources/source.js";
+import type { ImageFormat } from "./format.js";
 
 export const FDT_MAGIC = 0xd00dfeed; // big-endian at offset 0
 export const FDT_HEADER_SIZE = 40;
@@ -51,3 +52,14 @@ export async function checkFdtHeader(file: ImageFile): Promise<FdtHeader> {
   }
   return h;
 }
+
+export const fdtFormat: ImageFormat = {
+  name: "fdt",
+  description: "a flattened device tree (DTB)",
+  test: isFdt,
+  notAKernel: "a device tree blob (DTB), not a kernel: load it as a module",
+  checkModule: async (file) => {
+    await checkFdtHeader(file);
+  },
+  inspect: async (file) => ({ fdt: await checkFdtHeader(file) }),
+};

@@ -1,7 +1,9 @@
 // Raw binaries: the file verbatim at the load address. The fallback format: anything not
 // recognised as something else is loaded this way (a kernel's entry is its first byte).
+import { GuestImageError } from "../errors.js";
 import type { LoadPlan } from "../plan.js";
 import type { ImageFile } from "../sources/source.js";
+import type { ImageFormat } from "./format.js";
 
 export interface RawKernelArch {
   format: "raw";
@@ -14,6 +16,7 @@ export interface RawResult {
   arch: RawKernelArch;
 }
 
+/** The whole file verbatim at `base`. */
 export function planRaw(file: ImageFile, base: number): LoadPlan<RawResult> {
   return {
     name: file.name,
@@ -27,3 +30,36 @@ export function planRaw(file: ImageFile, base: number): LoadPlan<RawResult> {
     result: { format: "raw", entry: BigInt(base), arch: { format: "raw", entry: BigInt(base) } },
   };
 }
+
+function needAddress(file: ImageFile, what: string): never {
+  throw new GuestImageError("BAD_ARGUMENT", `${what} has no load address of its own: pass one (at / load_address)`, { image: file.name, field: "at" });
+}
+
+/** The fallback: not in the detection table, matched when nothing else is. */
+export const rawFormat: ImageFormat = {
+  name: "raw",
+  description: "a raw binary",
+  test: () => true,
+  async planKernel(ctx) {
+    if (ctx.relocs !== undefined) {
+      throw new GuestImageError("BAD_ARGUMENT", "relocs data applies to ELF kernels only", { image: ctx.file.name, field: "relocs" });
+    }
+    return planRaw(ctx.file, ctx.at ?? needAddress(ctx.file, "a raw image"));
+  },
+  async planModule(ctx) {
+    const plan = planRaw(ctx.file, ctx.at ?? needAddress(ctx.file, "a module"));
+    return { ...plan, result: { format: "raw" } };
+  },
+};
+
+/** gzip (RFC 1952: ID1 0x1f, ID2 0x8b, CM 8 = deflate). As a module: placed verbatim. */
+export const gzipFormat: ImageFormat = {
+  name: "gzip",
+  description: "gzip-compressed data",
+  test: (h) => h.length >= 3 && h[0] === 0x1f && h[1] === 0x8b && h[2] === 8,
+  notAKernel: "gzip-compressed data, not a kernel this library can decompress yet (decompress it, or load it as a module)",
+  async planModule(ctx) {
+    const plan = planRaw(ctx.file, ctx.at ?? needAddress(ctx.file, "a module"));
+    return { ...plan, result: { format: "gzip" } };
+  },
+};

@@ -162,7 +162,7 @@ export function toolPrefix(arch: CrossArch): string {
 }
 
 function onPath(exe: string): boolean {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+  for (const dir of (process.env["PATH"] ?? "").split(delimiter)) {
     if (!dir) continue;
     try {
       accessSync(join(dir, exe), constants.X_OK);

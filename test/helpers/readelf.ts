@@ -49,7 +49,10 @@ export interface ReadelfReloc {
   info: bigint;
   /** e.g. "R_X86_64_RELATIVE"; unknown types are "unrecognized: <hex>" as readelf prints them */
   type: string;
-  /** null when the relocation has no symbol (symbol index 0) */
+  /**
+   * null when the relocation has no symbol (symbol index 0), and also for STT_GNU_IFUNC symbols,
+   * for which readelf prints "name()" instead of the value (symName is still set then).
+   */
   symValue: bigint | null;
   /** null when the relocation has no symbol; section symbols show the section name */
   symName: string | null;
@@ -74,7 +77,7 @@ export interface ReadelfDynamicEntry {
   value: string;
 }
 
-const READELF = process.env.READELF || "readelf";
+const READELF = process.env["READELF"] || "readelf";
 
 /** Run readelf and return stdout; throw a plain Error carrying stderr if it fails. */
 function runReadelf(args: string[]): { stdout: string; stderr: string } {
@@ -238,6 +241,12 @@ function splitRelocSections(args: string[], stdout: string): RelocSectionText[] 
   return sections;
 }
 
+/**
+ * For STT_GNU_IFUNC symbols readelf prints "<name>()" in place of the symbol value, e.g.
+ * "R_X86_64_JUMP_SLOT     __atomic_exchange_16@@LIBATOMIC_1.0() __atomic_exchange_16@@LIBATOMIC_1.0 + 0".
+ */
+const IFUNC_RE = /^(\S+)\(\)\s+(.*)$/;
+
 function isRelrTitle(title: string): boolean {
   // binutils <= 2.41: "  1198 offsets"; binutils >= 2.42: "Index: Entry  Address  Symbolic Address"
   return /^\s*\d+ offsets?\s*$/.test(title) || /^Index:\s+Entry\b/.test(title);
@@ -277,14 +286,22 @@ export function readelfRelocs(path: string): ReadelfReloc[] {
           symValue = hex(r[1]!);
           symName = r[2]!;
           addend = r[3] === "-" ? -hex(r[4]!) : hex(r[4]!);
+        } else if ((r = IFUNC_RE.exec(rest)) && (r = /^(.*?)\s*([+-]) ([0-9a-f]+)$/.exec(r[2]!))) {
+          symName = r[1]!; // symValue stays null: readelf prints "name()" instead of the value
+          addend = r[2] === "-" ? -hex(r[3]!) : hex(r[3]!);
         } else {
           fail(args, `unparseable RELA symbol/addend in ${sec.name}`, line);
         }
       } else if (rest !== "") {
-        const r = /^([0-9a-f]+)(?:\s+(.*))?$/.exec(rest);
-        if (!r) fail(args, `unparseable REL symbol in ${sec.name}`, line);
-        symValue = hex(r[1]!);
-        symName = r[2] ?? "";
+        let r: RegExpExecArray | null;
+        if ((r = /^([0-9a-f]+)(?:\s+(.*))?$/.exec(rest))) {
+          symValue = hex(r[1]!);
+          symName = r[2] ?? "";
+        } else if ((r = IFUNC_RE.exec(rest))) {
+          symName = r[2]!;
+        } else {
+          fail(args, `unparseable REL symbol in ${sec.name}`, line);
+        }
       }
       out.push({ section: sec.name, offset: hex(m[1]!), info: hex(m[2]!), type: m[3]!, symValue, symName, addend });
       n++;
