@@ -10,7 +10,7 @@ import { alignUp, checkAddress, checkAlignment, hex } from "./num.js";
 import { check, commitWithoutWriting, execute, type LoadPlan } from "./plan.js";
 import { GuestRam, type RamRegion } from "./ram/guest-ram.js";
 import { Ledger, type Placement } from "./ram/ledger.js";
-import type { ImageFile, Source } from "./sources/source.js";
+import { bytesFile, type ImageFile, type Source } from "./sources/source.js";
 
 const PAGE = 65536;
 const MAX_PAGES = 65536; // wasm32: 4 GiB
@@ -137,6 +137,20 @@ export class Vm {
       const result = await this.run(plan, opts.dryRun);
       return { name, format: result.format, paddr: plan.paddr, alignment: align, size: plan.size };
     });
+  }
+
+  /**
+   * Places `bytes` (a zero page, a command line, a generated device tree…) at `at` rounded up to
+   * `align`, through the same checks as a file: inside RAM, no overlap, recorded under `name`.
+   */
+  async place(name: string, bytes: Uint8Array, opts: ModuleLoadOptions): Promise<LoadedImage> {
+    if (!(bytes instanceof Uint8Array)) throw new GuestImageError("BAD_ARGUMENT", "place() needs a Uint8Array", { image: name, field: "bytes" });
+    const align = checkAlignment(opts?.align ?? 0, { image: name });
+    if (opts?.at === undefined) throw new GuestImageError("BAD_ARGUMENT", "place() needs an address (at)", { image: name, field: "at" });
+    const at = alignUp(checkAddress(opts.at, "load address", { image: name }), align, { image: name });
+    const plan = planRaw(bytesFile(name, bytes), at);
+    await this.run(plan, opts.dryRun);
+    return { name, format: "bytes", paddr: at, alignment: align, size: bytes.length };
   }
 
   /** Opens `name`, hands the load a context factory, and closes every file it opened. */
