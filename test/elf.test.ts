@@ -19,9 +19,6 @@ const MACHINE: Record<string, string> = {
   "MIPS R3000": "mips",
 };
 
-/** Program header types whose names readelf and we both print in full. */
-const COMMON_TYPES = new Set(["NULL", "LOAD", "DYNAMIC", "INTERP", "NOTE", "PHDR", "TLS", "GNU_EH_FRAME", "GNU_STACK", "GNU_RELRO", "GNU_PROPERTY"]);
-
 const HOST_BINARIES = ["/bin/ls", "/usr/bin/node", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/bin/readelf"].filter(existsSync);
 
 let fixtures: CrossElf[];
@@ -59,7 +56,8 @@ describe("inspect agrees with readelf -hW / -lW", () => {
           offset: r.offset, vaddr: r.vaddr, paddr: r.paddr, filesz: r.filesz, memsz: r.memsz, align: r.align,
         });
         expect(s.flags.replace(/ /g, "")).toBe(r.flags.replace(/ /g, ""));
-        if (COMMON_TYPES.has(r.type)) expect(s.type).toBe(r.type);
+        // readelf -W cuts type names to 14 characters ("RISCV_ATTRIBUT").
+        expect(s.type.slice(0, 14)).toBe(r.type);
       });
     } finally {
       await file.close();

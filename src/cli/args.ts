@@ -58,6 +58,7 @@ export function parseArgs(argv: string[]): Args {
   const [command, ...rest] = argv;
   if (command === undefined || command === "help" || command === "--help" || command === "-h") return { command: "help" };
   if (command === "--version" || command === "-V") return { command: "version" };
+  if (rest.includes("--help") || rest.includes("-h")) return { command: "help" };
   if (command === "inspect") return parseInspect(rest);
   if (command === "load") return parseLoad(rest);
   throw new UsageError(`unknown command "${command}"`);

@@ -81,14 +81,25 @@ async function load(a: LoadArgs): Promise<number> {
   const vm = await createVm({ ram: a.ram, files: fromPaths() });
   let kernel: LoadedKernel | null = null;
   const modules: LoadedImage[] = [];
+  let failure: unknown;
   try {
     if (a.kernel !== undefined) {
       kernel = await vm.loadKernel(a.kernel, { at: a.kernelAddr, align: a.kernelAlign, relocs: a.relocs, dryRun: a.dryRun });
     }
     for (const m of a.modules) modules.push(await vm.loadModule(m.file, { at: m.at, align: m.align, dryRun: a.dryRun }));
-  } finally {
-    if (a.dumpRam !== undefined) dumpRam(vm, a.dumpRam);
+  } catch (e) {
+    failure = e;
   }
+  // RAM is dumped as it stands even after a failed load, so it can be seen to be unchanged.
+  // The load's own error, if any, is the one reported.
+  if (a.dumpRam !== undefined) {
+    try {
+      dumpRam(vm, a.dumpRam);
+    } catch (e) {
+      failure ??= new GuestImageError("IO", `cannot write --dump-ram "${a.dumpRam}": ${(e as Error).message}`, { cause: e });
+    }
+  }
+  if (failure !== undefined) throw failure;
   const placed = vm.placed();
   if (a.json) {
     out(JSON.stringify(toJson({

@@ -19,7 +19,14 @@ const PT_DYNAMIC = 2;
 const PT_NAMES: Record<number, string> = {
   0: "NULL", 1: "LOAD", 2: "DYNAMIC", 3: "INTERP", 4: "NOTE", 5: "SHLIB", 6: "PHDR", 7: "TLS",
   0x6474e550: "GNU_EH_FRAME", 0x6474e551: "GNU_STACK", 0x6474e552: "GNU_RELRO", 0x6474e553: "GNU_PROPERTY",
-  0x70000000: "LOPROC+0x0", 0x70000001: "LOPROC+0x1", 0x70000002: "LOPROC+0x2", 0x70000003: "LOPROC+0x3",
+  0x6474e554: "GNU_SFRAME",
+};
+/** Processor-specific program header types, by e_machine (each psABI; names as readelf prints them). */
+const PT_PROC_NAMES: Record<number, Record<number, string>> = {
+  40: { 0x70000000: "ARM_ARCHEXT", 0x70000001: "EXIDX" },
+  8: { 0x70000000: "REGINFO", 0x70000001: "RTPROC", 0x70000002: "OPTIONS", 0x70000003: "ABIFLAGS" },
+  243: { 0x70000003: "RISCV_ATTRIBUTES" },
+  183: { 0x70000002: "AARCH64_MEMTAG_MTE" },
 };
 const ET_NAMES: Record<number, string> = { 0: "NONE", 1: "REL", 2: "EXEC", 3: "DYN", 4: "CORE" };
 
@@ -89,8 +96,8 @@ export function isElf(head: Uint8Array): boolean {
   return head.length >= 4 && ELF_MAGIC.every((b, i) => head[i] === b);
 }
 
-const typeName = (t: number) =>
-  PT_NAMES[t] ?? (t >= 0x60000000 && t < 0x70000000 ? `LOOS+${hex(t - 0x60000000)}` : t >= 0x70000000 ? `LOPROC+${hex(t - 0x70000000)}` : hex(t));
+const typeName = (t: number, machine: number) =>
+  PT_NAMES[t] ?? PT_PROC_NAMES[machine]?.[t] ?? (t >= 0x60000000 && t < 0x70000000 ? `LOOS+${hex(t - 0x60000000)}` : t >= 0x70000000 ? `LOPROC+${hex(t - 0x70000000)}` : hex(t));
 
 export const machineName = (m: number) => MACHINES[m] ?? `EM_${m}`;
 export const elfTypeName = (t: number) => ET_NAMES[t] ?? hex(t);
@@ -165,7 +172,7 @@ export async function readElf(file: ImageFile): Promise<ElfImage> {
     const s: ElfSegment = is64
       ? { index: i, type: ph.u32(o), typeName: "", flags: ph.u32(o + 4), offset: ph.u64(o + 8), vaddr: ph.u64(o + 16), paddr: ph.u64(o + 24), filesz: ph.u64(o + 32), memsz: ph.u64(o + 40), align: ph.u64(o + 48) }
       : { index: i, type: ph.u32(o), typeName: "", offset: BigInt(ph.u32(o + 4)), vaddr: BigInt(ph.u32(o + 8)), paddr: BigInt(ph.u32(o + 12)), filesz: BigInt(ph.u32(o + 16)), memsz: BigInt(ph.u32(o + 20)), flags: ph.u32(o + 24), align: BigInt(ph.u32(o + 28)) };
-    s.typeName = typeName(s.type);
+    s.typeName = typeName(s.type, h.machine);
     segments.push(s);
     if (s.type !== PT_LOAD) continue;
     const at = `program header ${i} (LOAD)`;
