@@ -17,3 +17,4 @@ export type { Inspection, InspectSegment } from "./inspect.js";
 export type { ElfKernelArch } from "./formats/elf.js";
 export type { RawKernelArch } from "./formats/raw.js";
 export { SCRATCH_BYTES } from "./core/core.js";
+export type { ProgressCallback, LoadPlan } from "./plan.js";

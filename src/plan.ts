@@ -178,16 +178,30 @@ interface Saved {
  * Runs a checked plan. Reads go straight into guest RAM; before each range is overwritten it is
  * either found all-zero (restore = zero it again) or saved, so a failed read can be undone.
  */
-export async function execute<R>(c: Checked<R>, ram: GuestRam, ledger: Ledger, core: Core): Promise<R> {
+/** Reads are issued in chunks of this size: progress is reported per chunk, and a chunk is the unit saved for rollback. */
+export const READ_CHUNK = 8 * 1024 * 1024;
+
+/** Called after each chunk is in guest RAM: bytes read so far and in all. */
+export type ProgressCallback = (loaded: number, total: number) => void;
+
+export async function execute<R>(c: Checked<R>, ram: GuestRam, ledger: Ledger, core: Core, onProgress?: ProgressCallback): Promise<R> {
   const { plan, token } = c;
   const journal: Saved[] = [];
+  const total = plan.copies.reduce((n, op) => n + op.len, 0);
+  let loaded = 0;
   try {
     for (const op of plan.copies) {
       let src = op.src;
       for (const p of ram.map(op.dst, op.len, "copy", plan.name)) {
-        journal.push({ lin: p.lin, len: p.len, old: core.isZero(p.lin, p.len) ? null : core.bytes().slice(p.lin, p.lin + p.len) });
-        await plan.file.read(new Uint8Array(ram.memory.buffer, p.lin, p.len), src);
-        src += p.len;
+        for (let o = 0; o < p.len; o += READ_CHUNK) {
+          const lin = p.lin + o;
+          const n = Math.min(READ_CHUNK, p.len - o);
+          journal.push({ lin, len: n, old: core.isZero(lin, n) ? null : core.bytes().slice(lin, lin + n) });
+          await plan.file.read(new Uint8Array(ram.memory.buffer, lin, n), src);
+          src += n;
+          loaded += n;
+          onProgress?.(loaded, total);
+        }
       }
     }
     for (const v of plan.verify ?? []) {

@@ -7,7 +7,7 @@ import type { ElfKernelArch } from "./formats/elf.js";
 import type { FormatContext, KernelResult, ModuleResult } from "./formats/format.js";
 import { planRaw, type RawKernelArch } from "./formats/raw.js";
 import { alignUp, checkAddress, checkAlignment, hex } from "./num.js";
-import { check, commitWithoutWriting, execute, type LoadPlan } from "./plan.js";
+import { check, commitWithoutWriting, execute, type LoadPlan, type ProgressCallback } from "./plan.js";
 import { GuestRam, type RamRegion } from "./ram/guest-ram.js";
 import { Ledger, type Placement } from "./ram/ledger.js";
 import { bytesFile, type ImageFile, type Source } from "./sources/source.js";
@@ -61,6 +61,8 @@ export interface KernelLoadOptions {
   relocs?: string;
   /** Check and record, but write nothing to guest RAM. */
   dryRun?: boolean;
+  /** Progress of the copy into guest RAM: bytes done and in all, after each chunk. */
+  onProgress?: ProgressCallback;
 }
 
 export interface ModuleLoadOptions {
@@ -68,6 +70,7 @@ export interface ModuleLoadOptions {
   at: number;
   align?: number;
   dryRun?: boolean;
+  onProgress?: ProgressCallback;
 }
 
 export class Vm {
@@ -108,7 +111,7 @@ export class Vm {
     const at = opts.at === undefined ? undefined : alignUp(checkAddress(opts.at, "load address", { image: name }), align, { image: name });
     return this.withFile(name, async (file, ctx) => {
       const plan = await planKernel(ctx(at, align, opts.relocs), file);
-      const result = await this.run(plan, opts.dryRun);
+      const result = await this.run(plan, opts);
       return { name, format: result.format, paddr: plan.paddr, alignment: align, size: plan.size, entry: result.entry, arch: result.arch as KernelArch };
     });
   }
@@ -134,7 +137,7 @@ export class Vm {
         await format.checkModule?.(file);
         plan = { ...planRaw(file, at), result: { format: format.name } };
       }
-      const result = await this.run(plan, opts.dryRun);
+      const result = await this.run(plan, opts);
       return { name, format: result.format, paddr: plan.paddr, alignment: align, size: plan.size };
     });
   }
@@ -149,7 +152,7 @@ export class Vm {
     if (opts?.at === undefined) throw new GuestImageError("BAD_ARGUMENT", "place() needs an address (at)", { image: name, field: "at" });
     const at = alignUp(checkAddress(opts.at, "load address", { image: name }), align, { image: name });
     const plan = planRaw(bytesFile(name, bytes), at);
-    await this.run(plan, opts.dryRun);
+    await this.run(plan, opts);
     return { name, format: "bytes", paddr: at, alignment: align, size: bytes.length };
   }
 
@@ -180,9 +183,9 @@ export class Vm {
     }
   }
 
-  private async run<R>(plan: LoadPlan<R>, dryRun = false): Promise<R> {
+  private async run<R>(plan: LoadPlan<R>, opts: { dryRun?: boolean; onProgress?: ProgressCallback }): Promise<R> {
     const checked = check(plan, this.ram, this.ledger, this.core);
-    return dryRun ? commitWithoutWriting(checked, this.ledger) : execute(checked, this.ram, this.ledger, this.core);
+    return opts.dryRun ? commitWithoutWriting(checked, this.ledger) : execute(checked, this.ram, this.ledger, this.core, opts.onProgress);
   }
 }
 
