@@ -5,6 +5,7 @@
 // - alignment and size are always filled; size = bytes the image occupies in guest RAM;
 // - errors are thrown as GuestImageError (never a −1 after a partial write): on failure guest
 //   RAM and the ledger are unchanged and the struct passed in is not touched.
+import { GuestImageError } from "./errors.js";
 import type { KernelArch, Vm } from "./vm.js";
 
 /** guest_image_t: where one image went. */
@@ -45,7 +46,10 @@ export async function vm_load_guest_kernel(
   guest_kernel_image?: guest_kernel_image_t,
 ): Promise<guest_kernel_image_t> {
   const input = guest_kernel_image?.kernel_image_arch;
-  const relocs = input?.is_reloc_enabled ? input.relocs_file ?? undefined : undefined;
+  if (input?.is_reloc_enabled && (typeof input.relocs_file !== "string" || input.relocs_file === "")) {
+    throw new GuestImageError("BAD_ARGUMENT", "is_reloc_enabled is set but relocs_file names no file", { image: kernel_name, field: "relocs_file" });
+  }
+  const relocs = input?.is_reloc_enabled ? (input.relocs_file as string) : undefined;
   const k = await vm.loadKernel(kernel_name, { at: load_address, align: alignment, relocs: relocs ?? undefined });
   const out = guest_kernel_image ?? ({} as guest_kernel_image_t);
   out.kernel_image = { load_paddr: k.paddr, alignment: k.alignment, size: k.size };

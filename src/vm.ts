@@ -102,7 +102,13 @@ export class Vm {
       throw new GuestImageError("BAD_ARGUMENT", `image name must be a non-empty string, got ${JSON.stringify(name)}`, { field: "name" });
     }
     if (!this.files) throw new GuestImageError("BAD_ARGUMENT", "this VM was created without `files`, so it cannot open images", { image: name });
-    return this.files.open(name);
+    let file: ImageFile;
+    try {
+      file = await this.files.open(name);
+    } catch (e) {
+      throw asGuestImageError(e, name, "opening the file failed");
+    }
+    return guarded(file);
   }
 
   /** Loads a kernel: detects its format, places it, relocates it if it moved. */
@@ -147,7 +153,9 @@ export class Vm {
    * `align`, through the same checks as a file: inside RAM, no overlap, recorded under `name`.
    */
   async place(name: string, bytes: Uint8Array, opts: ModuleLoadOptions): Promise<LoadedImage> {
-    if (!(bytes instanceof Uint8Array)) throw new GuestImageError("BAD_ARGUMENT", "place() needs a Uint8Array", { image: name, field: "bytes" });
+    if (!(bytes instanceof Uint8Array) || bytes.length === 0) {
+      throw new GuestImageError("BAD_ARGUMENT", "place() needs a non-empty Uint8Array", { image: name, field: "bytes" });
+    }
     const align = checkAlignment(opts?.align ?? 0, { image: name });
     if (opts?.at === undefined) throw new GuestImageError("BAD_ARGUMENT", "place() needs an address (at)", { image: name, field: "at" });
     const at = alignUp(checkAddress(opts.at, "load address", { image: name }), align, { image: name });
@@ -187,6 +195,38 @@ export class Vm {
     const checked = check(plan, this.ram, this.ledger, this.core);
     return opts.dryRun ? commitWithoutWriting(checked, this.ledger) : execute(checked, this.ram, this.ledger, this.core, opts.onProgress);
   }
+}
+
+/** Any failure as a GuestImageError: ours as they are, anything else from a source as IO. */
+function asGuestImageError(e: unknown, image: string, what: string): GuestImageError {
+  if (e instanceof GuestImageError) return e;
+  return new GuestImageError("IO", `${what}: ${(e as Error)?.message ?? String(e)}`, { image, cause: e });
+}
+
+/**
+ * A source's file with its failures typed: a read that throws anything but a GuestImageError
+ * becomes IO; close() never throws (a read-only file that fails to close has lost nothing, and
+ * must not turn a finished load, or the load's own error, into a different failure).
+ */
+function guarded(file: ImageFile): ImageFile {
+  return {
+    name: file.name,
+    size: file.size,
+    async read(dst, position) {
+      try {
+        await file.read(dst, position);
+      } catch (e) {
+        throw asGuestImageError(e, file.name, `reading ${dst.length} bytes at offset ${position} failed`);
+      }
+    },
+    async close() {
+      try {
+        await file.close();
+      } catch {
+        // see above
+      }
+    },
+  };
 }
 
 async function sniffNonEmpty(file: ImageFile) {

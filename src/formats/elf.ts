@@ -120,7 +120,7 @@ export async function readElf(file: ImageFile): Promise<ElfImage> {
   const image = file.name;
   const err = (code: "BAD_MAGIC" | "BAD_HEADER" | "TRUNCATED" | "UNSUPPORTED", field: string, msg: string) =>
     new GuestImageError(code, msg, { image, field });
-  if (file.size < 16) throw err("TRUNCATED", "e_ident", `file is ${file.size} bytes, shorter than an ELF identification (16)`);
+  if (file.size < 16) throw err("TRUNCATED", "e_ident", `file is ${file.size} bytes, shorter than e_ident (16 bytes)`);
   const ident = await readBytes(file, 0, 16);
   if (!isElf(ident)) throw err("BAD_MAGIC", "e_ident", "no ELF magic (7f 45 4c 46) at offset 0");
   const cls = ident[4];
@@ -130,7 +130,7 @@ export async function readElf(file: ImageFile): Promise<ElfImage> {
   if (ident[6] !== 1) throw err("BAD_HEADER", "EI_VERSION", `EI_VERSION ${ident[6]} is not EV_CURRENT (1)`);
   const is64 = cls === 2;
   const ehsize = is64 ? 64 : 52;
-  if (file.size < ehsize) throw err("TRUNCATED", "e_ehsize", `file is ${file.size} bytes, shorter than an ELF${is64 ? 64 : 32} header (${ehsize})`);
+  if (file.size < ehsize) throw err("TRUNCATED", "e_ehsize", `file is ${file.size} bytes, shorter than an ELF${is64 ? 64 : 32} header (e_ehsize ${ehsize})`);
   const f = new Fields(await readBytes(file, 0, ehsize), data === 1);
   const w = is64 ? 8 : 4;
   const h: ElfHeader = {
@@ -162,7 +162,7 @@ export async function readElf(file: ImageFile): Promise<ElfImage> {
   if (h.phoff < BigInt(ehsize)) throw err("BAD_HEADER", "e_phoff", `e_phoff ${hex(h.phoff)} overlaps the ELF header (${ehsize} bytes)`);
   const phEnd = h.phoff + BigInt(h.phnum * phentsize);
   if (phEnd > BigInt(file.size)) {
-    throw err("TRUNCATED", "e_phoff", `program headers [${hex(h.phoff)}, ${hex(phEnd)}) (e_phnum ${h.phnum}) run past the end of the file (${hex(file.size)} bytes)`);
+    throw err("TRUNCATED", "e_phoff", `e_phoff ${hex(h.phoff)} + e_phnum ${h.phnum} × e_phentsize ${phentsize} = ${hex(phEnd)} runs past the end of the file (${hex(file.size)} bytes)`);
   }
   const ph = new Fields(await readBytes(file, Number(h.phoff), h.phnum * phentsize), !h.bigEndian);
   const segments: ElfSegment[] = [];
@@ -178,10 +178,13 @@ export async function readElf(file: ImageFile): Promise<ElfImage> {
     const at = `program header ${i} (LOAD)`;
     if (s.filesz > s.memsz) throw err("BAD_HEADER", "p_filesz", `${at}: p_filesz ${hex(s.filesz)} > p_memsz ${hex(s.memsz)}`);
     if (s.offset + s.filesz > BigInt(file.size)) {
-      throw err("TRUNCATED", "p_offset", `${at}: file bytes [${hex(s.offset)}, ${hex(s.offset + s.filesz)}) run past the end of the file (${hex(file.size)} bytes)`);
+      throw err("TRUNCATED", "p_offset", `${at}: p_offset ${hex(s.offset)} + p_filesz ${hex(s.filesz)} = ${hex(s.offset + s.filesz)} runs past the end of the file (${hex(file.size)} bytes)`);
     }
-    if (s.paddr + s.memsz > U64_MASK + 1n) throw err("BAD_HEADER", "p_paddr", `${at}: p_paddr ${hex(s.paddr)} + p_memsz ${hex(s.memsz)} wraps past 2^64`);
-    if (s.vaddr + s.memsz > U64_MASK + 1n) throw err("BAD_HEADER", "p_vaddr", `${at}: p_vaddr ${hex(s.vaddr)} + p_memsz ${hex(s.memsz)} wraps past 2^64`);
+    // Addresses are Elf32_Addr / Elf64_Addr: a segment may not run past the top of that space.
+    const top = is64 ? "2^64" : "2^32";
+    const limit = is64 ? U64_MASK + 1n : 1n << 32n;
+    if (s.paddr + s.memsz > limit) throw err("BAD_HEADER", "p_paddr", `${at}: p_paddr ${hex(s.paddr)} + p_memsz ${hex(s.memsz)} runs past ${top}`);
+    if (s.vaddr + s.memsz > limit) throw err("BAD_HEADER", "p_vaddr", `${at}: p_vaddr ${hex(s.vaddr)} + p_memsz ${hex(s.memsz)} runs past ${top}`);
     contentEnd = Math.max(contentEnd, Number(s.offset + s.filesz));
   }
   const loads = segments.filter((s) => s.type === PT_LOAD && s.memsz > 0n);
@@ -191,7 +194,7 @@ export async function readElf(file: ImageFile): Promise<ElfImage> {
     const p = byAddr[i - 1];
     const c = byAddr[i];
     if (c.paddr < p.paddr + p.memsz) {
-      throw err("BAD_HEADER", "p_paddr", `program headers ${p.index} [${hex(p.paddr)}, ${hex(p.paddr + p.memsz)}) and ${c.index} [${hex(c.paddr)}, ${hex(c.paddr + c.memsz)}) overlap in physical memory`);
+      throw err("BAD_HEADER", "p_paddr", `program headers ${p.index} (p_paddr ${hex(p.paddr)}, p_memsz ${hex(p.memsz)}) and ${c.index} (p_paddr ${hex(c.paddr)}) overlap in physical memory`);
     }
   }
   if (h.entry !== 0n && !loads.some((s) => inRange(h.entry, s.vaddr, s.memsz) || inRange(h.entry, s.paddr, s.memsz))) {

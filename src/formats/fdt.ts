@@ -28,7 +28,7 @@ export interface FdtHeader {
 export async function checkFdtHeader(file: ImageFile): Promise<FdtHeader> {
   const image = file.name;
   if (file.size < FDT_HEADER_SIZE) {
-    throw new GuestImageError("TRUNCATED", `device tree is ${file.size} bytes, shorter than its ${FDT_HEADER_SIZE}-byte header`, { image, field: "totalsize" });
+    throw new GuestImageError("TRUNCATED", `device tree is ${file.size} bytes, shorter than its ${FDT_HEADER_SIZE}-byte header (no totalsize to read)`, { image, field: "totalsize" });
   }
   const dv = new DataView((await readBytes(file, 0, FDT_HEADER_SIZE)).buffer);
   const u = (o: number) => dv.getUint32(o, false);

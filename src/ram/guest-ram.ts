@@ -108,7 +108,7 @@ export class GuestRam {
     if (paddr + len > MAX_SAFE) {
       throw new GuestImageError("OUT_OF_RAM", `${what} [${hex(paddr)}, +${hex(len)}) ends past 2^53-1`, { image });
     }
-    const r = this.pieces(paddr, len);
+    const r = len === 0 ? (this.regionAt(paddr) ? [] : { hole: paddr }) : this.pieces(paddr, len);
     if ("hole" in r) {
       throw new GuestImageError(
         "OUT_OF_RAM",
