@@ -3,14 +3,19 @@
 // "HdrS" → uImage → arm64/RISC-V magic at 0x38 → zImage magic at 0x24 → gzip → raw. Formats that
 // are not kernels (device trees) sit in the table too, so a refusal can say what the file is.
 import { readBytes, type ImageFile } from "../sources/source.js";
+import { arm64ImageFormat, riscvImageFormat } from "./arm64-image.js";
 import { elfFormat } from "./elf.js";
 import { fdtFormat } from "./fdt.js";
 import { HEAD_BYTES, type ImageFormat } from "./format.js";
 import { gzipFormat, rawFormat } from "./raw.js";
+import { zImageFormat } from "./zimage.js";
 
 export const FORMATS: readonly ImageFormat[] = [
   // ── sniffing order: keep it as documented above ──
   elfFormat,
+  arm64ImageFormat,
+  riscvImageFormat,
+  zImageFormat,
   fdtFormat,
   gzipFormat,
   // ── end ──
