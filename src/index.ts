@@ -16,5 +16,7 @@ export { inspectFile } from "./inspect.js";
 export type { Inspection, InspectSegment } from "./inspect.js";
 export type { ElfKernelArch } from "./formats/elf.js";
 export type { RawKernelArch } from "./formats/raw.js";
+export type { Arm64ImageArch, RiscvImageArch } from "./formats/arm64-image.js";
+export type { ZImageArch } from "./formats/zimage.js";
 export { SCRATCH_BYTES } from "./core/core.js";
 export type { ProgressCallback, LoadPlan } from "./plan.js";

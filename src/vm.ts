@@ -3,7 +3,9 @@
 import { Core, SCRATCH_BYTES } from "./core/core.js";
 import { GuestImageError } from "./errors.js";
 import { detect, sniff } from "./formats/detect.js";
+import type { Arm64ImageArch, RiscvImageArch } from "./formats/arm64-image.js";
 import type { ElfKernelArch } from "./formats/elf.js";
+import type { ZImageArch } from "./formats/zimage.js";
 import type { FormatContext, KernelResult, ModuleResult } from "./formats/format.js";
 import { planRaw, type RawKernelArch } from "./formats/raw.js";
 import { alignUp, checkAddress, checkAlignment, hex } from "./num.js";
@@ -32,7 +34,8 @@ export interface CreateVmOptions {
   files?: Source;
 }
 
-export type KernelArch = ElfKernelArch | RawKernelArch;
+/** kernel_image_arch: one record per kernel format, told apart by `format`. */
+export type KernelArch = ElfKernelArch | RawKernelArch | Arm64ImageArch | RiscvImageArch | ZImageArch;
 
 export interface LoadedImage {
   name: string;

@@ -116,7 +116,9 @@ async function load(a: LoadArgs): Promise<number> {
   out(`guest RAM: ${vm.ram.regions.map((r) => `[${hex(r.base)}, ${hex(r.base + r.size)}) ${human(r.size)}`).join(", ")}${a.dryRun ? "  (dry run: nothing written)" : ""}`);
   if (kernel) {
     const arch = kernel.arch;
-    const what = arch.format === "elf" ? `${arch.class} ${arch.machine} ${arch.type}, relocation offset ${hex(arch.relocation_offset)}, ${arch.relocations} relocations` : "raw";
+    const what = arch.format === "elf"
+      ? `${arch.class} ${arch.machine} ${arch.type}, relocation offset ${hex(arch.relocation_offset)}, ${arch.relocations} relocations`
+      : [arch.format, ...Object.entries(arch).filter(([k, v]) => k !== "format" && k !== "entry" && (typeof v === "bigint" || typeof v === "string")).map(([k, v]) => `${k} ${typeof v === "bigint" ? hex(v) : v}`)].join(", ");
     out(`kernel ${kernel.name}: ${what}; entry ${hex(kernel.entry)}`);
   }
   out();
