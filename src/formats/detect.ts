@@ -7,11 +7,13 @@ import { arm64ImageFormat, riscvImageFormat } from "./arm64-image.js";
 import { elfFormat } from "./elf.js";
 import { fdtFormat } from "./fdt.js";
 import { HEAD_BYTES, type ImageFormat } from "./format.js";
+import { multibootFormat } from "./multiboot.js";
 import { gzipFormat, rawFormat } from "./raw.js";
 import { zImageFormat } from "./zimage.js";
 
 export const FORMATS: readonly ImageFormat[] = [
   // ── sniffing order: keep it as documented above ──
+  multibootFormat,
   elfFormat,
   arm64ImageFormat,
   riscvImageFormat,
