@@ -5,6 +5,7 @@ import { GuestImageError } from "./errors.js";
 import { detect, sniff } from "./formats/detect.js";
 import type { Arm64ImageArch, RiscvImageArch } from "./formats/arm64-image.js";
 import type { ElfKernelArch } from "./formats/elf.js";
+import type { MultibootKernelArch } from "./formats/multiboot.js";
 import type { ZImageArch } from "./formats/zimage.js";
 import type { FormatContext, KernelResult, ModuleResult } from "./formats/format.js";
 import { planRaw, type RawKernelArch } from "./formats/raw.js";
@@ -35,7 +36,7 @@ export interface CreateVmOptions {
 }
 
 /** kernel_image_arch: one record per kernel format, told apart by `format`. */
-export type KernelArch = ElfKernelArch | RawKernelArch | Arm64ImageArch | RiscvImageArch | ZImageArch;
+export type KernelArch = ElfKernelArch | RawKernelArch | Arm64ImageArch | RiscvImageArch | ZImageArch | MultibootKernelArch;
 
 export interface LoadedImage {
   name: string;
