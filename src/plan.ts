@@ -12,7 +12,7 @@ import { MAX_RELOC_SEGMENTS } from "./core/core.js";
 import { GuestImageError } from "./errors.js";
 import { hex } from "./num.js";
 import type { GuestRam } from "./ram/guest-ram.js";
-import type { Ledger } from "./ram/ledger.js";
+import type { Ledger, Placement } from "./ram/ledger.js";
 import type { ImageFile } from "./sources/source.js";
 
 /** Copy [src, src + len) of the file to guest physical `dst`. */
@@ -83,6 +83,12 @@ export interface LoadPlan<R = unknown> {
   copies: CopyOp[];
   zeros: ZeroOp[];
   relocs: RelocOp[];
+  /**
+   * Further ranges the image needs kept free although nothing is written there (a bzImage's
+   * decompression window). Reserved in the ledger with the image, under "<name> (<what>)"
+   * where they do not touch [paddr, paddr + size).
+   */
+  reserve?: Array<{ what: string; paddr: number; size: number }>;
   /** Checksums of copied bytes, verified in guest RAM before anything else is done. */
   verify?: CrcCheck[];
   /** Image-relative [lo, hi) ranges relocations may patch (the segments). */
@@ -122,7 +128,29 @@ export function check<R>(plan: LoadPlan<R>, ram: GuestRam, ledger: Ledger, core:
   for (const z of plan.zeros) inImage(plan, z.dst, z.len, "zero fill");
   for (const v of plan.verify ?? []) inImage(plan, v.paddr, v.len, v.what);
   if (plan.relocs.length) checkRelocs(plan, ram, core);
-  return { plan, token: ledger.reserve({ name: image, paddr: plan.paddr, size: plan.size }) };
+  return { plan, token: ledger.reserve(reservations(plan, ram)) };
+}
+
+/**
+ * The ledger entries of a plan: its own range, plus its extra reservations merged into it where
+ * they overlap or touch it (and with each other), each checked to lie in RAM.
+ */
+function reservations(plan: LoadPlan, ram: GuestRam): Placement[] {
+  const main = { what: "", paddr: plan.paddr, size: plan.size };
+  const ranges = [main, ...(plan.reserve ?? [])].filter((r) => r === main || r.size > 0);
+  for (const r of plan.reserve ?? []) ram.map(r.paddr, r.size, r.what, plan.name);
+  ranges.sort((a, b) => a.paddr - b.paddr);
+  const merged: Array<{ paddr: number; end: number; main: boolean; what: string }> = [];
+  for (const r of ranges) {
+    const last = merged[merged.length - 1];
+    if (last && r.paddr <= last.end) {
+      last.end = Math.max(last.end, r.paddr + r.size);
+      last.main ||= r === main;
+    } else {
+      merged.push({ paddr: r.paddr, end: r.paddr + r.size, main: r === main, what: r.what });
+    }
+  }
+  return merged.map((m) => ({ name: m.main ? plan.name : `${plan.name} (${m.what})`, paddr: m.paddr, size: m.end - m.paddr }));
 }
 
 function checkRelocs(plan: LoadPlan, ram: GuestRam, core: Core): void {

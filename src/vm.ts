@@ -4,6 +4,7 @@ import { Core, SCRATCH_BYTES } from "./core/core.js";
 import { GuestImageError } from "./errors.js";
 import { detect, sniff } from "./formats/detect.js";
 import type { Arm64ImageArch, RiscvImageArch } from "./formats/arm64-image.js";
+import type { BzImageKernelArch } from "./formats/bzimage.js";
 import type { ElfKernelArch } from "./formats/elf.js";
 import type { MultibootKernelArch } from "./formats/multiboot.js";
 import type { ZImageArch } from "./formats/zimage.js";
@@ -36,7 +37,7 @@ export interface CreateVmOptions {
 }
 
 /** kernel_image_arch: one record per kernel format, told apart by `format`. */
-export type KernelArch = ElfKernelArch | RawKernelArch | Arm64ImageArch | RiscvImageArch | ZImageArch | MultibootKernelArch;
+export type KernelArch = ElfKernelArch | RawKernelArch | Arm64ImageArch | RiscvImageArch | ZImageArch | MultibootKernelArch | BzImageKernelArch;
 
 export interface LoadedImage {
   name: string;

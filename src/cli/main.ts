@@ -16,6 +16,8 @@ const PLAIN_NUMBERS = new Set(["index", "relocations", "e_machine", "flags", "ve
 /** JSON with every number and bigint (addresses, sizes) as a "0x…" string. */
 export function toJson(value: unknown): unknown {
   const conv = (v: unknown, key: string): unknown => {
+    // Raw bytes (a bzImage's real-mode setup) are printed as hex, not as an object of indices.
+    if (v instanceof Uint8Array) return Array.from(v, (b) => b.toString(16).padStart(2, "0")).join("");
     if (typeof v === "bigint" || (typeof v === "number" && !PLAIN_NUMBERS.has(key))) return hex(v);
     if (Array.isArray(v)) return v.map((x) => conv(x, ""));
     if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, conv(x, k)]));

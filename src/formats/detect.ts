@@ -4,6 +4,7 @@
 // are not kernels (device trees) sit in the table too, so a refusal can say what the file is.
 import { readBytes, type ImageFile } from "../sources/source.js";
 import { arm64ImageFormat, riscvImageFormat } from "./arm64-image.js";
+import { bzImageFormat } from "./bzimage.js";
 import { elfFormat } from "./elf.js";
 import { fdtFormat } from "./fdt.js";
 import { HEAD_BYTES, type ImageFormat } from "./format.js";
@@ -15,6 +16,7 @@ export const FORMATS: readonly ImageFormat[] = [
   // ── sniffing order: keep it as documented above ──
   multibootFormat,
   elfFormat,
+  bzImageFormat,
   arm64ImageFormat,
   riscvImageFormat,
   zImageFormat,

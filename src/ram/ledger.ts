@@ -43,18 +43,21 @@ export class Ledger {
     }
   }
 
-  /** Checks and reserves in one synchronous step; returns the token for commit/release. */
-  reserve(p: Placement): symbol {
-    this.checkFree(p);
-    const token = Symbol(p.name);
-    this.entries.push({ ...p, committed: false, token });
+  /**
+   * Checks and reserves one image's ranges in one synchronous step (all or none); returns the
+   * token for commit/release.
+   */
+  reserve(ranges: Placement | Placement[]): symbol {
+    const list = Array.isArray(ranges) ? ranges : [ranges];
+    for (const p of list) this.checkFree(p);
+    const token = Symbol(list[0]?.name);
+    for (const p of list) this.entries.push({ ...p, committed: false, token });
     this.entries.sort((a, b) => a.paddr - b.paddr);
     return token;
   }
 
   commit(token: symbol): void {
-    const e = this.entries.find((x) => x.token === token);
-    if (e) e.committed = true;
+    for (const e of this.entries) if (e.token === token) e.committed = true;
   }
 
   release(token: symbol): void {
