@@ -27,3 +27,6 @@ export type { BzImageKernelArch, BzImageSetupHeader } from "./formats/bzimage.js
 export type { MultibootInfoOptions, MultibootInfo } from "./boot/multiboot-info.js";
 export { SCRATCH_BYTES } from "./core/core.js";
 export type { ProgressCallback, LoadPlan } from "./plan.js";
+export { getInflater, setInflater, decompressionStreamInflater } from "./compress/inflate.js";
+export type { Inflater, InflateStream } from "./compress/inflate.js";
+export type { UImageKernelArch } from "./formats/uimage.js";

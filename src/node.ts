@@ -1,3 +1,4 @@
 // Node entry: everything in the main entry, plus sources that use node:fs.
 export * from "./index.js";
+import "./compress/inflate-node.js"; // registers node:zlib as the inflater (setInflater)
 export { fromDirectory, fromPaths, openPath } from "./sources/directory.js";

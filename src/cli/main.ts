@@ -3,6 +3,8 @@
 // rely on (see README, "CLI"): every address and size is a "0x…" string; a failed load exits 1
 // with one line on stderr and {"error":{"code","message"}} on stdout; usage errors exit 2.
 import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+// The Node platform pieces: node:zlib as the inflater.
+import "../compress/inflate-node.js";
 import { GuestImageError } from "../errors.js";
 import { inspectFile, type Inspection } from "../inspect.js";
 import { hex } from "../num.js";

@@ -9,7 +9,10 @@ import { elfFormat } from "./elf.js";
 import { fdtFormat } from "./fdt.js";
 import { HEAD_BYTES, type ImageFormat } from "./format.js";
 import { multibootFormat } from "./multiboot.js";
-import { gzipFormat, rawFormat } from "./raw.js";
+import { gzipFormat } from "./gzip.js";
+import { rawFormat } from "./raw.js";
+import { uImageFormat } from "./uimage.js";
+import { zbootFormat } from "./zboot.js";
 import { zImageFormat } from "./zimage.js";
 
 export const FORMATS: readonly ImageFormat[] = [
@@ -17,6 +20,8 @@ export const FORMATS: readonly ImageFormat[] = [
   multibootFormat,
   elfFormat,
   bzImageFormat,
+  uImageFormat,
+  zbootFormat,
   arm64ImageFormat,
   riscvImageFormat,
   zImageFormat,

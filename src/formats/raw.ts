@@ -51,15 +51,3 @@ export const rawFormat: ImageFormat = {
     return { ...plan, result: { format: "raw" } };
   },
 };
-
-/** gzip (RFC 1952: ID1 0x1f, ID2 0x8b, CM 8 = deflate). As a module: placed verbatim. */
-export const gzipFormat: ImageFormat = {
-  name: "gzip",
-  description: "gzip-compressed data",
-  test: (h) => h.length >= 3 && h[0] === 0x1f && h[1] === 0x8b && h[2] === 8,
-  notAKernel: "gzip-compressed data, not a kernel this library can decompress yet (decompress it, or load it as a module)",
-  async planModule(ctx) {
-    const plan = planRaw(ctx.file, ctx.at ?? needAddress(ctx.file, "a module"));
-    return { ...plan, result: { format: "gzip" } };
-  },
-};

@@ -1,0 +1,410 @@
+// One gzip member (RFC 1952) decompressed on demand and presented as an ImageFile, so a format
+// can detect and plan the payload like any file and execute() can read it straight into guest
+// RAM.
+//
+// Member layout (RFC 1952 §2.3.1): ID1 0x1f, ID2 0x8b, CM (8 = deflate), FLG, MTIME (u32 LE),
+// XFL, OS; then, as FLG says, FEXTRA (XLEN u16 LE + XLEN bytes), FNAME and FCOMMENT (zero-
+// terminated), FHCRC (u16 LE: low 16 bits of the CRC-32 of the header bytes before it); then the
+// deflate data (RFC 1951); then CRC32 (u32 LE, of the uncompressed data) and ISIZE (u32 LE, its
+// size mod 2^32).
+//
+// The file's `size` is ISIZE, known before planning, but never trusted for memory: output is
+// produced in inflater-sized chunks and copied once, straight into the reader's buffer (guest
+// RAM). Reads are positional over a sequential stream with a cursor: a read at or after the
+// cursor pulls output forward; a read before it restarts the stream. The first `headBytes` bytes
+// are kept, so header reads during planning do not force restarts. The moment the output passes
+// ISIZE the read fails with TOO_LARGE (a decompression bomb costs one chunk of memory, not its
+// size); if it ends short, TRUNCATED. Once the reads have covered everything the plan needs (see
+// `needUpTo`), the rest is drained and the member is verified: its deflate data ends exactly at
+// the trailer, CRC32 matches (BAD_CHECKSUM) and, for a uImage, the CRC-32 of the compressed bytes
+// too. A failing read inside execute() rolls the whole load back.
+//
+// One member only: a second member (RFC 1952 allows several) or any trailing bytes are refused,
+// since the ISIZE at the end of the file would then describe the last member, not the whole.
+import { GuestImageError, type ErrorCode } from "../errors.js";
+import { hex } from "../num.js";
+import { checkRead, readBytes, type ImageFile } from "../sources/source.js";
+import { InflateError, type Inflater, type InflateStream } from "./inflate.js";
+
+export type Crc32 = (data: Uint8Array, prev: number) => number;
+
+// RFC 1952 §2.3.1 FLG bits.
+const FHCRC = 0x02;
+const FEXTRA = 0x04;
+const FNAME = 0x08;
+const FCOMMENT = 0x10;
+const FRESERVED = 0xe0;
+const HEADER_MIN = 10;
+const TRAILER = 8;
+
+/** How many compressed bytes are read and handed to the inflater at a time. */
+const INPUT_CHUNK = 256 * 1024;
+
+export const isGzip = (h: Uint8Array) => h.length >= 2 && h[0] === 0x1f && h[1] === 0x8b;
+
+/** A gzip member's header and trailer, with absolute offsets in its file. */
+export interface GzipMember {
+  /** [start, end) of the member in the file. */
+  start: number;
+  end: number;
+  /** Where the deflate data starts and ends (the trailer follows it). */
+  deflateStart: number;
+  deflateEnd: number;
+  flg: number;
+  mtime: number;
+  xfl: number;
+  os: number;
+  fname?: string;
+  fcomment?: string;
+  /** Trailer: CRC-32 of the uncompressed data, and its size mod 2^32. */
+  crc32: number;
+  isize: number;
+}
+
+/** Where a member lies and what errors should name. */
+export interface MemberRange {
+  file: ImageFile;
+  start: number;
+  end: number;
+  /** The image name errors carry. */
+  name: string;
+  /** What the member is, for messages: "gzip data", "EFI zboot payload", "uImage data". */
+  what: string;
+}
+
+const latin1 = (b: Uint8Array) => Array.from(b, (c) => String.fromCharCode(c)).join("");
+
+/**
+ * Parses and checks a member's header (RFC 1952 §2.3.1) and reads its trailer. With `crc32`,
+ * an FHCRC header checksum is verified too.
+ */
+export async function readGzipMember(r: MemberRange, crc32?: Crc32): Promise<GzipMember> {
+  const image = r.name;
+  const fail = (code: ErrorCode, field: string, msg: string): never => {
+    throw new GuestImageError(code, `${r.what}: ${msg}`, { image, field });
+  };
+  const len = r.end - r.start;
+  if (len < HEADER_MIN + TRAILER) fail("TRUNCATED", "ID1", `${len} bytes, shorter than the smallest gzip member (${HEADER_MIN + TRAILER}: ID1..OS, CRC32, ISIZE)`);
+  // The header is usually 10–40 bytes; a long FNAME/FCOMMENT/FEXTRA makes us read further.
+  let buf = await readBytes(r.file, r.start, Math.min(len, 4096));
+  // The header must end before the 8-byte trailer.
+  const need = async (n: number, field: string) => {
+    if (n > len - TRAILER) fail("TRUNCATED", field, `the header runs past ${field} into the ${TRAILER}-byte trailer at offset ${hex(r.start + len - TRAILER)}`);
+    while (n > buf.length) buf = await readBytes(r.file, r.start, Math.min(len - TRAILER, buf.length * 4));
+  };
+  if (buf[0] !== 0x1f || buf[1] !== 0x8b) fail("BAD_MAGIC", "ID1", `ID1 ID2 are ${hex(buf[0])} ${hex(buf[1])}, not 0x1f 0x8b`);
+  if (buf[2] !== 8) fail("BAD_HEADER", "CM", `CM is ${buf[2]}: only 8 (deflate) is defined`);
+  const flg = buf[3];
+  if (flg & FRESERVED) fail("BAD_HEADER", "FLG", `FLG ${hex(flg)} has reserved bits (0xe0) set`);
+  const dv = () => new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const m: Partial<GzipMember> = { flg, mtime: dv().getUint32(4, true), xfl: buf[8], os: buf[9] };
+  let p = HEADER_MIN;
+  if (flg & FEXTRA) {
+    await need(p + 2, "XLEN");
+    p += 2 + dv().getUint16(p, true);
+    await need(p, "XLEN");
+  }
+  const zstring = async (field: string): Promise<string> => {
+    const from = p;
+    for (;;) {
+      await need(p + 1, field);
+      if (buf[p++] === 0) return latin1(buf.subarray(from, p - 1));
+    }
+  };
+  if (flg & FNAME) m.fname = await zstring("FNAME");
+  if (flg & FCOMMENT) m.fcomment = await zstring("FCOMMENT");
+  if (flg & FHCRC) {
+    await need(p + 2, "FHCRC");
+    const stored = dv().getUint16(p, true);
+    if (crc32) {
+      const actual = crc32(buf.subarray(0, p), 0) & 0xffff;
+      if (actual !== stored) fail("BAD_CHECKSUM", "FHCRC", `header CRC16 is ${hex(actual)}, FHCRC says ${hex(stored)}`);
+    }
+    p += 2;
+  }
+  const t = await readBytes(r.file, r.end - TRAILER, TRAILER);
+  const tv = new DataView(t.buffer, t.byteOffset, TRAILER);
+  return {
+    ...(m as GzipMember),
+    start: r.start,
+    end: r.end,
+    deflateStart: r.start + p,
+    deflateEnd: r.end - TRAILER,
+    crc32: tv.getUint32(0, true),
+    isize: tv.getUint32(4, true),
+  };
+}
+
+/** A CRC-32 the decompressed member must also satisfy over its compressed bytes (uImage ih_dcrc). */
+export interface InputCrc {
+  crc32: number;
+  field: string;
+  what: string;
+}
+
+export interface GunzipOptions extends MemberRange {
+  inflater: Inflater;
+  /** CRC-32 for the trailer check: the inflater's native one when it has it. */
+  crc32: Crc32;
+  /** Largest decompressed size accepted, and where that limit comes from (for the message). */
+  cap: number;
+  capWhat: string;
+  /** How many leading bytes to keep (the detection head). */
+  headBytes: number;
+  inputCrc?: InputCrc;
+}
+
+/** Opens a member for decompression: header checked, ISIZE checked against the cap, head decoded. */
+export async function openGunzip(o: GunzipOptions): Promise<GunzipFile> {
+  const member = await readGzipMember(o, o.crc32);
+  const image = o.name;
+  if (member.isize === 0) {
+    throw new GuestImageError("BAD_HEADER", `${o.what}: ISIZE is 0 (no data, or a multiple of 4 GiB)`, { image, field: "ISIZE" });
+  }
+  if (member.isize > o.cap) {
+    throw new GuestImageError(
+      "TOO_LARGE",
+      `${o.what} decompresses to ${hex(member.isize)} bytes (ISIZE), more than the ${hex(o.cap)} bytes ${o.capWhat}`,
+      { image, field: "ISIZE" },
+    );
+  }
+  const f = new GunzipFile(o, member);
+  await f.init();
+  return f;
+}
+
+export class GunzipFile implements ImageFile {
+  readonly name: string;
+  /** The decompressed size the member claims (ISIZE), checked as the data arrives. */
+  readonly size: number;
+  readonly member: GzipMember;
+  /** The first min(headBytes, size) bytes of the output. */
+  head: Uint8Array = new Uint8Array(0);
+  private readonly o: GunzipOptions;
+  private stream: InflateStream | null = null;
+  /** Output bytes received from the current stream, and the unread rest of the last chunk. */
+  private produced = 0;
+  private pending: Uint8Array = new Uint8Array(0);
+  private crc = 0;
+  /** CRC-32 of the compressed bytes read for the current stream (one object per stream). */
+  private inputSum = { crc: 0 };
+  /** Reads beyond this position trigger the final drain and checks; see needUpTo(). */
+  private verifyAt: number;
+  private verified = false;
+  /** Reads run one at a time, in call order. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(o: GunzipOptions, member: GzipMember) {
+    this.o = o;
+    this.name = o.name;
+    this.member = member;
+    this.size = member.isize;
+    this.verifyAt = member.isize;
+  }
+
+  /** Position of the next output byte of the current stream. */
+  private get cursor(): number {
+    return this.produced - this.pending.length;
+  }
+
+  /** @internal decodes the head (and verifies everything if the payload is no longer than it). */
+  async init(): Promise<void> {
+    const head = new Uint8Array(Math.min(this.o.headBytes, this.size));
+    await this.fill(head, 0);
+    this.head = head;
+    if (this.cursor >= this.verifyAt) await this.finish();
+  }
+
+  /**
+   * Declares that the plan reads nothing at or past `end` (the highest copy end): when a read
+   * reaches it, the rest of the stream is drained and the member verified. Verifies now if the
+   * reads done so far already got there.
+   */
+  async needUpTo(end: number): Promise<void> {
+    this.verifyAt = Math.min(this.size, Math.max(0, end));
+    if (!this.verified && (this.verifyAt === 0 || this.cursor >= this.verifyAt)) await this.serial(() => this.finish());
+  }
+
+  read(dst: Uint8Array, position: number): Promise<void> {
+    return this.serial(async () => {
+      checkRead(this, dst, position);
+      let o = 0;
+      if (position < this.head.length) {
+        o = Math.min(dst.length, this.head.length - position);
+        dst.set(this.head.subarray(position, position + o));
+      }
+      if (o < dst.length) await this.fill(dst.subarray(o), position + o);
+      if (!this.verified && this.cursor >= this.verifyAt) await this.finish();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.drop();
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private drop(): void {
+    this.stream?.close();
+    this.stream = null;
+    this.pending = new Uint8Array(0);
+    this.produced = 0;
+  }
+
+  /** Fills `dst` with output from `position`, restarting the stream if it is already past it. */
+  private async fill(dst: Uint8Array, position: number): Promise<void> {
+    try {
+      if (!this.stream || position < this.cursor) this.start();
+      while (this.cursor < position) {
+        if (!this.pending.length) await this.pull(true);
+        const k = Math.min(this.pending.length, position - this.cursor);
+        this.pending = this.pending.subarray(k);
+      }
+      let o = 0;
+      while (o < dst.length) {
+        if (!this.pending.length) await this.pull(true);
+        const k = Math.min(this.pending.length, dst.length - o);
+        dst.set(this.pending.subarray(0, k), o);
+        this.pending = this.pending.subarray(k);
+        o += k;
+      }
+    } catch (e) {
+      this.drop();
+      throw e;
+    }
+  }
+
+  private start(): void {
+    this.drop();
+    this.verified = false;
+    this.crc = 0;
+    this.inputSum = { crc: 0 };
+    this.stream = this.o.inflater.inflateRaw(deflateInput(this.o.file, this.member, this.o.inputCrc ? { sum: this.inputSum, crc32: this.o.crc32 } : undefined));
+  }
+
+  /** Pulls the next output chunk into `pending`; at the end of the stream, checks how it ended. */
+  private async pull(needMore: boolean): Promise<boolean> {
+    let chunk: Uint8Array | null;
+    try {
+      chunk = await this.stream!.next();
+    } catch (e) {
+      throw this.inflateError(e);
+    }
+    if (chunk === null) {
+      await this.checkEnd();
+      if (needMore) {
+        throw this.err("TRUNCATED", "ISIZE", `the deflate data ends after ${hex(this.produced)} bytes, but ISIZE says ${hex(this.size)}`);
+      }
+      return false;
+    }
+    this.produced += chunk.length;
+    if (this.produced > this.size) {
+      throw this.err("TOO_LARGE", "ISIZE", `decompresses to more than the ${hex(this.size)} bytes ISIZE says (stopped at ${hex(this.produced)})`);
+    }
+    this.crc = this.o.crc32(chunk, this.crc);
+    this.pending = chunk;
+    return true;
+  }
+
+  /** The deflate stream ended: it must have used all the deflate data (one member, no trailing bytes). */
+  private async checkEnd(): Promise<void> {
+    const used = this.stream!.consumed();
+    const m = this.member;
+    if (used === undefined || m.deflateStart + used === m.deflateEnd) return;
+    const after = m.deflateStart + used + TRAILER;
+    const next = after + 2 <= m.end ? await readBytes(this.o.file, after, 2) : new Uint8Array(0);
+    if (isGzip(next)) {
+      throw this.err(
+        "UNSUPPORTED",
+        "ID1",
+        `a second gzip member starts at offset ${hex(after)}: concatenated members are not supported (QEMU and U-Boot read only the first); recompress as one member`,
+      );
+    }
+    throw this.err(
+      "BAD_HEADER",
+      "ISIZE",
+      `the deflate data ends at offset ${hex(m.deflateStart + used)}, ${hex(m.deflateEnd - m.deflateStart - used)} bytes before the trailer at the end of the data`,
+    );
+  }
+
+  /** Reads the stream to its end and checks the trailer (and the input CRC). */
+  private async finish(): Promise<void> {
+    try {
+      if (!this.stream) this.start();
+      this.pending = new Uint8Array(0);
+      while (await this.pull(false)) this.pending = new Uint8Array(0);
+      if (this.produced !== this.size) {
+        throw this.err("TRUNCATED", "ISIZE", `the deflate data ends after ${hex(this.produced)} bytes, but ISIZE says ${hex(this.size)}`);
+      }
+      if (this.crc !== this.member.crc32) {
+        // An inflater that cannot tell where the deflate data ended also lands here when a second
+        // member or other bytes follow the first one.
+        const hint = this.stream?.consumed() === undefined ? " (or more data follows the first gzip member)" : "";
+        throw this.err("BAD_CHECKSUM", "CRC32", `CRC-32 of the decompressed data is ${hex(this.crc)}, the trailer's CRC32 says ${hex(this.member.crc32)}${hint}`);
+      }
+      const ic = this.o.inputCrc;
+      if (ic && this.inputSum.crc !== ic.crc32 >>> 0) {
+        throw this.err("BAD_CHECKSUM", ic.field, `${ic.what}: CRC-32 is ${hex(this.inputSum.crc)}, ${ic.field} says ${hex(ic.crc32 >>> 0)}`);
+      }
+      this.stream = null;
+      this.verified = true;
+    } catch (e) {
+      this.drop();
+      throw e;
+    }
+  }
+
+  private err(code: ErrorCode, field: string, msg: string): GuestImageError {
+    return new GuestImageError(code, `${this.o.what}: ${msg}`, { image: this.name, field });
+  }
+
+  private inflateError(e: unknown): unknown {
+    if (!(e instanceof InflateError)) return e;
+    if (e.kind === "truncated") return this.err("TRUNCATED", "deflate", `the deflate data is cut short (${e.message})`);
+    if (e.kind === "trailing") {
+      return this.err("BAD_HEADER", "ISIZE", `data follows the end of the deflate stream before the trailer (a second member or trailing bytes): ${e.message}`);
+    }
+    return this.err("BAD_HEADER", "deflate", `corrupt deflate data (${hex(this.produced)} bytes decompressed before it): ${e.message}`);
+  }
+}
+
+/**
+ * A member's deflate data, read a chunk at a time. With `whole`, the header and trailer are read
+ * too and every byte is summed into `whole.sum` (a stream that was dropped may still finish a
+ * read: it only touches its own sum object).
+ */
+async function* deflateInput(file: ImageFile, m: GzipMember, whole?: { sum: { crc: number }; crc32: Crc32 }): AsyncGenerator<Uint8Array> {
+  const from = whole ? m.start : m.deflateStart;
+  const to = whole ? m.end : m.deflateEnd;
+  for (let pos = from; pos < to; pos += INPUT_CHUNK) {
+    const n = Math.min(INPUT_CHUNK, to - pos);
+    const chunk = await readBytes(file, pos, n);
+    if (whole) whole.sum.crc = whole.crc32(chunk, whole.sum.crc);
+    const lo = Math.max(pos, m.deflateStart);
+    const hi = Math.min(pos + n, m.deflateEnd);
+    if (hi > lo) yield chunk.subarray(lo - pos, hi - pos);
+  }
+}
+
+/** Decompresses the first `n` bytes of a member (or fewer if it is shorter), unchecked: for `inspect`. */
+export async function inflatePrefix(member: GzipMember, file: ImageFile, inflater: Inflater, n: number): Promise<Uint8Array> {
+  const out = new Uint8Array(n);
+  let o = 0;
+  const s = inflater.inflateRaw(deflateInput(file, member));
+  try {
+    while (o < n) {
+      const c = await s.next();
+      if (!c) break;
+      const k = Math.min(c.length, n - o);
+      out.set(c.subarray(0, k), o);
+      o += k;
+    }
+  } finally {
+    s.close();
+  }
+  return out.subarray(0, o);
+}
