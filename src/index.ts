@@ -27,6 +27,14 @@ export type { BzImageKernelArch, BzImageSetupHeader } from "./formats/bzimage.js
 export type { MultibootInfoOptions, MultibootInfo } from "./boot/multiboot-info.js";
 export { SCRATCH_BYTES } from "./core/core.js";
 export type { ProgressCallback, LoadPlan } from "./plan.js";
+export { bootLinux } from "./boot/linux.js";
+export type { BootLinuxOptions, BootPlacement, BootCpuState, LinuxBoot, Layout, LinuxArch } from "./boot/linux.js";
+export * as fdt from "./fdt/index.js";
+export { parseFdt, writeFdt } from "./fdt/index.js";
+export type { Fdt, FdtNode, FdtProperty, FdtReservation } from "./fdt/index.js";
+export { EventLog, useSha256 } from "./measure.js";
+export type { MeasuredEvent, EventLogJson, Sha256 } from "./measure.js";
+export type { FindFreeOptions } from "./vm.js";
 export { getInflater, setInflater, decompressionStreamInflater } from "./compress/inflate.js";
 export type { Inflater, InflateStream } from "./compress/inflate.js";
 export type { UImageKernelArch } from "./formats/uimage.js";

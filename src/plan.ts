@@ -195,26 +195,49 @@ function elfRelocError(plan: LoadPlan, r: ElfRelocOp, index: number): GuestImage
   return new GuestImageError("RELOCATION", msg, { image: plan.name, field: "r_offset" });
 }
 
-interface Saved {
+/** A range of linear memory as it was before a load wrote it. */
+export interface Saved {
   lin: number;
   len: number;
   /** The bytes that were there, or null if they were all zero. */
   old: Uint8Array | null;
 }
 
-/**
- * Runs a checked plan. Reads go straight into guest RAM; before each range is overwritten it is
- * either found all-zero (restore = zero it again) or saved, so a failed read can be undone.
- */
 /** Reads are issued in chunks of this size: progress is reported per chunk, and a chunk is the unit saved for rollback. */
 export const READ_CHUNK = 8 * 1024 * 1024;
 
 /** Called after each chunk is in guest RAM: bytes read so far and in all. */
 export type ProgressCallback = (loaded: number, total: number) => void;
 
-export async function execute<R>(c: Checked<R>, ram: GuestRam, ledger: Ledger, core: Core, onProgress?: ProgressCallback): Promise<R> {
+/** Notes [lin, lin + len) before it is overwritten: all zero (restore = zero it) or a saved copy. */
+function save(journal: Saved[], core: Core, lin: number, len: number): void {
+  journal.push({ lin, len, old: core.isZero(lin, len) ? null : core.bytes().slice(lin, lin + len) });
+}
+
+/** Puts back what the journal entries from `from` on saved, newest first, and drops them. */
+export function restore(journal: Saved[], core: Core, from = 0): void {
+  for (let i = journal.length - 1; i >= from; i--) {
+    const s = journal[i];
+    if (s.old) core.bytes().set(s.old, s.lin);
+    else core.fill(s.lin, 0, s.len);
+  }
+  journal.length = from;
+}
+
+/**
+ * Runs a checked plan. Reads go straight into guest RAM; before each range is overwritten it is
+ * either found all-zero (restore = zero it again) or saved, so a failed read can be undone.
+ *
+ * With `journal` (a VM transaction), the zero-filled ranges are saved too and the entries are
+ * kept after the load commits, so the whole transaction can be undone later; relocation sites
+ * lie inside the copied and zeroed ranges, so they are covered.
+ */
+export async function execute<R>(
+  c: Checked<R>, ram: GuestRam, ledger: Ledger, core: Core, onProgress?: ProgressCallback, txJournal?: Saved[],
+): Promise<R> {
   const { plan, token } = c;
-  const journal: Saved[] = [];
+  const journal = txJournal ?? [];
+  const mark = journal.length;
   const total = plan.copies.reduce((n, op) => n + op.len, 0);
   let loaded = 0;
   try {
@@ -224,7 +247,7 @@ export async function execute<R>(c: Checked<R>, ram: GuestRam, ledger: Ledger, c
         for (let o = 0; o < p.len; o += READ_CHUNK) {
           const lin = p.lin + o;
           const n = Math.min(READ_CHUNK, p.len - o);
-          journal.push({ lin, len: n, old: core.isZero(lin, n) ? null : core.bytes().slice(lin, lin + n) });
+          save(journal, core, lin, n);
           await plan.file.read(new Uint8Array(ram.memory.buffer, lin, n), src);
           src += n;
           loaded += n;
@@ -240,16 +263,17 @@ export async function execute<R>(c: Checked<R>, ram: GuestRam, ledger: Ledger, c
       }
     }
   } catch (e) {
-    for (let i = journal.length - 1; i >= 0; i--) {
-      const s = journal[i];
-      if (s.old) core.bytes().set(s.old, s.lin);
-      else core.fill(s.lin, 0, s.len);
-    }
+    restore(journal, core, mark);
     ledger.release(token);
     if (e instanceof GuestImageError) throw e;
     throw new GuestImageError("IO", `reading the image failed: ${(e as Error)?.message ?? String(e)}`, { image: plan.name, cause: e });
   }
-  for (const z of plan.zeros) for (const p of ram.map(z.dst, z.len, "zero fill", plan.name)) core.fill(p.lin, 0, p.len);
+  for (const z of plan.zeros) {
+    for (const p of ram.map(z.dst, z.len, "zero fill", plan.name)) {
+      if (txJournal) save(journal, core, p.lin, p.len);
+      core.fill(p.lin, 0, p.len);
+    }
+  }
   if (plan.relocs.length) applyRelocs(plan, ram, core);
   ledger.commit(token);
   return plan.result;

@@ -11,8 +11,17 @@ import type { UImageKernelArch } from "./formats/uimage.js";
 import type { ZImageArch } from "./formats/zimage.js";
 import type { FormatContext, KernelResult, ModuleResult } from "./formats/format.js";
 import { planRaw, type RawKernelArch } from "./formats/raw.js";
-import { alignUp, checkAddress, checkAlignment, hex } from "./num.js";
-import { check, commitWithoutWriting, execute, type LoadPlan, type ProgressCallback } from "./plan.js";
+import { checkMeasureSupport, EventLog, type MeasuredEvent } from "./measure.js";
+import { alignUp, checkAddress, checkAlignment, hex, MAX_SAFE } from "./num.js";
+import { check, commitWithoutWriting, execute, restore, type LoadPlan, type ProgressCallback, type Saved } from "./plan.js";
+
+/** What a running transaction has done, so it can be undone. */
+interface Transaction {
+  journal: Saved[];
+  tokens: symbol[];
+  /** Event log length when it began. */
+  events: number;
+}
 import { GuestRam, type RamRegion } from "./ram/guest-ram.js";
 import { Ledger, type Placement } from "./ram/ledger.js";
 import { bytesFile, type ImageFile, type Source } from "./sources/source.js";
@@ -35,6 +44,23 @@ export interface CreateVmOptions {
   scratchOffset?: number;
   /** Where images are read from. */
   files?: Source;
+  /**
+   * Measured boot: record the SHA-256 of every image placed, in `vm.eventLog` (src/measure.ts).
+   * Off by default: hashing costs time an ordinary load does not need.
+   */
+  measure?: boolean;
+}
+
+/** Where vm.findFree() may put a range (crosvm's arch::load_image_high is the model). */
+export interface FindFreeOptions {
+  /** Alignment of the start: 0 or 1 for none, else a power of two. Default 0x1000 (a page). */
+  align?: number;
+  /** Lowest start address allowed (default 0). */
+  min?: number;
+  /** The range must end at or below this address (exclusive bound; default: no bound). */
+  max?: number;
+  /** Search from the top of RAM down (default, like load_image_high) or from the bottom up. */
+  from?: "top" | "bottom";
 }
 
 /** kernel_image_arch: one record per kernel format, told apart by `format`. */
@@ -72,9 +98,17 @@ export interface KernelLoadOptions {
 }
 
 export interface ModuleLoadOptions {
-  /** Load address; rounded up to `align`. */
-  at: number;
+  /** Load address; rounded up to `align`. Omitted: `auto` must be given. */
+  at?: number;
   align?: number;
+  /**
+   * With no `at`, the module goes to free RAM found by vm.findFree(size, auto) (`align`, when
+   * given, is the default alignment). Omitted or `true`: the defaults (the highest free
+   * page-aligned range).
+   */
+  auto?: FindFreeOptions | true;
+  /** place() only: the format recorded for the bytes (LoadedImage.format, the event log); default "bytes". */
+  format?: string;
   dryRun?: boolean;
   onProgress?: ProgressCallback;
 }
@@ -85,12 +119,78 @@ export class Vm {
   readonly files: Source | undefined;
   /** @internal */
   readonly core: Core;
+  /** The measured-boot event log, when the VM was created with `measure: true`. */
+  readonly eventLog: EventLog | undefined;
+  private tx: Transaction | undefined;
 
   /** @internal use createVm() */
-  constructor(ram: GuestRam, core: Core, files: Source | undefined) {
+  constructor(ram: GuestRam, core: Core, files: Source | undefined, measure = false) {
     this.ram = ram;
     this.core = core;
     this.files = files;
+    this.eventLog = measure ? new EventLog() : undefined;
+  }
+
+  /** The measured-boot events so far (empty when the VM does not measure). */
+  measurements(): MeasuredEvent[] {
+    return this.eventLog?.events ?? [];
+  }
+
+  /**
+   * The start of a free range of `size` bytes: inside guest RAM (adjacent regions count as one),
+   * clear of every image placed or being placed, aligned, within [min, max). The highest such
+   * start by default (from: "top"), the lowest with from: "bottom". Throws OUT_OF_RAM if there is
+   * none. Nothing is reserved: place something there before the next load can take it.
+   */
+  findFree(size: number, opts: FindFreeOptions = {}): number {
+    const where = { field: "size" };
+    if (!Number.isSafeInteger(size) || size <= 0) {
+      throw new GuestImageError("BAD_ARGUMENT", `findFree: size must be a positive integer, got ${String(size)}`, where);
+    }
+    const align = Math.max(checkAlignment(opts.align ?? 0x1000), 1);
+    const min = checkAddress(opts.min ?? 0, "min");
+    const max = opts.max === undefined ? MAX_SAFE : checkAddress(opts.max, "max");
+    const from = opts.from ?? "top";
+    if (from !== "top" && from !== "bottom") throw new GuestImageError("BAD_ARGUMENT", `findFree: from must be "top" or "bottom", got ${String(from)}`, { field: "from" });
+    // RAM as spans of guest-physically contiguous regions, in address order.
+    const spans: Array<{ base: number; end: number }> = [];
+    for (const r of [...this.ram.regions].sort((a, b) => a.base - b.base)) {
+      const last = spans[spans.length - 1];
+      if (last && last.end === r.base) last.end += r.size;
+      else spans.push({ base: r.base, end: r.base + r.size });
+    }
+    const down = (v: number) => Number((BigInt(v) / BigInt(align)) * BigInt(align));
+    const up = (v: number) => Number(((BigInt(v) + BigInt(align) - 1n) / BigInt(align)) * BigInt(align));
+    if (from === "top") {
+      for (const s of spans.reverse()) {
+        const lo = Math.max(s.base, min);
+        let hi = Math.min(s.end, max);
+        while (hi - lo >= size) {
+          const start = down(hi - size);
+          if (start < lo) break;
+          const o = this.ledger.overlapping(start, size);
+          if (!o) return start;
+          hi = o.paddr; // nothing that overlaps o fits above it (see test/measure.test.ts)
+        }
+      }
+    } else {
+      for (const s of spans) {
+        let lo = Math.max(s.base, min);
+        const hi = Math.min(s.end, max);
+        for (;;) {
+          const start = up(lo);
+          if (start > MAX_SAFE - size || start + size > hi) break;
+          const o = this.ledger.overlapping(start, size);
+          if (!o) return start;
+          lo = o.paddr + o.size;
+        }
+      }
+    }
+    throw new GuestImageError(
+      "OUT_OF_RAM",
+      `no free range of ${hex(size)} bytes aligned to ${hex(align)} in [${hex(min)}, ${max === MAX_SAFE ? "end" : hex(max)}) (RAM: ${this.ram.describe()}; placed: ${this.placed().map((p) => `"${p.name}" [${hex(p.paddr)}, ${hex(p.paddr + p.size)})`).join(", ") || "nothing"})`,
+      where,
+    );
   }
 
   get memory(): WebAssembly.Memory {
@@ -124,6 +224,7 @@ export class Vm {
     return this.withFile(name, async (file, ctx) => {
       const plan = await planKernel(ctx(at, align, opts.relocs), file);
       const result = await this.run(plan, opts);
+      await this.measure(name, result.format, plan.paddr, plan.size, opts.dryRun);
       return { name, format: result.format, paddr: plan.paddr, alignment: align, size: plan.size, entry: result.entry, arch: result.arch as KernelArch };
     });
   }
@@ -133,23 +234,34 @@ export class Vm {
    * unless its format says otherwise (a container whose payload is the module). A device tree's
    * header is checked first.
    */
-  async loadModule(name: string, opts: ModuleLoadOptions): Promise<LoadedImage> {
+  async loadModule(name: string, opts: ModuleLoadOptions = {}): Promise<LoadedImage> {
     const align = checkAlignment(opts?.align ?? 0, { image: name });
-    if (opts?.at === undefined) {
-      throw new GuestImageError("BAD_ARGUMENT", "a module has no load address of its own: pass one (at / load_address)", { image: name, field: "at" });
-    }
-    const at = alignUp(checkAddress(opts.at, "load address", { image: name }), align, { image: name });
+    opts ??= {};
+    const given = opts.at === undefined ? undefined : alignUp(checkAddress(opts.at, "load address", { image: name }), align, { image: name });
     return this.withFile(name, async (file, ctx) => {
-      const c = ctx(at, align, undefined);
       const { format, head } = await sniffNonEmpty(file);
-      c.head = head;
-      let plan: LoadPlan<ModuleResult>;
-      if (format.planModule) plan = await format.planModule(c);
-      else {
+      const planAt = async (at: number): Promise<LoadPlan<ModuleResult>> => {
+        const c = ctx(at, align, undefined);
+        c.head = head;
+        if (format.planModule) return format.planModule(c);
         await format.checkModule?.(file);
-        plan = { ...planRaw(file, at), result: { format: format.name } };
+        return { ...planRaw(file, at), result: { format: format.name } };
+      };
+      let plan: LoadPlan<ModuleResult>;
+      if (given !== undefined) plan = await planAt(given);
+      else {
+        // The size may depend on the format (a container's payload), so plan once to learn it,
+        // then plan again at the free range found for it.
+        const auto = opts.auto === true || opts.auto === undefined ? {} : opts.auto;
+        const probe = await planAt(alignUp(Math.min(...this.ram.regions.map((r) => r.base)), align, { image: name }));
+        const at = this.findFreeFor(name, Math.max(probe.size, 1), { ...auto, align: auto.align ?? (align > 1 ? align : undefined) });
+        plan = await planAt(at);
+        if (plan.paddr !== at || plan.size !== probe.size) {
+          throw new GuestImageError("UNSUPPORTED", `format ${format.name} does not place a module where it is asked to, so it cannot be placed automatically`, { image: name, field: "auto" });
+        }
       }
       const result = await this.run(plan, opts);
+      await this.measure(name, result.format, plan.paddr, plan.size, opts.dryRun);
       return { name, format: result.format, paddr: plan.paddr, alignment: align, size: plan.size };
     });
   }
@@ -158,16 +270,23 @@ export class Vm {
    * Places `bytes` (a zero page, a command line, a generated device tree…) at `at` rounded up to
    * `align`, through the same checks as a file: inside RAM, no overlap, recorded under `name`.
    */
-  async place(name: string, bytes: Uint8Array, opts: ModuleLoadOptions): Promise<LoadedImage> {
+  async place(name: string, bytes: Uint8Array, opts: ModuleLoadOptions = {}): Promise<LoadedImage> {
     if (!(bytes instanceof Uint8Array) || bytes.length === 0) {
       throw new GuestImageError("BAD_ARGUMENT", "place() needs a non-empty Uint8Array", { image: name, field: "bytes" });
     }
     const align = checkAlignment(opts?.align ?? 0, { image: name });
-    if (opts?.at === undefined) throw new GuestImageError("BAD_ARGUMENT", "place() needs an address (at)", { image: name, field: "at" });
-    const at = alignUp(checkAddress(opts.at, "load address", { image: name }), align, { image: name });
+    opts ??= {};
+    let at: number;
+    if (opts.at !== undefined) at = alignUp(checkAddress(opts.at, "load address", { image: name }), align, { image: name });
+    else {
+      const auto = opts.auto === true || opts.auto === undefined ? {} : opts.auto;
+      at = this.findFreeFor(name, bytes.length, { ...auto, align: auto.align ?? (align > 1 ? align : undefined) });
+    }
     const plan = planRaw(bytesFile(name, bytes), at);
     await this.run(plan, opts);
-    return { name, format: "bytes", paddr: at, alignment: align, size: bytes.length };
+    const format = typeof opts.format === "string" && opts.format !== "" ? opts.format : "bytes";
+    await this.measure(name, format, at, bytes.length, opts.dryRun);
+    return { name, format, paddr: at, alignment: align, size: bytes.length };
   }
 
   /** Opens `name`, hands the load a context factory, and closes every file it opened. */
@@ -197,9 +316,50 @@ export class Vm {
     }
   }
 
+  /** findFree for an image: its errors name the image. */
+  private findFreeFor(name: string, size: number, opts: FindFreeOptions): number {
+    try {
+      return this.findFree(size, opts);
+    } catch (e) {
+      if (e instanceof GuestImageError && e.image === undefined) throw new GuestImageError(e.code, e.message, { image: name, field: "auto", cause: e });
+      throw e;
+    }
+  }
+
+  /** Measured boot: hash what was just placed (not for dry runs, which place nothing). */
+  private async measure(name: string, format: string, paddr: number, size: number, dryRun: boolean | undefined): Promise<void> {
+    if (this.eventLog && !dryRun) await this.eventLog.measure(this.ram, { name, format, paddr, size });
+  }
+
   private async run<R>(plan: LoadPlan<R>, opts: { dryRun?: boolean; onProgress?: ProgressCallback }): Promise<R> {
     const checked = check(plan, this.ram, this.ledger, this.core);
-    return opts.dryRun ? commitWithoutWriting(checked, this.ledger) : execute(checked, this.ram, this.ledger, this.core, opts.onProgress);
+    const tx = this.tx;
+    tx?.tokens.push(checked.token);
+    return opts.dryRun
+      ? commitWithoutWriting(checked, this.ledger)
+      : execute(checked, this.ram, this.ledger, this.core, opts.onProgress, tx?.journal);
+  }
+
+  /**
+   * Runs several loads as one: if `fn` throws, every load it made is undone — guest RAM restored
+   * byte for byte, the ledger and the event log as before — and the error is rethrown. Loads
+   * started on this VM while the transaction runs are part of it. bootLinux() uses this so a
+   * boot that cannot place its initrd or device tree leaves no kernel behind.
+   */
+  async transaction<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.tx) return fn(); // nested: part of the enclosing transaction
+    const tx: Transaction = { journal: [], tokens: [], events: this.eventLog?.length ?? 0 };
+    this.tx = tx;
+    try {
+      return await fn();
+    } catch (e) {
+      restore(tx.journal, this.core);
+      for (const t of tx.tokens) this.ledger.release(t);
+      this.eventLog?.truncate(tx.events);
+      throw e;
+    } finally {
+      this.tx = undefined;
+    }
   }
 }
 
@@ -290,6 +450,7 @@ export async function createVm(opts: CreateVmOptions): Promise<Vm> {
       }
     }
   }
+  if (opts.measure) checkMeasureSupport();
   const core = await Core.create(memory, scratch);
-  return new Vm(ram, core, opts.files);
+  return new Vm(ram, core, opts.files, opts.measure === true);
 }

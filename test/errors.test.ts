@@ -731,8 +731,8 @@ describe("BAD_ARGUMENT", () => {
     const e = await expectUnchanged(vm, () => vm.loadKernel("raw"), "BAD_ARGUMENT", { image: "raw", field: "at" });
     expect(e.message).toMatch(/load address/);
     await expectUnchanged(vm, () => vm.loadKernel("raw", { align: 0x1000 }), "BAD_ARGUMENT", { image: "raw", field: "at" });
-    await expectUnchanged(vm, () => vm.loadModule("initrd", {} as never), "BAD_ARGUMENT", { image: "initrd", field: "at" });
-    await expectUnchanged(vm, () => vm.loadModule("initrd", undefined as never), "BAD_ARGUMENT", { image: "initrd", field: "at" });
+    // A module without `at` is placed automatically (vm.findFree); auto placement with no room fails cleanly.
+    await expectUnchanged(vm, () => vm.loadModule("initrd", { auto: { min: R1.base, max: R1.base + 0x10 } }), "OUT_OF_RAM", { image: "initrd" });
     await expectUnchanged(vm, () => vm.loadKernel("raw", { at: 0x30000, relocs: "relocs" }), "BAD_ARGUMENT", { image: "raw", field: "relocs" });
   });
 
@@ -1251,7 +1251,7 @@ describe("vm.place(): caller-made bytes go through the same checks", () => {
     const vm = await makeVm({});
     const bytes = pat(0x100, 3);
     await expectUnchanged(vm, () => vm.place("zero-page", [1, 2, 3] as never, { at: 0x30000 }), "BAD_ARGUMENT", { image: "zero-page", field: "bytes" });
-    await expectUnchanged(vm, () => vm.place("zero-page", bytes, {} as never), "BAD_ARGUMENT", { image: "zero-page", field: "at" });
+    await expectUnchanged(vm, () => vm.place("zero-page", bytes, { auto: { min: R1.base, max: R1.base + 1 } }), "OUT_OF_RAM", { image: "zero-page" });
     await expectUnchanged(vm, () => vm.place("zero-page", bytes, { at: -1 }), "BAD_ARGUMENT", { image: "zero-page" });
     await expectUnchanged(vm, () => vm.place("zero-page", bytes, { at: 0x30000, align: 3 }), "BAD_ALIGNMENT", { image: "zero-page" });
     await expectUnchanged(vm, () => vm.place("zero-page", bytes, { at: MAX_SAFE - 1, align: 0x1000 }), "BAD_ADDRESS", { image: "zero-page" });

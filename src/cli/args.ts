@@ -36,6 +36,24 @@ export interface LoadArgs {
   dryRun: boolean;
   json: boolean;
   dumpRam?: string;
+  /** Measured boot: print the event log (JSON: an "events" key). */
+  measure: boolean;
+}
+
+export interface BootArgs {
+  command: "boot";
+  arch: "arm64" | "arm" | "riscv64" | "riscv32" | "x86_64" | "x86";
+  ram: RamArg[];
+  kernel: string;
+  initrd?: string;
+  dtb?: string;
+  cmdline?: string;
+  layout: "qemu" | "default";
+  firmware?: string;
+  json: boolean;
+  measure: boolean;
+  dumpRam?: string;
+  dumpDtb?: string;
 }
 
 export interface InspectArgs {
@@ -44,13 +62,17 @@ export interface InspectArgs {
   json: boolean;
 }
 
-export type Args = LoadArgs | InspectArgs | { command: "help" } | { command: "version" };
+export type Args = LoadArgs | BootArgs | InspectArgs | { command: "help" } | { command: "version" };
 
 export const USAGE = `usage:
   guest-image inspect <file> [--json]
   guest-image load --ram <base>:<size> [--ram <base>:<size> ...]
                    [--kernel <file> [--kernel-addr <addr>] [--kernel-align <n>] [--relocs <file>]]
-                   [--module <file>@<addr>[:<align>] ...] [--dry-run] [--json] [--dump-ram <out>]
+                   [--module <file>@<addr>[:<align>] ...] [--dry-run] [--json] [--dump-ram <out>] [--measure]
+  guest-image boot --arch arm64|arm|riscv64|riscv32|x86_64|x86 --ram <base>:<size> [--ram ...]
+                   --kernel <file> [--initrd <file>] [--dtb <file>] [--cmdline <string>]
+                   [--layout qemu|default] [--firmware <file>] [--json] [--measure]
+                   [--dump-ram <out>] [--dump-dtb <out>]
 
 Numbers are decimal or 0x hex; sizes may end in K, M or G (powers of 1024).`;
 
@@ -61,6 +83,7 @@ export function parseArgs(argv: string[]): Args {
   if (rest.includes("--help") || rest.includes("-h")) return { command: "help" };
   if (command === "inspect") return parseInspect(rest);
   if (command === "load") return parseLoad(rest);
+  if (command === "boot") return parseBoot(rest);
   throw new UsageError(`unknown command "${command}"`);
 }
 
@@ -78,7 +101,7 @@ function parseInspect(rest: string[]): InspectArgs {
 }
 
 function parseLoad(rest: string[]): LoadArgs {
-  const out: LoadArgs = { command: "load", ram: [], kernelAlign: 0, modules: [], dryRun: false, json: false };
+  const out: LoadArgs = { command: "load", ram: [], kernelAlign: 0, modules: [], dryRun: false, json: false, measure: false };
   const seen = new Set<string>();
   for (let i = 0; i < rest.length; i++) {
     const opt = rest[i];
@@ -138,6 +161,9 @@ function parseLoad(rest: string[]): LoadArgs {
         once();
         out.dumpRam = value();
         break;
+      case "--measure":
+        out.measure = true;
+        break;
       default:
         throw new UsageError(opt.startsWith("-") ? `load: unknown option ${opt}` : `load: unexpected argument "${opt}"`);
     }
@@ -147,4 +173,70 @@ function parseLoad(rest: string[]): LoadArgs {
     throw new UsageError("load: --kernel-addr, --kernel-align and --relocs need --kernel");
   }
   return out;
+}
+
+const BOOT_ARCHES = ["arm64", "arm", "riscv64", "riscv32", "x86_64", "x86"] as const;
+
+function parseBoot(rest: string[]): BootArgs {
+  const out: Partial<BootArgs> & { ram: RamArg[] } = { command: "boot", ram: [], layout: "default", json: false, measure: false };
+  const seen = new Set<string>();
+  for (let i = 0; i < rest.length; i++) {
+    const opt = rest[i];
+    const value = (): string => {
+      const v = rest[++i];
+      if (v === undefined) throw new UsageError(`${opt} needs a value`);
+      return v;
+    };
+    const once = () => {
+      if (seen.has(opt)) throw new UsageError(`${opt} given more than once`);
+      seen.add(opt);
+    };
+    switch (opt) {
+      case "--ram": {
+        const v = value();
+        const m = /^([^:]+):([^:]+)$/.exec(v);
+        if (!m) throw new UsageError(`--ram: "${v}" is not <base>:<size>`);
+        out.ram.push({ base: parseNumber(m[1], "--ram base"), size: parseNumber(m[2], "--ram size") });
+        break;
+      }
+      case "--arch": {
+        once();
+        const v = value();
+        if (!(BOOT_ARCHES as readonly string[]).includes(v)) throw new UsageError(`--arch: "${v}" is not one of ${BOOT_ARCHES.join(", ")}`);
+        out.arch = v as BootArgs["arch"];
+        break;
+      }
+      case "--layout": {
+        once();
+        const v = value();
+        if (v !== "qemu" && v !== "default") throw new UsageError(`--layout: "${v}" is not qemu or default`);
+        out.layout = v;
+        break;
+      }
+      case "--kernel":
+      case "--initrd":
+      case "--dtb":
+      case "--cmdline":
+      case "--firmware":
+      case "--dump-ram":
+      case "--dump-dtb": {
+        once();
+        const key = ({ "--kernel": "kernel", "--initrd": "initrd", "--dtb": "dtb", "--cmdline": "cmdline", "--firmware": "firmware", "--dump-ram": "dumpRam", "--dump-dtb": "dumpDtb" } as const)[opt];
+        out[key] = value();
+        break;
+      }
+      case "--json":
+        out.json = true;
+        break;
+      case "--measure":
+        out.measure = true;
+        break;
+      default:
+        throw new UsageError(opt.startsWith("-") ? `boot: unknown option ${opt}` : `boot: unexpected argument "${opt}"`);
+    }
+  }
+  if (out.arch === undefined) throw new UsageError("boot: --arch is required");
+  if (out.ram.length === 0) throw new UsageError("boot: at least one --ram <base>:<size> is required");
+  if (out.kernel === undefined) throw new UsageError("boot: --kernel is required");
+  return out as BootArgs;
 }

@@ -2,15 +2,18 @@
 // The `guest-image` command. Its --json output and --dump-ram file are a contract other tools
 // rely on (see README, "CLI"): every address and size is a "0x…" string; a failed load exits 1
 // with one line on stderr and {"error":{"code","message"}} on stdout; usage errors exit 2.
-import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
-// The Node platform pieces: node:zlib as the inflater.
+import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
+// The Node platform pieces: node:zlib as the inflater, node:crypto for measured boot.
 import "../compress/inflate-node.js";
+import "../measure-node.js";
+import { bootLinux, type LinuxBoot } from "../boot/linux.js";
 import { GuestImageError } from "../errors.js";
 import { inspectFile, type Inspection } from "../inspect.js";
 import { hex } from "../num.js";
 import { fromPaths, openPath } from "../sources/directory.js";
 import { createVm, type LoadedImage, type LoadedKernel, type Vm } from "../vm.js";
-import { parseArgs, USAGE, UsageError, type InspectArgs, type LoadArgs } from "./args.js";
+import type { MeasuredEvent } from "../measure.js";
+import { parseArgs, USAGE, UsageError, type BootArgs, type InspectArgs, type LoadArgs } from "./args.js";
 
 /** Keys whose numeric values are counts or codes, not addresses or sizes. */
 const PLAIN_NUMBERS = new Set(["index", "relocations", "e_machine", "flags", "version", "last_comp_version", "boot_cpuid_phys"]);
@@ -82,7 +85,7 @@ function dumpRam(vm: Vm, path: string): void {
 }
 
 async function load(a: LoadArgs): Promise<number> {
-  const vm = await createVm({ ram: a.ram, files: fromPaths() });
+  const vm = await createVm({ ram: a.ram, files: fromPaths(), measure: a.measure });
   let kernel: LoadedKernel | null = null;
   const modules: LoadedImage[] = [];
   let failure: unknown;
@@ -114,6 +117,7 @@ async function load(a: LoadArgs): Promise<number> {
       },
       modules: modules.map((m) => ({ name: m.name, load_paddr: m.paddr, alignment: m.alignment, size: m.size })),
       placed,
+      ...(a.measure ? { events: vm.measurements() } : {}),
     })));
     return 0;
   }
@@ -130,6 +134,67 @@ async function load(a: LoadArgs): Promise<number> {
   if (kernel) kinds.set(kernel.name, `kernel (${kernel.format})`);
   for (const m of modules) kinds.set(m.name, `module (${m.format})`);
   table(["NAME", "KIND", "START", "END", "SIZE"], placed.map((p) => [p.name, kinds.get(p.name) ?? "", hex(p.paddr), hex(p.paddr + p.size), human(p.size)]));
+  if (a.measure) printEvents(vm.measurements());
+  return 0;
+}
+
+function printEvents(events: MeasuredEvent[]): void {
+  out();
+  out("measured boot (SHA-256 of guest RAM [START, START+SIZE) as placed):");
+  table(["#", "NAME", "FORMAT", "START", "SIZE", "SHA256"], events.map((e) => [String(e.index), e.name, e.format, hex(e.paddr), hex(e.size), e.digest]));
+}
+
+/** A kernel arch record for printing: byte arrays (bzImage setup_bytes) are left out. */
+const printable = (arch: object) => Object.fromEntries(Object.entries(arch).filter(([, v]) => !(v instanceof Uint8Array)));
+
+async function boot(a: BootArgs): Promise<number> {
+  const vm = await createVm({ ram: a.ram, files: fromPaths(), measure: a.measure });
+  let b: LinuxBoot | undefined;
+  let failure: unknown;
+  try {
+    if (a.dumpDtb !== undefined && (a.arch === "x86" || a.arch === "x86_64")) {
+      throw new GuestImageError("BAD_ARGUMENT", "--dump-dtb: x86 boots without a device tree", { field: "dump-dtb" });
+    }
+    b = await bootLinux(vm, { arch: a.arch, kernel: a.kernel, initrd: a.initrd, dtb: a.dtb, cmdline: a.cmdline, layout: a.layout, firmware: a.firmware });
+  } catch (e) {
+    failure = e;
+  }
+  const write = (path: string, what: string, fn: () => void) => {
+    try {
+      fn();
+    } catch (e) {
+      failure ??= new GuestImageError("IO", `cannot write ${what} "${path}": ${(e as Error).message}`, { cause: e });
+    }
+  };
+  if (a.dumpRam !== undefined) write(a.dumpRam, "--dump-ram", () => dumpRam(vm, a.dumpRam!));
+  if (failure !== undefined) throw failure;
+  const boot = b!;
+  if (a.dumpDtb !== undefined && boot.dtb) write(a.dumpDtb, "--dump-dtb", () => writeFileSync(a.dumpDtb!, vm.ram.read(boot.dtb!.paddr, boot.dtb!.size)));
+  if (failure !== undefined) throw failure;
+  const k = boot.kernel;
+  if (a.json) {
+    out(JSON.stringify(toJson({
+      ram: vm.ram.regions.map(({ base, size }) => ({ base, size })),
+      arch: boot.arch,
+      layout: boot.layout,
+      kernel: { name: k.name, format: k.format, load_paddr: k.paddr, size: k.size, entry: k.entry, arch: printable(k.arch) },
+      initrd: boot.initrd ? { name: boot.initrd.name, format: boot.initrd.format, load_paddr: boot.initrd.paddr, size: boot.initrd.size } : null,
+      dtb: boot.dtb ? { load_paddr: boot.dtb.paddr, size: boot.dtb.size } : null,
+      zero_page: boot.zeroPage ? { load_paddr: boot.zeroPage.paddr, size: boot.zeroPage.size } : null,
+      cmdline: boot.cmdline ? { load_paddr: boot.cmdline.paddr, size: boot.cmdline.size } : null,
+      cpu: { mode: boot.cpu.mode, pc: boot.cpu.pc, regs: boot.cpu.regs },
+      placements: boot.placements.map((p) => ({ role: p.role, name: p.name, format: p.format, load_paddr: p.paddr, size: p.size })),
+      placed: vm.placed(),
+      ...(a.measure ? { events: vm.measurements() } : {}),
+    })));
+    return 0;
+  }
+  out(`guest RAM: ${vm.ram.regions.map((r) => `[${hex(r.base)}, ${hex(r.base + r.size)}) ${human(r.size)}`).join(", ")}`);
+  out(`${boot.arch} Linux, ${boot.layout} layout; kernel ${k.name} (${k.format}), entry ${hex(k.entry)}`);
+  out(`first instruction: pc ${hex(boot.cpu.pc)}, ${boot.cpu.mode}; ${Object.entries(boot.cpu.regs).map(([r, v]) => `${r}=${hex(v)}`).join(" ")}`);
+  out();
+  table(["ROLE", "NAME", "FORMAT", "START", "END", "SIZE"], boot.placements.map((p) => [p.role, p.name, p.format, hex(p.paddr), hex(p.paddr + p.size), human(p.size)]));
+  if (a.measure) printEvents(vm.measurements());
   return 0;
 }
 
@@ -153,7 +218,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    return args.command === "inspect" ? await inspect(args) : await load(args);
+    return args.command === "inspect" ? await inspect(args) : args.command === "boot" ? await boot(args) : await load(args);
   } catch (e) {
     const err = e instanceof GuestImageError ? e : new GuestImageError("IO", String((e as Error)?.message ?? e), { cause: e });
     process.stderr.write(`guest-image: ${err.code}: ${err.message}\n`);

@@ -1,0 +1,484 @@
+// bootLinux: everything a Linux kernel needs in guest RAM before its first instruction, and the
+// register values that instruction must see. Kernel (any format the loader knows), initrd, device
+// tree (patched: /chosen bootargs and initrd, /memory) or, on x86, command line and zero page,
+// placed by the booting rules of each architecture (layout.ts says where and why):
+//   arm64  Documentation/arch/arm64/booting.rst  x0 = DTB, x1 = x2 = x3 = 0, MMU off
+//   arm    Documentation/arch/arm/booting.rst    r0 = 0, r1 = 0xffffffff (DT, no machine id), r2 = DTB, SVC, MMU off
+//   riscv  Documentation/arch/riscv/boot.rst     a0 = hart id, a1 = DTB, S-mode, satp = 0
+//   x86    Documentation/arch/x86/boot.rst       64/32-bit protocol: RSI/ESI = zero page; or real mode (QEMU's way)
+// Every placement goes through the VM's checked path (vm.loadKernel / loadModule / place), so it
+// is range- and overlap-checked, recorded in the ledger and, with measure: true, in the event log.
+//
+// Inputs are validated (files opened, the device tree parsed, the command line checked) before
+// anything is placed. A failure after the first placement (e.g. no room left for the initrd)
+// leaves what was already placed in the VM; the error names the step.
+import { GuestImageError } from "../errors.js";
+import { readArm64Header, readRiscvHeader } from "../formats/arm64-image.js";
+import type { BzImageKernelArch } from "../formats/bzimage.js";
+import { sniff } from "../formats/detect.js";
+import { machineName, readElf } from "../formats/elf.js";
+import { SETUP_HEADER_OFFSET, XLF_CAN_BE_LOADED_ABOVE_4G, XLF_KERNEL_64 } from "../formats/bzimage.js";
+import { hex } from "../num.js";
+import type { Placement } from "../ram/ledger.js";
+import type { LoadedImage, LoadedKernel, Vm } from "../vm.js";
+import { applyLinuxEdits } from "../fdt/linux.js";
+import { parseFdt, readFdt } from "../fdt/parse.js";
+import { emptyFdt, ensureNode, setProp, u32Value, type Fdt } from "../fdt/tree.js";
+import { writeFdt } from "../fdt/write.js";
+import {
+  alignDownN, ARM_ZIMAGE_OFFSET, below4g, GiB, KiB, mainRam, MiB, QEMU_ARM64_RAW_KERNEL_OFFSET, QEMU_ARM_BOOTLOADER_MAX_SIZE,
+  QEMU_ARM_KERNEL_OFFSET, QEMU_GENERATED_DTB_SIZE, QEMU_TYPE_OF_LOADER, QEMU_X86_CMDLINE_ADDR, QEMU_X86_PROT_ADDR, QEMU_X86_REAL_ADDR,
+  qemuArmDtbAddr, qemuArmInitrdAddr, qemuRiscvFdtAddr, qemuRiscvInitrdAddr, qemuUserDtbSize, qemuX86InitrdMax, riscvPmd, alignUpN,
+  type Layout, type LinuxArch,
+} from "./layout.js";
+import { buildBootParams, ZERO_PAGE_SIZE } from "./x86-boot-params.js";
+
+export type { Layout, LinuxArch } from "./layout.js";
+
+export interface BootLinuxOptions {
+  arch: LinuxArch;
+  /** Kernel file name in the VM's files: Image, Image.gz, zboot, zImage, uImage, ELF, bzImage, raw. */
+  kernel: string;
+  /** Initial ramdisk file name (placed verbatim; a ramdisk uImage's payload). */
+  initrd?: string;
+  /** Device tree: a file name or the blob. Omitted (arm, riscv): a minimal tree (cells, /chosen, /memory) is generated. */
+  dtb?: string | Uint8Array;
+  /** Kernel command line: /chosen bootargs, or the x86 command line. Omitted: bootargs left as in the tree. */
+  cmdline?: string;
+  /** "qemu": QEMU 7.2's addresses; "default": see layout.ts. */
+  layout?: Layout;
+  /** riscv: SBI firmware (e.g. OpenSBI fw_dynamic) loaded at the RAM base like QEMU's -bios; the CPU starts there. */
+  firmware?: string;
+  /** riscv: the boot hart's id, passed in a0 (default 0). */
+  hartId?: number;
+  /** Bytes of free space at the end of the written device tree, for firmware that edits it in place (default 64 KiB). */
+  fdtFreeSpace?: number;
+  /** x86 entry: "real" (QEMU's, needs a BIOS), "protected" (32-bit protocol), "long" (64-bit protocol). */
+  x86Mode?: "real" | "protected" | "long";
+}
+
+export interface BootPlacement extends Placement {
+  /** kernel, initrd, dtb, firmware, fw_dynamic_info, setup, cmdline, zero-page. */
+  role: string;
+  format: string;
+}
+
+/** The state the first instruction sees. Registers not listed are don't-care (booting docs). */
+export interface BootCpuState {
+  arch: LinuxArch;
+  /**
+   * arm64: "el1/el2, MMU off"; arm: "svc, MMU off"; riscv: "s" (kernel) or "m" (firmware);
+   * x86: "real", "protected" (flat 32-bit, paging off), "long" (64-bit, identity-mapped).
+   */
+  mode: string;
+  /** Guest physical address of the first instruction. */
+  pc: bigint;
+  regs: Record<string, bigint>;
+}
+
+export interface LinuxBoot {
+  arch: LinuxArch;
+  layout: Layout;
+  kernel: LoadedKernel;
+  initrd?: LoadedImage;
+  /** The device tree as written (arm, riscv). */
+  dtb?: { paddr: number; size: number; fdt: Fdt };
+  /** x86: where the zero page (or, in real mode, the setup code whose header the kernel reads) went. */
+  zeroPage?: { paddr: number; size: number };
+  cmdline?: { paddr: number; size: number };
+  cpu: BootCpuState;
+  /** Everything placed, in placement order. */
+  placements: BootPlacement[];
+}
+
+const ARCHES: readonly LinuxArch[] = ["arm64", "arm", "riscv64", "riscv32", "x86_64", "x86"];
+/** Which detected kernel formats make sense per architecture (the rest are refused before loading). */
+const KERNEL_FORMATS: Record<"arm64" | "arm" | "riscv" | "x86", readonly string[]> = {
+  arm64: ["arm64-image", "gzip", "zboot", "uimage", "elf", "raw"],
+  arm: ["zimage", "uimage", "elf", "raw"],
+  riscv: ["riscv-image", "uimage", "elf", "raw"],
+  x86: ["bzimage"],
+};
+/** ELF e_machine names (src/formats/elf.ts MACHINES) per architecture. */
+const ELF_MACHINES: Record<string, RegExp> = { arm64: /aarch64/i, arm: /^arm$/i, riscv: /risc-?v/i };
+
+const DEFAULT_FDT_FREE_SPACE = 64 * KiB;
+/** booting.rst: "The device tree blob (dtb) must be placed on an 8-byte boundary and must not exceed 2 megabytes in size." */
+const ARM64_DTB_MAX = 2 * MiB;
+/** booting.rst: initrd and kernel "within a 1 GB aligned physical memory window of up to 32 GB in size". */
+const ARM64_INITRD_WINDOW = 32 * GiB;
+
+const bad = (field: string, msg: string) => new GuestImageError("BAD_ARGUMENT", msg, { field });
+const family = (a: LinuxArch) => (a === "riscv64" || a === "riscv32" ? "riscv" : a === "x86_64" || a === "x86" ? "x86" : a);
+
+/** Loads a Linux kernel with its initrd and device tree (or zero page) and returns the boot CPU state. */
+export async function bootLinux(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
+  // One transaction: a boot that fails at any step (no room for the initrd, a device tree that
+  // does not fit) leaves guest RAM, the ledger and the event log as they were.
+  return vm.transaction(() => boot(vm, opts));
+}
+
+async function boot(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
+  if (!opts || typeof opts !== "object") throw bad("options", "bootLinux needs an options object");
+  const arch = opts.arch;
+  if (!ARCHES.includes(arch)) throw bad("arch", `arch must be one of ${ARCHES.join(", ")}, got ${JSON.stringify(arch)}`);
+  const layout: Layout = opts.layout ?? "default";
+  if (layout !== "qemu" && layout !== "default") throw bad("layout", `layout must be "qemu" or "default", got ${JSON.stringify(layout)}`);
+  if (typeof opts.kernel !== "string" || opts.kernel === "") throw bad("kernel", "kernel must name a file");
+  if (opts.initrd !== undefined && (typeof opts.initrd !== "string" || opts.initrd === "")) throw bad("initrd", "initrd must name a file");
+  if (opts.cmdline !== undefined && (typeof opts.cmdline !== "string" || opts.cmdline.includes("\0"))) throw bad("cmdline", "cmdline must be a string without NUL");
+  if (opts.firmware !== undefined && family(arch) !== "riscv") throw bad("firmware", "firmware is for riscv (SBI firmware such as OpenSBI)");
+  // QEMU layout: the tree's free space is what QEMU leaves (its blob size, see layout.ts), unless asked for.
+  const freeSpace = opts.fdtFreeSpace ?? (layout === "qemu" ? 0 : DEFAULT_FDT_FREE_SPACE);
+  if (!Number.isSafeInteger(freeSpace) || freeSpace < 0) throw bad("fdtFreeSpace", `fdtFreeSpace must be a non-negative integer, got ${String(freeSpace)}`);
+  const fam = family(arch);
+  if (fam === "x86" && opts.dtb !== undefined) throw bad("dtb", "x86 boots without a device tree (setup_data DTBs are not supported)");
+
+  // ── validate inputs before placing anything ──
+  const kfile = await vm.open(opts.kernel);
+  let kformat: string;
+  let textOffset: bigint | null = null;
+  let imageSize: bigint | null = null;
+  try {
+    const { format } = await sniff(kfile);
+    kformat = format.name;
+    if (kformat === "arm64-image") ({ text_offset: textOffset, image_size: imageSize } = await readArm64Header(kfile));
+    if (kformat === "riscv-image") ({ text_offset: textOffset, image_size: imageSize } = await readRiscvHeader(kfile));
+    if (kformat === "elf") checkElfMachine(arch, opts.kernel, machineName((await readElf(kfile)).header.machine));
+  } finally {
+    await kfile.close();
+  }
+  if (!KERNEL_FORMATS[fam].includes(kformat)) {
+    throw new GuestImageError("UNSUPPORTED", `kernel format ${kformat} cannot boot as ${arch} Linux (expected one of: ${KERNEL_FORMATS[fam].join(", ")})`, { image: opts.kernel, field: "kernel" });
+  }
+  let initrdSize = 0;
+  if (opts.initrd !== undefined) {
+    const f = await vm.open(opts.initrd);
+    initrdSize = f.size;
+    await f.close();
+  }
+  let fdt: Fdt | undefined;
+  let dtbFileSize = 0;
+  if (fam !== "x86") {
+    if (opts.dtb instanceof Uint8Array) {
+      fdt = parseFdt(opts.dtb, "dtb");
+      dtbFileSize = opts.dtb.length;
+    } else if (typeof opts.dtb === "string") {
+      const f = await vm.open(opts.dtb);
+      try {
+        fdt = await readFdt(f);
+        dtbFileSize = f.size;
+      } finally {
+        await f.close();
+      }
+    } else if (opts.dtb !== undefined) {
+      throw bad("dtb", "dtb must be a file name or a Uint8Array");
+    } else {
+      fdt = minimalFdt();
+    }
+  }
+  let firmwareIsElf = false;
+  if (opts.firmware !== undefined) {
+    const f = await vm.open(opts.firmware);
+    try {
+      firmwareIsElf = (await sniff(f)).format.name === "elf";
+    } finally {
+      await f.close();
+    }
+  }
+  const hartId = opts.hartId ?? 0;
+  if (!Number.isSafeInteger(hartId) || hartId < 0) throw bad("hartId", `hartId must be a non-negative integer, got ${String(hartId)}`);
+
+  const placements: BootPlacement[] = [];
+  const record = (role: string, x: { name: string; format: string; paddr: number; size: number }) => {
+    placements.push({ role, name: x.name, format: x.format, paddr: x.paddr, size: x.size });
+  };
+  const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof GuestImageError && placements.length) {
+        const done = placements.map((p) => `${p.role} at ${hex(p.paddr)}`).join(", ");
+        const err = new GuestImageError(e.code, `${e.message} (while ${what}; already placed: ${done})`, { field: e.field, cause: e });
+        Object.defineProperty(err, "image", { value: e.image, enumerable: true });
+        throw err;
+      }
+      throw e;
+    }
+  };
+  const ram = mainRam(vm.ram.regions);
+  const ctx: Ctx = { vm, opts, arch, layout, ram, kformat, textOffset, imageSize, initrdSize, dtbFileSize, freeSpace, hartId, firmwareIsElf, record, step };
+  if (fam === "x86") return bootX86(ctx, placements);
+  return bootDt(ctx, fdt!, placements);
+}
+
+interface Ctx {
+  vm: Vm;
+  opts: BootLinuxOptions;
+  arch: LinuxArch;
+  layout: Layout;
+  ram: { base: number; size: number };
+  kformat: string;
+  textOffset: bigint | null;
+  imageSize: bigint | null;
+  initrdSize: number;
+  dtbFileSize: number;
+  freeSpace: number;
+  hartId: number;
+  firmwareIsElf: boolean;
+  record(role: string, x: { name: string; format: string; paddr: number; size: number }): void;
+  step<T>(what: string, fn: () => Promise<T>): Promise<T>;
+}
+
+/** What bootLinux hands the kernel when no tree is given: §3 of the spec's required minimum we can know. */
+function minimalFdt(): Fdt {
+  const t = emptyFdt();
+  setProp(t.root, "#address-cells", u32Value(2));
+  setProp(t.root, "#size-cells", u32Value(2));
+  ensureNode(t, "/chosen");
+  return t;
+}
+
+// ── arm64, arm, riscv: kernel + initrd + device tree ──
+
+async function bootDt(c: Ctx, fdt: Fdt, placements: BootPlacement[]): Promise<LinuxBoot> {
+  const { vm, opts, arch, layout, ram } = c;
+  const riscv = arch === "riscv64" || arch === "riscv32";
+  const qemu = layout === "qemu";
+
+  // Firmware (riscv): at the RAM base, as QEMU's -bios (an ELF goes where it is linked).
+  let firmware: LoadedKernel | undefined;
+  if (opts.firmware !== undefined) {
+    firmware = await c.step("placing the firmware", () => vm.loadKernel(opts.firmware!, c.firmwareIsElf ? {} : { at: ram.base }));
+    c.record("firmware", firmware);
+  }
+
+  // Kernel.
+  const kernelAt = kernelAddress(c, firmware);
+  const kernel = await c.step("placing the kernel", () => vm.loadKernel(opts.kernel, { at: kernelAt }));
+  c.record("kernel", kernel);
+  const kernelEnd = kernel.paddr + kernel.size;
+
+  // Device tree edits that do not depend on addresses, then a size estimate for placement.
+  const memory = layout === "qemu" ? [{ base: ram.base, size: ram.size }] : vm.ram.regions.map(({ base, size }) => ({ base, size }));
+  // QEMU's riscv boot code leaves /memory of a user tree alone (its own generated tree has the real RAM).
+  const rewriteMemory = !(qemu && riscv && opts.dtb !== undefined);
+  const qemuSize = qemu ? (opts.dtb === undefined ? QEMU_GENERATED_DTB_SIZE : qemuUserDtbSize(c.dtbFileSize)) : 0;
+  const edits = (initrd?: { start: number; end: number }, cells?: number) => {
+    applyLinuxEdits(fdt, {
+      bootargs: opts.cmdline,
+      initrd,
+      // QEMU 7.2 writes both as one u32 cell (qemu_fdt_setprop_cell) on arm and riscv alike.
+      initrdCells: cells ?? (qemu ? 1 : undefined),
+      memory: rewriteMemory ? memory : undefined,
+      memoryMode: qemu ? "qemu" : "exact",
+    });
+  };
+  // Draft with 2-cell initrd values: the largest the tree can get, so the final blob fits its slot.
+  edits(c.opts.initrd !== undefined ? { start: 0, end: 0 } : undefined, c.opts.initrd !== undefined && !qemu ? 2 : undefined);
+  const dtbSize = Math.max(writeFdt(fdt, { freeSpace: c.freeSpace }).length, qemuSize);
+  if (arch === "arm64" && dtbSize > ARM64_DTB_MAX) {
+    throw new GuestImageError("TOO_LARGE", `the device tree is ${hex(dtbSize)} bytes with its free space; arm64 booting.rst allows at most 2 MiB`, { image: "dtb", field: "dtb" });
+  }
+
+  // Initrd and device tree addresses.
+  let initrdAt: number | undefined;
+  let dtbAt: number;
+  const initrdAuto = { align: 4 * KiB };
+  let initrd: LoadedImage | undefined;
+  const loadInitrd = async (o: { at?: number; auto?: object }) => {
+    if (opts.initrd === undefined) return;
+    initrd = await c.step("placing the initrd", () => vm.loadModule(opts.initrd!, o));
+    c.record("initrd", initrd);
+  };
+  if (qemu) {
+    if (riscv) {
+      initrdAt = qemuRiscvInitrdAddr(ram, kernel.paddr);
+      await loadInitrd({ at: initrdAt });
+      dtbAt = qemuRiscvFdtAddr(ram, dtbSize);
+    } else {
+      const a = arch as "arm64" | "arm";
+      initrdAt = qemuArmInitrdAddr(ram, kernel.format === "elf" ? kernelEnd : 0);
+      await loadInitrd({ at: initrdAt });
+      dtbAt = qemuArmDtbAddr(a, initrdAt, initrd?.size ?? 0);
+    }
+  } else if (arch === "arm") {
+    const low = qemuArmInitrdAddr(ram, kernelEnd);
+    await loadInitrd({ auto: { ...initrdAuto, from: "bottom", min: low } });
+    dtbAt = vm.findFree(dtbSize, { align: 4 * KiB, from: "bottom", min: initrd ? initrd.paddr + initrd.size : low });
+  } else {
+    // arm64 / riscv: device tree at the top (2 MiB aligned), initrd as high as possible below it.
+    const window = arch === "arm64" ? alignDownN(kernel.paddr, GiB) : 0;
+    const windowEnd = arch === "arm64" ? window + ARM64_INITRD_WINDOW : undefined;
+    const fdtMax = arch === "riscv32" ? 3 * GiB : undefined; // rv32: the linear map ends there (QEMU's cap)
+    dtbAt = vm.findFree(dtbSize, { align: 2 * MiB, from: "top", min: kernelEnd, max: fdtMax });
+    await loadInitrd({ auto: { ...initrdAuto, from: "top", min: Math.max(window, kernelEnd), max: Math.min(dtbAt, windowEnd ?? dtbAt) } });
+  }
+
+  // Final tree: initrd addresses filled in; padded to the slot size computed above.
+  edits(initrd ? { start: initrd.paddr, end: initrd.paddr + initrd.size } : undefined);
+  const blob = writeFdt(fdt, { freeSpace: c.freeSpace, minTotalsize: dtbSize });
+  const dtbName = riscv ? "fdt" : "dtb"; // QEMU's ROM blob names
+  const dtb = await c.step("placing the device tree", () => vm.place(dtbName, blob, { at: dtbAt, align: 8, format: "fdt" }));
+  c.record("dtb", dtb);
+
+  // CPU state.
+  let cpu: BootCpuState;
+  const d = BigInt(dtb.paddr);
+  if (arch === "arm64") {
+    cpu = { arch, mode: "el2 or el1 (h), MMU off, D-cache off, DAIF masked", pc: kernel.entry, regs: { x0: d, x1: 0n, x2: 0n, x3: 0n } };
+  } else if (arch === "arm") {
+    // booting.rst: r1 = machine type; ~0 says "no machine type, use the device tree" (QEMU's value).
+    cpu = { arch, mode: "svc, MMU off, IRQ/FIQ masked, ARM (not Thumb)", pc: kernel.entry & ~1n, regs: { r0: 0n, r1: 0xffffffffn, r2: d } };
+  } else {
+    // riscv: the kernel's entry is its lowest address (QEMU passes the lowest PT_LOAD for an ELF).
+    const kernelEntry = kernel.format === "elf" ? BigInt(kernel.paddr) : kernel.entry;
+    if (firmware) {
+      const info = fwDynamicInfo(arch as "riscv64" | "riscv32", kernelEntry, c.hartId);
+      const placedInfo = await c.step("placing fw_dynamic_info", () => vm.place("fw_dynamic_info", info, { auto: { align: 8, from: "top" }, format: "fw_dynamic_info" }));
+      c.record("fw_dynamic_info", placedInfo);
+      cpu = { arch, mode: "m", pc: firmware.entry, regs: { a0: BigInt(c.hartId), a1: d, a2: BigInt(placedInfo.paddr) } };
+    } else {
+      cpu = { arch, mode: "s, satp = 0 (MMU off), interrupts off", pc: kernelEntry, regs: { a0: BigInt(c.hartId), a1: d } };
+    }
+  }
+  return { arch, layout, kernel, initrd, dtb: { paddr: dtb.paddr, size: dtb.size, fdt }, cpu, placements };
+}
+
+/** Where the kernel goes, by layout and format (undefined: where the image asks to be). */
+function kernelAddress(c: Ctx, firmware: LoadedKernel | undefined): number | undefined {
+  const { arch, layout, ram, kformat } = c;
+  if (kformat === "uimage" || kformat === "elf") return undefined; // their headers fix the address
+  const textOffset = c.textOffset === null ? 0 : Number(c.textOffset);
+  if (arch === "arm64") {
+    if (layout === "default") return ram.base; // the format adds text_offset to the 2 MiB-aligned base
+    // QEMU: text_offset < 4 KiB (and image_size ≠ 0) → +2 MiB; a raw file → +0x80000. A gzip/zboot
+    // Image is only read once decompressed: Linux has text_offset 0 since 5.8, so +2 MiB.
+    if (kformat === "raw") return ram.base + QEMU_ARM64_RAW_KERNEL_OFFSET;
+    if (kformat === "arm64-image" && (c.imageSize === 0n || textOffset >= QEMU_ARM_BOOTLOADER_MAX_SIZE)) return ram.base;
+    return ram.base + 2 * MiB;
+  }
+  if (arch === "arm") return ram.base + (layout === "qemu" ? QEMU_ARM_KERNEL_OFFSET : ARM_ZIMAGE_OFFSET);
+  // riscv
+  const pmd = riscvPmd(arch as "riscv64" | "riscv32");
+  // QEMU layout without a firmware: as QEMU with its default OpenSBI fw_dynamic (< 2 MiB at the RAM
+  // base), so the kernel still lands at RAM + 2 MiB and an SBI the emulator brings has its room.
+  const fwEnd = firmware ? firmware.paddr + firmware.size : layout === "qemu" ? ram.base + 1 : ram.base;
+  let target = alignUpN(fwEnd, pmd);
+  if (layout === "default" && kformat === "riscv-image") target = Math.max(target, ram.base + textOffset);
+  // The riscv-image format puts the image at a PMD-aligned base + text_offset: ask for the base that gives `target`.
+  if (kformat === "riscv-image") {
+    if (target - textOffset < 0) {
+      throw new GuestImageError("BAD_ADDRESS", `the kernel must start at ${hex(target)}, below its text_offset ${hex(textOffset)}`, { image: c.opts.kernel, field: "text_offset" });
+    }
+    return target - textOffset;
+  }
+  return target;
+}
+
+function checkElfMachine(arch: LinuxArch, image: string, machine: string): void {
+  const re = ELF_MACHINES[family(arch)];
+  if (re && !re.test(machine)) {
+    throw new GuestImageError("UNSUPPORTED", `the ELF kernel is for ${machine} (e_machine), not ${arch}`, { image, field: "e_machine" });
+  }
+}
+
+/**
+ * OpenSBI's struct fw_dynamic_info (include/sbi/fw_dynamic.h, version 2): magic "OSBI"
+ * 0x4942534f, version, next_addr, next_mode (1 = S-mode), options, boot_hart; each an xlen word.
+ */
+function fwDynamicInfo(arch: "riscv64" | "riscv32", next: bigint, hart: number): Uint8Array {
+  const w = arch === "riscv64" ? 8 : 4;
+  const out = new Uint8Array(6 * w);
+  const dv = new DataView(out.buffer);
+  [0x4942534fn, 2n, next, 1n, 0n, BigInt(hart)].forEach((v, i) => {
+    if (w === 8) dv.setBigUint64(i * 8, v, true);
+    else dv.setUint32(i * 4, Number(v & 0xffffffffn), true);
+  });
+  return out;
+}
+
+// ── x86: bzImage + command line + zero page ──
+
+async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> {
+  const { vm, opts, arch, layout } = c;
+  const qemu = layout === "qemu";
+  const mode = opts.x86Mode ?? (qemu ? "real" : undefined);
+  if (mode !== undefined && !["real", "protected", "long"].includes(mode)) throw bad("x86Mode", `x86Mode must be "real", "protected" or "long", got ${JSON.stringify(mode)}`);
+
+  const kernel = await c.step("placing the kernel", () => vm.loadKernel(opts.kernel, qemu ? { at: QEMU_X86_PROT_ADDR } : {}));
+  c.record("kernel", kernel);
+  const k = kernel.arch as unknown as BzImageKernelArch;
+  const h = k.setup_header;
+  const above4g = (k.xloadflags & XLF_CAN_BE_LOADED_ABOVE_4G) !== 0;
+  const has64 = (k.xloadflags & XLF_KERNEL_64) !== 0;
+  const entryMode = mode ?? (arch === "x86_64" && has64 ? "long" : "protected");
+  if (entryMode === "long" && !has64) {
+    throw new GuestImageError("UNSUPPORTED", `x86Mode "long" needs a kernel with XLF_KERNEL_64 (xloadflags ${hex(k.xloadflags)})`, { image: kernel.name, field: "xloadflags" });
+  }
+  const cmdBytes = new TextEncoder().encode((opts.cmdline ?? "") + "\0");
+
+  // Command line.
+  const cmdline = await c.step("placing the command line", () =>
+    vm.place("cmdline", cmdBytes, { ...(qemu ? { at: QEMU_X86_CMDLINE_ADDR } : { auto: { from: "bottom", min: 0x1000, align: 16 } }), format: "cmdline" }));
+  c.record("cmdline", cmdline);
+
+  // Initrd: as high as the kernel can reach (boot.rst, initrd_addr_max).
+  let initrd: LoadedImage | undefined;
+  if (opts.initrd !== undefined) {
+    const addrMax = h.initrd_addr_max ?? 0x37ffffff;
+    if (qemu) {
+      const max = qemuX86InitrdMax({ above4g, initrdAddrMax: addrMax, below4g: below4g(vm.ram.regions) });
+      if (c.initrdSize >= max) {
+        throw new GuestImageError("TOO_LARGE", `initrd of ${hex(c.initrdSize)} bytes does not fit below initrd_max ${hex(max)}`, { image: opts.initrd, field: "initrd_addr_max" });
+      }
+      const at = (max - c.initrdSize) & ~0xfff;
+      initrd = await c.step("placing the initrd", () => vm.loadModule(opts.initrd!, { at: at >>> 0 }));
+    } else {
+      const max = above4g && entryMode === "long" ? undefined : Math.min(addrMax + 1, 4 * GiB);
+      initrd = await c.step("placing the initrd", () => vm.loadModule(opts.initrd!, { auto: { from: "top", align: 4 * KiB, min: 0x100000, max } }));
+    }
+    c.record("initrd", initrd);
+  }
+
+  // Zero page (boot_params), or for a real-mode start the setup code with its header filled in.
+  const real = entryMode === "real";
+  const page = buildBootParams({
+    kernel: k,
+    cmdline: { paddr: cmdline.paddr, length: cmdBytes.length - 1 },
+    ramdisk: initrd && { paddr: initrd.paddr, size: initrd.size },
+    ram: vm.ram.regions,
+    typeOfLoader: qemu ? QEMU_TYPE_OF_LOADER : undefined,
+    // QEMU: heap_end_ptr = cmdline_addr − real_addr − 0x200 (the heap runs up to the command line).
+    heapEnd: real ? QEMU_X86_CMDLINE_ADDR - QEMU_X86_REAL_ADDR : undefined,
+  });
+  let zp: LoadedImage;
+  if (real) {
+    if (!qemu) throw bad("x86Mode", 'x86Mode "real" places the setup code at QEMU\'s addresses: use layout "qemu"');
+    const setup = k.setup_bytes.slice(0, k.setup_size);
+    setup.set(page.subarray(SETUP_HEADER_OFFSET, k.header_end), SETUP_HEADER_OFFSET);
+    zp = await c.step("placing the setup code", () => vm.place("setup", setup, { at: QEMU_X86_REAL_ADDR, format: "x86-setup" }));
+    c.record("setup", zp);
+  } else {
+    zp = await c.step("placing the zero page", () => vm.place("zero-page", page, { auto: { from: "bottom", min: 0x1000, align: 4 * KiB }, format: "boot_params" }));
+    c.record("zero-page", zp);
+  }
+
+  let cpu: BootCpuState;
+  if (real) {
+    // QEMU linuxboot_dma.c: segments = setup_addr >> 4, esp = cmdline_addr − setup_addr − 16, far jump to seg+0x20:0.
+    const seg = BigInt(QEMU_X86_REAL_ADDR >> 4);
+    cpu = {
+      arch, mode: "real", pc: BigInt(QEMU_X86_REAL_ADDR + 0x200),
+      regs: { cs: seg + 0x20n, ip: 0n, ds: seg, es: seg, fs: seg, gs: seg, ss: seg, sp: BigInt(QEMU_X86_CMDLINE_ADDR - QEMU_X86_REAL_ADDR - 16) },
+    };
+  } else if (entryMode === "long") {
+    // boot.rst "64-bit Boot Protocol": rsi = boot_params, paging on with the kernel, zero page and
+    // command line identity-mapped, CS = __BOOT_CS (0x10), DS/ES/SS = __BOOT_DS (0x18), interrupts off.
+    cpu = { arch, mode: "long", pc: k.entry64!, regs: { rsi: BigInt(zp.paddr), cs: 0x10n, ds: 0x18n, es: 0x18n, ss: 0x18n } };
+  } else {
+    // boot.rst "32-bit Boot Protocol": esi = boot_params, flat segments __BOOT_CS/__BOOT_DS, ebp = edi = ebx = 0, paging off.
+    cpu = { arch, mode: "protected", pc: k.entry32, regs: { esi: BigInt(zp.paddr), ebp: 0n, edi: 0n, ebx: 0n, cs: 0x10n, ds: 0x18n, es: 0x18n, ss: 0x18n } };
+  }
+  return { arch, layout, kernel, initrd, zeroPage: { paddr: zp.paddr, size: zp.size }, cmdline: { paddr: cmdline.paddr, size: cmdline.size }, cpu, placements };
+}
