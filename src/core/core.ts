@@ -1,7 +1,8 @@
 // Loads the Wasm core (bytes embedded, so no fs or fetch is needed) and wraps its exports in
 // typed functions. Raw exports wrap their i32 arguments (ToInt32), so every caller passes
 // offsets that were checked against the memory first; returns ≥ 2^31 are fixed with `>>> 0`.
-import { CORE_WASM_BASE64 } from "./wasm-bytes.js";
+import { GuestImageError } from "../errors.js";
+import { CORE_SHARED_WASM_BASE64, CORE_WASM_BASE64 } from "./wasm-bytes.js";
 
 interface CoreExports {
   copy(dst: number, src: number, len: number): void;
@@ -28,17 +29,28 @@ function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-let modulePromise: Promise<WebAssembly.Module> | undefined;
+const modulePromises: [Promise<WebAssembly.Module>?, Promise<WebAssembly.Module>?] = [];
 
-/** The compiled core module (compiled once per process/page). */
-export function coreModule(): Promise<WebAssembly.Module> {
-  modulePromise ??= WebAssembly.compile(decodeBase64(CORE_WASM_BASE64));
-  return modulePromise;
+/**
+ * The compiled core module (compiled once per process/page). There are two builds of the same
+ * code: one imports a plain memory, the other (`shared`) a shared one, because a memory import
+ * links only to a memory of the same shared state.
+ */
+export function coreModule(shared = false): Promise<WebAssembly.Module> {
+  return (modulePromises[+shared] ??= WebAssembly.compile(coreWasmBytes(shared)));
 }
 
 /** The raw bytes of the core module, for tests that inspect its sections. */
-export function coreWasmBytes(): Uint8Array {
-  return decodeBase64(CORE_WASM_BASE64);
+export function coreWasmBytes(shared = false): Uint8Array<ArrayBuffer> {
+  return decodeBase64(shared ? CORE_SHARED_WASM_BASE64 : CORE_WASM_BASE64);
+}
+
+/**
+ * Whether a memory is shared (its buffer is a SharedArrayBuffer). Tested by tag, because a page
+ * that is not cross-origin isolated has no global SharedArrayBuffer constructor to compare with.
+ */
+export function isSharedMemory(memory: WebAssembly.Memory): boolean {
+  return Object.prototype.toString.call(memory.buffer) === "[object SharedArrayBuffer]";
 }
 
 /** Scratch layout inside the VM's scratch area (see Core). */
@@ -69,7 +81,12 @@ export class Core {
   }
 
   static async create(memory: WebAssembly.Memory, scratch: number): Promise<Core> {
-    const instance = await WebAssembly.instantiate(await coreModule(), { env: { memory } });
+    let instance: WebAssembly.Instance;
+    try {
+      instance = await WebAssembly.instantiate(await coreModule(isSharedMemory(memory)), { env: { memory } });
+    } catch (e) {
+      throw new GuestImageError("BAD_ARGUMENT", `the loader's Wasm core cannot use this memory: ${(e as Error).message}`, { field: "memory", cause: e });
+    }
     return new Core(memory, instance.exports as unknown as CoreExports, scratch);
   }
 
