@@ -91,7 +91,7 @@ export class EventLog {
   async measure(ram: GuestRam, rec: { name: string; format: string; paddr: number; size: number }): Promise<MeasuredEvent> {
     const ev = { index: this.list.length, name: rec.name, format: rec.format, paddr: rec.paddr, size: rec.size, digest: "", done: false };
     this.list.push(ev);
-    const mem = new Uint8Array(ram.memory.buffer);
+    const mem = new Uint8Array(ram.buffer);
     const views = ram.map(rec.paddr, rec.size, "measured range", rec.name).map((p) => mem.subarray(p.lin, p.lin + p.len));
     try {
       ev.digest = toHex(await sha256(views));

@@ -210,8 +210,8 @@ export const READ_CHUNK = 8 * 1024 * 1024;
 export type ProgressCallback = (loaded: number, total: number) => void;
 
 /** Notes [lin, lin + len) before it is overwritten: all zero (restore = zero it) or a saved copy. */
-function save(journal: Saved[], core: Core, lin: number, len: number): void {
-  journal.push({ lin, len, old: core.isZero(lin, len) ? null : core.bytes().slice(lin, lin + len) });
+function save(journal: Saved[], core: Core, lin: number, len: number, knownZero: boolean): void {
+  journal.push({ lin, len, old: knownZero || core.isZero(lin, len) ? null : core.bytes().slice(lin, lin + len) });
 }
 
 /** Puts back what the journal entries from `from` on saved, newest first, and drops them. */
@@ -247,8 +247,8 @@ export async function execute<R>(
         for (let o = 0; o < p.len; o += READ_CHUNK) {
           const lin = p.lin + o;
           const n = Math.min(READ_CHUNK, p.len - o);
-          save(journal, core, lin, n);
-          await plan.file.read(new Uint8Array(ram.memory.buffer, lin, n), src);
+          save(journal, core, lin, n, ram.untouched);
+          await plan.file.read(new Uint8Array(ram.buffer, lin, n), src);
           src += n;
           loaded += n;
           onProgress?.(loaded, total);
@@ -270,7 +270,7 @@ export async function execute<R>(
   }
   for (const z of plan.zeros) {
     for (const p of ram.map(z.dst, z.len, "zero fill", plan.name)) {
-      if (txJournal) save(journal, core, p.lin, p.len);
+      if (txJournal) save(journal, core, p.lin, p.len, ram.untouched);
       core.fill(p.lin, 0, p.len);
     }
   }

@@ -434,6 +434,7 @@ export async function createVm(opts: CreateVmOptions): Promise<Vm> {
     scratch = -1;
   }
   const ram = new GuestRam(memory, opts.ram, memoryOffset);
+  if (!opts.memory) ram.markFresh(); // a new WebAssembly.Memory is all zero
   if (opts.memory) {
     if (opts.scratchOffset !== undefined) {
       scratch = checkAddress(opts.scratchOffset, "scratchOffset");

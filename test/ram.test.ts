@@ -98,3 +98,44 @@ describe("caller-owned memory (an emulator's)", () => {
     await expect(createVm({ ram: [{ base: 0, size: MiB }], memory })).rejects.toMatchObject({ code: "BAD_ARGUMENT" });
   });
 });
+
+describe("rollback on a VM whose memory the library made", () => {
+  // A source that serves header reads (detection reads the first 8 KiB) but whose read of the
+  // whole file writes half of it into guest RAM and then fails, like a disk error mid-read.
+  const failing = (size: number) => ({
+    async open(name: string) {
+      return {
+        name, size,
+        async read(dst: Uint8Array) {
+          if (dst.length < size) return;
+          dst.fill(0x77, 0, dst.length >> 1);
+          throw new Error("disk error");
+        },
+        async close() {},
+      };
+    },
+  });
+
+  it("restores bytes written through vm.memory (the fast path that skips the zero test must not apply)", async () => {
+    const vm = await createVm({ ram: [{ base: 0, size: MiB }], files: failing(0x3000) });
+    new Uint8Array(vm.memory.buffer, 0x2000, 0x3000).fill(0x5a); // an emulator writing guest RAM
+    await expect(vm.loadModule("m", { at: 0x2000 })).rejects.toMatchObject({ code: "IO" });
+    expect(vm.ram.read(0x2000, 0x3000).every((b) => b === 0x5a)).toBe(true);
+  });
+
+  it("restores bytes written through view() and write()", async () => {
+    for (const how of ["view", "write"] as const) {
+      const vm = await createVm({ ram: [{ base: 0, size: MiB }], files: failing(0x3000) });
+      if (how === "view") vm.ram.view(0x2000, 0x3000).fill(0x5b);
+      else vm.ram.write(0x2000, new Uint8Array(0x3000).fill(0x5b));
+      await expect(vm.loadModule("m", { at: 0x2000 })).rejects.toMatchObject({ code: "IO" });
+      expect(vm.ram.read(0x2000, 0x3000).every((b) => b === 0x5b), how).toBe(true);
+    }
+  });
+
+  it("zeroes again what a failed load wrote into fresh RAM", async () => {
+    const vm = await createVm({ ram: [{ base: 0, size: MiB }], files: failing(0x3000) });
+    await expect(vm.loadModule("m", { at: 0x2000 })).rejects.toMatchObject({ code: "IO" });
+    expect(vm.ram.read(0, MiB).every((b) => b === 0)).toBe(true);
+  });
+});

@@ -27,7 +27,14 @@ export interface RamPiece {
 }
 
 export class GuestRam {
-  readonly memory: WebAssembly.Memory;
+  readonly #memory: WebAssembly.Memory;
+  /**
+   * True while guest RAM outside the images placed through the library is known to be all zero
+   * without looking: the VM created the memory (WebAssembly zero-fills it) and nothing has been
+   * given a way to write it — the memory, a view or write() — since. execute() then skips the
+   * zero test it makes before overwriting a range (check() has already ruled out placed images).
+   */
+  #untouched = false;
   /** Regions in the order given (their linear-memory order). */
   readonly regions: readonly RamRegion[];
   private readonly sorted: readonly MappedRegion[];
@@ -70,10 +77,31 @@ export class GuestRam {
         { field: "memory" },
       );
     }
-    this.memory = memory;
+    this.#memory = memory;
     this.regions = mapped.map(({ base, size }) => ({ base, size }));
     this.sorted = sorted;
     this.linEnd = lin;
+  }
+
+  /** The memory guest RAM lives in. Whoever holds it can write RAM, so unplaced RAM is no longer known to be zero. */
+  get memory(): WebAssembly.Memory {
+    this.#untouched = false;
+    return this.#memory;
+  }
+
+  /** @internal The memory's current buffer, for the library's own reads and writes of placed ranges. */
+  get buffer(): ArrayBuffer {
+    return this.#memory.buffer;
+  }
+
+  /** @internal See #untouched. */
+  get untouched(): boolean {
+    return this.#untouched;
+  }
+
+  /** @internal createVm(): the memory was made for this RAM, so it is all zero. */
+  markFresh(): void {
+    this.#untouched = true;
   }
 
   /** Total bytes of guest RAM. */
@@ -135,7 +163,7 @@ export class GuestRam {
   /** A copy of guest RAM [paddr, paddr + len). */
   read(paddr: number, len: number): Uint8Array {
     const out = new Uint8Array(len);
-    const mem = new Uint8Array(this.memory.buffer);
+    const mem = new Uint8Array(this.#memory.buffer);
     let o = 0;
     for (const p of this.map(paddr, len, "read")) {
       out.set(mem.subarray(p.lin, p.lin + p.len), o);
@@ -147,7 +175,8 @@ export class GuestRam {
   /** Writes `bytes` at `paddr`; every byte must be inside RAM (nothing is written otherwise). */
   write(paddr: number, bytes: Uint8Array): void {
     const ps = this.map(paddr, bytes.length, "write");
-    const mem = new Uint8Array(this.memory.buffer);
+    this.#untouched = false;
+    const mem = new Uint8Array(this.#memory.buffer);
     let o = 0;
     for (const p of ps) {
       mem.set(bytes.subarray(o, o + p.len), p.lin);
@@ -162,7 +191,8 @@ export class GuestRam {
       throw new GuestImageError("BAD_ARGUMENT", `view [${hex(paddr)}, ${hex(paddr + len)}) spans more than one RAM region`);
     }
     const lin = len === 0 ? this.linOf(paddr) : ps[0].lin;
-    return new Uint8Array(this.memory.buffer, lin, len);
+    this.#untouched = false;
+    return new Uint8Array(this.#memory.buffer, lin, len);
   }
 
   /** "[0x40000000, 0x50000000)" for each region, sorted. */
