@@ -3,9 +3,8 @@
 // rely on (see README, "CLI"): every address and size is a "0x…" string; a failed load exits 1
 // with one line on stderr and {"error":{"code","message"}} on stdout; usage errors exit 2.
 import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
-// The Node platform pieces: node:zlib as the inflater, node:crypto for measured boot.
-import "../compress/inflate-node.js";
-import "../measure-node.js";
+// The Node entry registers the platform pieces: node:zlib (inflate, CRC-32), node:crypto (SHA-256).
+import "../node.js";
 import { bootLinux, type LinuxBoot } from "../boot/linux.js";
 import { GuestImageError } from "../errors.js";
 import { inspectFile, type Inspection } from "../inspect.js";
