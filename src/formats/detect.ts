@@ -1,11 +1,13 @@
 // Format detection: one ordered table, first match wins. The order is the one the anchors
 // converge on (reference/anchors.md, "Take-aways" 9): Multiboot scan (x86) → ELF → bzImage
 // "HdrS" → uImage → arm64/RISC-V magic at 0x38 → zImage magic at 0x24 → gzip → raw. Formats that
-// are not kernels (device trees) sit in the table too, so a refusal can say what the file is.
+// are not kernels (device trees, cpio archives) sit in the table too, so a refusal can say what
+// the file is.
 import { readBytes, type ImageFile } from "../sources/source.js";
 import { arm64ImageFormat, riscvImageFormat } from "./arm64-image.js";
 import { bzImageFormat } from "./bzimage.js";
 import { elfFormat } from "./elf.js";
+import { cpioFormat } from "./cpio.js";
 import { fdtFormat } from "./fdt.js";
 import { HEAD_BYTES, type ImageFormat } from "./format.js";
 import { multibootFormat } from "./multiboot.js";
@@ -26,6 +28,7 @@ export const FORMATS: readonly ImageFormat[] = [
   riscvImageFormat,
   zImageFormat,
   fdtFormat,
+  cpioFormat,
   gzipFormat,
   // ── end ──
 ];
