@@ -100,28 +100,44 @@ function parseInspect(rest: string[]): InspectArgs {
   return { command: "inspect", file, json };
 }
 
-function parseLoad(rest: string[]): LoadArgs {
-  const out: LoadArgs = { command: "load", ram: [], kernelAlign: 0, modules: [], dryRun: false, json: false, measure: false };
+/**
+ * Walks `--option [value]` arguments: `handle` is called with the option, a function taking its
+ * value, and one that refuses the option if it was given before.
+ */
+function walkOptions(rest: string[], handle: (opt: string, value: () => string, once: () => void) => void): void {
   const seen = new Set<string>();
   for (let i = 0; i < rest.length; i++) {
     const opt = rest[i];
-    const value = (): string => {
-      const v = rest[++i];
-      if (v === undefined) throw new UsageError(`${opt} needs a value`);
-      return v;
-    };
-    const once = () => {
-      if (seen.has(opt)) throw new UsageError(`${opt} given more than once`);
-      seen.add(opt);
-    };
+    handle(
+      opt,
+      () => {
+        const v = rest[++i];
+        if (v === undefined) throw new UsageError(`${opt} needs a value`);
+        return v;
+      },
+      () => {
+        if (seen.has(opt)) throw new UsageError(`${opt} given more than once`);
+        seen.add(opt);
+      },
+    );
+  }
+}
+
+/** "--ram <base>:<size>" */
+function parseRam(v: string): RamArg {
+  const m = /^([^:]+):([^:]+)$/.exec(v);
+  if (!m) throw new UsageError(`--ram: "${v}" is not <base>:<size>`);
+  return { base: parseNumber(m[1], "--ram base"), size: parseNumber(m[2], "--ram size") };
+}
+
+function parseLoad(rest: string[]): LoadArgs {
+  const out: LoadArgs = { command: "load", ram: [], kernelAlign: 0, modules: [], dryRun: false, json: false, measure: false };
+  let kernelAlignGiven = false;
+  walkOptions(rest, (opt, value, once) => {
     switch (opt) {
-      case "--ram": {
-        const v = value();
-        const m = /^([^:]+):([^:]+)$/.exec(v);
-        if (!m) throw new UsageError(`--ram: "${v}" is not <base>:<size>`);
-        out.ram.push({ base: parseNumber(m[1], "--ram base"), size: parseNumber(m[2], "--ram size") });
+      case "--ram":
+        out.ram.push(parseRam(value()));
         break;
-      }
       case "--kernel":
         once();
         out.kernel = value();
@@ -133,6 +149,7 @@ function parseLoad(rest: string[]): LoadArgs {
       case "--kernel-align":
         once();
         out.kernelAlign = parseNumber(value(), "--kernel-align");
+        kernelAlignGiven = true;
         break;
       case "--relocs":
         once();
@@ -167,9 +184,9 @@ function parseLoad(rest: string[]): LoadArgs {
       default:
         throw new UsageError(opt.startsWith("-") ? `load: unknown option ${opt}` : `load: unexpected argument "${opt}"`);
     }
-  }
+  });
   if (out.ram.length === 0) throw new UsageError("load: at least one --ram <base>:<size> is required");
-  if (out.kernel === undefined && (out.kernelAddr !== undefined || seen.has("--kernel-align") || out.relocs !== undefined)) {
+  if (out.kernel === undefined && (out.kernelAddr !== undefined || kernelAlignGiven || out.relocs !== undefined)) {
     throw new UsageError("load: --kernel-addr, --kernel-align and --relocs need --kernel");
   }
   return out;
@@ -179,26 +196,11 @@ const BOOT_ARCHES = ["arm64", "arm", "riscv64", "riscv32", "x86_64", "x86"] as c
 
 function parseBoot(rest: string[]): BootArgs {
   const out: Partial<BootArgs> & { ram: RamArg[] } = { command: "boot", ram: [], layout: "default", json: false, measure: false };
-  const seen = new Set<string>();
-  for (let i = 0; i < rest.length; i++) {
-    const opt = rest[i];
-    const value = (): string => {
-      const v = rest[++i];
-      if (v === undefined) throw new UsageError(`${opt} needs a value`);
-      return v;
-    };
-    const once = () => {
-      if (seen.has(opt)) throw new UsageError(`${opt} given more than once`);
-      seen.add(opt);
-    };
+  walkOptions(rest, (opt, value, once) => {
     switch (opt) {
-      case "--ram": {
-        const v = value();
-        const m = /^([^:]+):([^:]+)$/.exec(v);
-        if (!m) throw new UsageError(`--ram: "${v}" is not <base>:<size>`);
-        out.ram.push({ base: parseNumber(m[1], "--ram base"), size: parseNumber(m[2], "--ram size") });
+      case "--ram":
+        out.ram.push(parseRam(value()));
         break;
-      }
       case "--arch": {
         once();
         const v = value();
@@ -234,7 +236,7 @@ function parseBoot(rest: string[]): BootArgs {
       default:
         throw new UsageError(opt.startsWith("-") ? `boot: unknown option ${opt}` : `boot: unexpected argument "${opt}"`);
     }
-  }
+  });
   if (out.arch === undefined) throw new UsageError("boot: --arch is required");
   if (out.ram.length === 0) throw new UsageError("boot: at least one --ram <base>:<size> is required");
   if (out.kernel === undefined) throw new UsageError("boot: --kernel is required");
