@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { createVm, fromMap, GuestImageError, inspectFile, vm_load_guest_kernel } from "../../src/node.js";
 import type { Arm64ImageArch } from "../../src/formats/arm64-image.js";
 import { bytesFile } from "../../src/sources/source.js";
+import { expectRefused, vmWith as vmWithFiles } from "../helpers/vm.js";
 
 const MiB = 0x10_0000;
 const RAM_BASE = 0x4000_0000;
@@ -42,30 +43,11 @@ function arm64Image(f: HeaderFields = {}): Uint8Array {
   return b;
 }
 
-async function vmWith(bytes: Uint8Array, ramSize = 64 * MiB, ramBase = RAM_BASE) {
-  const vm = await createVm({ ram: [{ base: ramBase, size: ramSize }], files: fromMap({ Image: bytes, other: new Uint8Array(0x100).fill(0x77) }) });
-  vm.ram.view(ramBase, ramSize).fill(0xee);
-  return vm;
-}
+const vmWith = (bytes: Uint8Array, ramSize = 64 * MiB, ramBase = RAM_BASE) => vmWithFiles({ Image: bytes, other: new Uint8Array(0x100).fill(0x77) }, ramSize, ramBase);
 
 const archOf = (a: unknown) => a as Arm64ImageArch;
 const eq = (a: Uint8Array, b: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
-/** Asserts a load fails with `code` naming `field`, leaving guest RAM and the ledger as they were. */
-async function expectRefused(vm: Awaited<ReturnType<typeof createVm>>, load: () => Promise<unknown>, code: string, field: string) {
-  const r = vm.ram.regions[0];
-  const before = vm.ram.read(r.base, r.size).slice();
-  const placed = vm.placed();
-  const e = await load().then(() => undefined, (x: unknown) => x);
-  expect(e).toBeInstanceOf(GuestImageError);
-  const err = e as GuestImageError;
-  expect(err.code).toBe(code);
-  expect(err.field).toBe(field);
-  expect(err.message).toContain(field);
-  expect(vm.placed()).toEqual(placed);
-  expect(eq(vm.ram.read(r.base, r.size), before)).toBe(true);
-  return err;
-}
 
 describe("arm64 Image detection", () => {
   it("recognises the magic at 0x38", async () => {

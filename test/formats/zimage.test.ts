@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { createVm, fromMap, GuestImageError, inspectFile, vm_load_guest_kernel } from "../../src/node.js";
 import type { ZImageArch } from "../../src/formats/zimage.js";
 import { bytesFile } from "../../src/sources/source.js";
+import { expectRefused, vmWith as vmWithFiles } from "../helpers/vm.js";
 
 const MiB = 0x10_0000;
 const RAM_BASE = 0x4000_0000;
@@ -59,29 +60,11 @@ function dtb(size = 0x100): Uint8Array {
   return b;
 }
 
-async function vmWith(bytes: Uint8Array, ramSize = 16 * MiB, ramBase = RAM_BASE) {
-  const vm = await createVm({ ram: [{ base: ramBase, size: ramSize }], files: fromMap({ zImage: bytes }) });
-  vm.ram.view(ramBase, ramSize).fill(0xee);
-  return vm;
-}
+const vmWith = (bytes: Uint8Array, ramSize = 16 * MiB, ramBase = RAM_BASE) => vmWithFiles({ zImage: bytes }, ramSize, ramBase);
 
 const archOf = (a: unknown) => a as ZImageArch;
 const eq = (a: Uint8Array, b: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
-async function expectRefused(vm: Awaited<ReturnType<typeof createVm>>, load: () => Promise<unknown>, code: string, field: string) {
-  const r = vm.ram.regions[0];
-  const before = vm.ram.read(r.base, r.size).slice();
-  const placed = vm.placed();
-  const e = await load().then(() => undefined, (x: unknown) => x);
-  expect(e).toBeInstanceOf(GuestImageError);
-  const err = e as GuestImageError;
-  expect(err.code).toBe(code);
-  expect(err.field).toBe(field);
-  expect(err.message).toContain(field);
-  expect(vm.placed()).toEqual(placed);
-  expect(eq(vm.ram.read(r.base, r.size), before)).toBe(true);
-  return err;
-}
 
 describe("zImage detection", () => {
   it("recognises the magic at 0x24", async () => {
