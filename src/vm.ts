@@ -223,9 +223,15 @@ export class Vm {
     const at = opts.at === undefined ? undefined : alignUp(checkAddress(opts.at, "load address", { image: name }), align, { image: name });
     return this.withFile(name, async (file, ctx) => {
       const plan = await planKernel(ctx(at, align, opts.relocs), file);
-      const result = await this.run(plan, opts);
-      await this.measure(name, result.format, plan.paddr, plan.size, opts.dryRun);
-      return { name, format: result.format, paddr: plan.paddr, alignment: align, size: plan.size, entry: result.entry, arch: result.arch as KernelArch };
+      try {
+        const result = await this.run(plan, opts);
+        await this.measure(name, result.format, plan.paddr, plan.size, opts.dryRun);
+        return { name, format: result.format, paddr: plan.paddr, alignment: align, size: plan.size, entry: result.entry, arch: result.arch as KernelArch };
+      } finally {
+        // A decompressed payload (gzip, zboot, uImage) is a file of its own: end its stream too,
+        // also after a dry run, which never reads it.
+        if (plan.file !== file) await plan.file.close().catch(() => undefined);
+      }
     });
   }
 
