@@ -4,16 +4,17 @@
 // where in guest physical memory, what to zero and which relocations to apply. check() validates
 // the plan against guest RAM and the ledger and reserves its range (synchronously, so loads
 // running at once cannot both win). execute() then writes: positional reads straight into RAM,
-// then zero fills and relocations in the Wasm core. Only reads can fail once a plan is checked;
-// if one does, every byte written so far is restored and the reservation is released, so a failed
-// load leaves RAM and the ledger exactly as they were.
+// then zero fills and relocations in the Wasm core. Only reads (and checksums of what they read)
+// can fail once a plan is checked; if one does, every byte written so far is restored and the
+// reservation is released, so a failed load leaves RAM and the ledger exactly as they were. Where
+// nothing can fail (a file held in memory), nothing is kept for a rollback that cannot happen.
 import type { Core } from "./core/core.js";
 import { MAX_RELOC_SEGMENTS } from "./core/core.js";
 import { GuestImageError } from "./errors.js";
 import { hex } from "./num.js";
 import type { GuestRam } from "./ram/guest-ram.js";
 import type { Ledger, Placement } from "./ram/ledger.js";
-import type { ImageFile } from "./sources/source.js";
+import { heldBytes, type ImageFile } from "./sources/source.js";
 
 /** Copy [src, src + len) of the file to guest physical `dst`. */
 export interface CopyOp {
@@ -225,8 +226,29 @@ export function restore(journal: Saved[], core: Core, from = 0): void {
 }
 
 /**
+ * The copies of a plan whose file is held in memory, when nothing after check() can fail: no
+ * read can (the bytes are checked to be all there before the first is written, and the copies run
+ * synchronously, so nothing can take them away in between), no progress callback can throw, no
+ * checksum is verified and no transaction needs the old bytes. So nothing is kept for rollback
+ * (no zero test, no saved copy) and each piece is one copy.
+ */
+function copyHeld(plan: LoadPlan, bytes: Uint8Array, ram: GuestRam): void {
+  const moves: Array<{ lin: number; src: number; len: number }> = [];
+  for (const op of plan.copies) {
+    let src = op.src;
+    for (const p of ram.map(op.dst, op.len, "copy", plan.name)) {
+      moves.push({ lin: p.lin, src, len: p.len });
+      src += p.len;
+    }
+  }
+  const mem = new Uint8Array(ram.buffer);
+  for (const m of moves) mem.set(bytes.subarray(m.src, m.src + m.len), m.lin);
+}
+
+/**
  * Runs a checked plan. Reads go straight into guest RAM; before each range is overwritten it is
- * either found all-zero (restore = zero it again) or saved, so a failed read can be undone.
+ * either found all-zero (restore = zero it again) or saved, so a failed read can be undone —
+ * except where nothing can fail (copyHeld).
  *
  * With `journal` (a VM transaction), the zero-filled ranges are saved too and the entries are
  * kept after the load commits, so the whole transaction can be undone later; relocation sites
@@ -241,25 +263,30 @@ export async function execute<R>(
   const total = plan.copies.reduce((n, op) => n + op.len, 0);
   let loaded = 0;
   try {
-    for (const op of plan.copies) {
-      let src = op.src;
-      for (const p of ram.map(op.dst, op.len, "copy", plan.name)) {
-        for (let o = 0; o < p.len; o += READ_CHUNK) {
-          const lin = p.lin + o;
-          const n = Math.min(READ_CHUNK, p.len - o);
-          save(journal, core, lin, n, ram.untouched);
-          await plan.file.read(new Uint8Array(ram.buffer, lin, n), src);
-          src += n;
-          loaded += n;
-          onProgress?.(loaded, total);
+    const held = onProgress || txJournal || plan.verify?.length ? undefined : heldBytes(plan.file);
+    if (held) {
+      copyHeld(plan, held, ram);
+    } else {
+      for (const op of plan.copies) {
+        let src = op.src;
+        for (const p of ram.map(op.dst, op.len, "copy", plan.name)) {
+          for (let o = 0; o < p.len; o += READ_CHUNK) {
+            const lin = p.lin + o;
+            const n = Math.min(READ_CHUNK, p.len - o);
+            save(journal, core, lin, n, ram.untouched);
+            await plan.file.read(new Uint8Array(ram.buffer, lin, n), src);
+            src += n;
+            loaded += n;
+            onProgress?.(loaded, total);
+          }
         }
       }
-    }
-    for (const v of plan.verify ?? []) {
-      let crc = 0;
-      for (const p of ram.map(v.paddr, v.len, v.what, plan.name)) crc = core.crc32(p.lin, p.len, crc);
-      if (crc !== v.crc32 >>> 0) {
-        throw new GuestImageError("BAD_CHECKSUM", `${v.what}: CRC-32 is ${hex(crc)}, ${v.field} says ${hex(v.crc32 >>> 0)}`, { image: plan.name, field: v.field });
+      for (const v of plan.verify ?? []) {
+        let crc = 0;
+        for (const p of ram.map(v.paddr, v.len, v.what, plan.name)) crc = core.crc32(p.lin, p.len, crc);
+        if (crc !== v.crc32 >>> 0) {
+          throw new GuestImageError("BAD_CHECKSUM", `${v.what}: CRC-32 is ${hex(crc)}, ${v.field} says ${hex(v.crc32 >>> 0)}`, { image: plan.name, field: v.field });
+        }
       }
     }
   } catch (e) {

@@ -384,6 +384,7 @@ function guarded(file: ImageFile): ImageFile {
   return {
     name: file.name,
     size: file.size,
+    bytes: file.bytes,
     async read(dst, position) {
       try {
         await file.read(dst, position);

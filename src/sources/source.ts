@@ -12,6 +12,13 @@ export interface ImageFile {
    */
   read(dst: Uint8Array, position: number): Promise<void>;
   close(): Promise<void>;
+  /**
+   * The file's bytes, when it is held in memory (the map and CPIO sources, vm.place()). Copying
+   * from them cannot fail once a plan is checked, so execute() may copy straight from them without
+   * keeping what it overwrites (see execute()). Only a source whose reads are exactly
+   * `bytes.subarray(position, position + dst.length)` may set it.
+   */
+  readonly bytes?: Uint8Array;
 }
 
 export interface Source {
@@ -44,15 +51,35 @@ export function checkRead(file: { name: string; size: number }, dst: Uint8Array,
 
 /** A file over bytes already in memory (the map and CPIO sources). */
 export function bytesFile(name: string, bytes: Uint8Array): ImageFile {
-  return {
+  const file: ImageFile = {
     name,
     size: bytes.length,
     async read(dst, position) {
       checkRead(this, dst, position);
-      dst.set(bytes.subarray(position, position + dst.length));
+      dst.set(heldBytes(file)!.subarray(position, position + dst.length));
     },
     async close() {},
   };
+  // Not enumerable: a wrapper made by spreading ({ ...file, read }) must not claim that reads it
+  // changed still give these bytes.
+  Object.defineProperty(file, "bytes", { value: bytes, enumerable: false });
+  return file;
+}
+
+/**
+ * An in-memory file's bytes (ImageFile.bytes), checked to be all still there: a buffer the caller
+ * transferred or shrank since the file was opened is an IO error, not a short read.
+ */
+export function heldBytes(file: ImageFile): Uint8Array | undefined {
+  const b = file.bytes;
+  if (b && b.length !== file.size) {
+    throw new GuestImageError(
+      "IO",
+      `the in-memory bytes of the file are ${hex(b.length)} bytes long, no longer ${hex(file.size)} (was their buffer transferred or resized?)`,
+      { image: file.name },
+    );
+  }
+  return b;
 }
 
 /** Reads [position, position + len) into a new buffer (for headers and tables, not payloads). */
