@@ -226,11 +226,39 @@ export function restore(journal: Saved[], core: Core, from = 0): void {
 }
 
 /**
+ * For a file held in memory: verifies the plan's checksums over the file's bytes before anything
+ * is written, where each checked range is exactly what one copy puts there (a uImage's data).
+ * Returns false, verifying nothing, where that is not so (the checksums are then taken in guest
+ * RAM after the copies, with the journal kept to undo them), or where the bytes lie in shared
+ * memory another thread could change between the check and the copy. Throws BAD_CHECKSUM.
+ * Must run in the same synchronous step as copyHeld(), after heldBytes() checked `bytes`.
+ */
+function verifyHeld(plan: LoadPlan, bytes: Uint8Array, core: Core): boolean {
+  if (!plan.verify?.length) return true;
+  if (Object.prototype.toString.call(bytes.buffer) === "[object SharedArrayBuffer]") return false;
+  const sources = plan.verify.map((v) => {
+    const from = plan.copies.filter((c) => c.dst < v.paddr + v.len && v.paddr < c.dst + c.len);
+    const c = from.length === 1 && from[0].dst === v.paddr && from[0].len === v.len ? from[0] : undefined;
+    return c && bytes.subarray(c.src, c.src + c.len);
+  });
+  if (sources.includes(undefined)) return false;
+  plan.verify.forEach((v, i) => checkCrc(plan, v, core.crc32Bytes(sources[i]!)));
+  return true;
+}
+
+function checkCrc(plan: LoadPlan, v: CrcCheck, crc: number): void {
+  if (crc !== v.crc32 >>> 0) {
+    throw new GuestImageError("BAD_CHECKSUM", `${v.what}: CRC-32 is ${hex(crc)}, ${v.field} says ${hex(v.crc32 >>> 0)}`, { image: plan.name, field: v.field });
+  }
+}
+
+/**
  * The copies of a plan whose file is held in memory, when nothing after check() can fail: no
  * read can (the bytes are checked to be all there before the first is written, and the copies run
- * synchronously, so nothing can take them away in between), no progress callback can throw, no
- * checksum is verified and no transaction needs the old bytes. So nothing is kept for rollback
- * (no zero test, no saved copy) and each piece is one copy.
+ * synchronously, so nothing can take them away in between), no progress callback can throw, the
+ * checksums were verified over the very bytes copied (verifyHeld) and no transaction needs the
+ * old bytes. So nothing is kept for rollback (no zero test, no saved copy) and each piece is one
+ * copy.
  */
 function copyHeld(plan: LoadPlan, bytes: Uint8Array, ram: GuestRam): void {
   const moves: Array<{ lin: number; src: number; len: number }> = [];
@@ -263,8 +291,8 @@ export async function execute<R>(
   const total = plan.copies.reduce((n, op) => n + op.len, 0);
   let loaded = 0;
   try {
-    const held = onProgress || txJournal || plan.verify?.length ? undefined : heldBytes(plan.file);
-    if (held) {
+    const held = onProgress || txJournal ? undefined : heldBytes(plan.file);
+    if (held && verifyHeld(plan, held, core)) {
       copyHeld(plan, held, ram);
     } else {
       for (const op of plan.copies) {
@@ -284,9 +312,7 @@ export async function execute<R>(
       for (const v of plan.verify ?? []) {
         let crc = 0;
         for (const p of ram.map(v.paddr, v.len, v.what, plan.name)) crc = core.crc32(p.lin, p.len, crc);
-        if (crc !== v.crc32 >>> 0) {
-          throw new GuestImageError("BAD_CHECKSUM", `${v.what}: CRC-32 is ${hex(crc)}, ${v.field} says ${hex(v.crc32 >>> 0)}`, { image: plan.name, field: v.field });
-        }
+        checkCrc(plan, v, crc);
       }
     }
   } catch (e) {

@@ -2,7 +2,7 @@
 // it — every check before the first write, and a failed load leaving guest RAM and the ledger
 // exactly as they were.
 import { readFileSync } from "node:fs";
-import { gunzipSync } from "node:zlib";
+import zlib, { gunzipSync } from "node:zlib";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Core } from "../src/core/core.js";
 import { planRaw } from "../src/formats/raw.js";
@@ -146,5 +146,80 @@ describe("in-memory files: one copy per piece, no rollback journal, when nothing
     structuredClone(bytes.buffer, { transfer: [bytes.buffer] });
     const err = await f.read(new Uint8Array(16), 0).catch((e: unknown) => e);
     expect((err as GuestImageError).code).toBe("IO");
+  });
+});
+
+/** A legacy uImage (U-Boot include/image.h): 64-byte big-endian header, then the data. */
+function uImage(data: Uint8Array, dcrc = zlib.crc32(data)): Uint8Array {
+  const b = new Uint8Array(64 + data.length);
+  const dv = new DataView(b.buffer);
+  dv.setUint32(0x00, 0x2705_1956, false); // ih_magic
+  dv.setUint32(0x0c, data.length, false); // ih_size
+  dv.setUint32(0x10, 0x4008_0000, false); // ih_load
+  dv.setUint32(0x14, 0x4008_0000, false); // ih_ep
+  dv.setUint32(0x18, dcrc, false); // ih_dcrc
+  b[0x1c] = 5; // ih_os: IH_OS_LINUX
+  b[0x1d] = 22; // ih_arch: IH_ARCH_ARM64
+  b[0x1e] = 2; // ih_type: IH_TYPE_KERNEL
+  b[0x1f] = 0; // ih_comp: IH_COMP_NONE
+  dv.setUint32(0x04, zlib.crc32(b.subarray(0, 64)), false); // ih_hcrc over the header with ih_hcrc = 0
+  b.set(data, 64);
+  return b;
+}
+
+describe("in-memory files with a checksum: verified over the file's bytes before the first write", () => {
+  const data = pattern(3 * MiB + 12, 5);
+
+  it("a good uImage: no journal, the data lands", async () => {
+    const vm = await dirtyVm(fromMap({ u: uImage(data) }));
+    const isZero = vi.spyOn(vm.core, "isZero");
+    const k = await vm.loadKernel("u");
+    expect(k.paddr).toBe(0x4008_0000);
+    expect(isZero).not.toHaveBeenCalled();
+    expect(same(vm.ram.read(0x4008_0000, data.length), data)).toBe(true);
+  });
+
+  it("a wrong ih_dcrc: BAD_CHECKSUM before anything is written (no journal needed), RAM and ledger unchanged", async () => {
+    const vm = await dirtyVm(fromMap({ u: uImage(data, zlib.crc32(data) ^ 1) }));
+    const isZero = vi.spyOn(vm.core, "isZero");
+    await expectRefused(vm, () => vm.loadKernel("u"), "BAD_CHECKSUM", "ih_dcrc");
+    expect(isZero).not.toHaveBeenCalled(); // the journaled path tests every chunk of dirty RAM first
+  });
+
+  it("with a progress callback: copied with the journal, checked in RAM, rolled back on a wrong ih_dcrc", async () => {
+    const vm = await dirtyVm(fromMap({ u: uImage(data, zlib.crc32(data) ^ 1) }));
+    const isZero = vi.spyOn(vm.core, "isZero");
+    let calls = 0;
+    await expectRefused(vm, () => vm.loadKernel("u", { onProgress: () => calls++ }), "BAD_CHECKSUM", "ih_dcrc");
+    expect(calls).toBe(1);
+    expect(isZero).toHaveBeenCalled();
+  });
+
+  it("bytes in shared memory (another thread could change them between check and copy): checked in RAM", async () => {
+    const u = uImage(data, zlib.crc32(data) ^ 1);
+    const shared = new Uint8Array(new SharedArrayBuffer(u.length));
+    shared.set(u);
+    const vm = await dirtyVm(fromMap({ u: shared }));
+    const isZero = vi.spyOn(vm.core, "isZero");
+    await expectRefused(vm, () => vm.loadKernel("u"), "BAD_CHECKSUM", "ih_dcrc");
+    expect(isZero).toHaveBeenCalled();
+    shared.set(uImage(data));
+    await vm.loadKernel("u");
+    expect(same(vm.ram.read(0x4008_0000, data.length), data)).toBe(true);
+  });
+
+  it("a checked range that is not exactly one copy: copied with the journal and checked in RAM", async () => {
+    const vm = await dirtyVm();
+    const file = countingFile("two", data);
+    const half = 0x10_0000;
+    const plan = {
+      ...planRaw(file, 0x4000_0000),
+      copies: [{ dst: 0x4000_0000, src: 0, len: half }, { dst: 0x4000_0000 + half, src: half, len: data.length - half }],
+      verify: [{ what: "data", field: "crc", paddr: 0x4000_0000, len: data.length, crc32: zlib.crc32(data) ^ 1 }],
+    };
+    const isZero = vi.spyOn(vm.core, "isZero");
+    await expectRefused(vm, async () => execute(check(plan, vm.ram, vm.ledger, vm.core), vm.ram, vm.ledger, vm.core), "BAD_CHECKSUM", "crc");
+    expect(isZero).toHaveBeenCalledTimes(2);
+    expect(file.reads).toBe(2);
   });
 });

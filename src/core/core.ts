@@ -124,8 +124,9 @@ export class Core {
     return this.x.crc32(this.crcTable, ptr, len, prev) >>> 0;
   }
 
-  /** CRC-32 of bytes outside linear memory, fed through the batch area. */
+  /** CRC-32 of bytes outside linear memory: by the platform's CRC, or fed through the batch area. */
   crc32Bytes(data: Uint8Array, prev = 0): number {
+    if (platformCrc32 && data.length >= PLATFORM_CRC_MIN) return platformCrc32(data, prev) >>> 0;
     let crc = prev;
     for (let off = 0; off < data.length; off += BATCH_BYTES) {
       const part = data.subarray(off, Math.min(data.length, off + BATCH_BYTES));
