@@ -21,6 +21,12 @@ export interface CopyOp {
   dst: number;
   src: number;
   len: number;
+  /**
+   * Those bytes of the file, when the format already read them while planning (a relocation
+   * table): written from here rather than read again, so what lands in guest RAM is exactly what
+   * check() saw, and a relocation pass can read the table there.
+   */
+  bytes?: Uint8Array;
 }
 
 /** Zero guest physical [dst, dst + len). */
@@ -101,6 +107,8 @@ export interface LoadPlan<R = unknown> {
 export interface Checked<R> {
   plan: LoadPlan<R>;
   token: symbol;
+  /** Per plan.relocs entry: where its table lies in guest RAM, when it is applied there (checkRelocs). */
+  inPlace: Array<number | undefined>;
 }
 
 function inImage(plan: LoadPlan, dst: number, len: number, what: string): void {
@@ -125,11 +133,14 @@ export function check<R>(plan: LoadPlan<R>, ram: GuestRam, ledger: Ledger, core:
       throw new GuestImageError("TRUNCATED", `bytes [${hex(c.src)}, ${hex(c.src + c.len)}) run past the end of the file (${hex(plan.file.size)} bytes)`, { image });
     }
     inImage(plan, c.dst, c.len, "copy");
+    if (c.bytes && c.bytes.length !== c.len) {
+      throw new GuestImageError("UNSUPPORTED", `copy to ${hex(c.dst)} holds ${hex(c.bytes.length)} bytes for a length of ${hex(c.len)}`, { image });
+    }
   }
   for (const z of plan.zeros) inImage(plan, z.dst, z.len, "zero fill");
   for (const v of plan.verify ?? []) inImage(plan, v.paddr, v.len, v.what);
-  if (plan.relocs.length) checkRelocs(plan, ram, core);
-  return { plan, token: ledger.reserve(reservations(plan, ram)) };
+  const inPlace = plan.relocs.length ? checkRelocs(plan, ram, core) : [];
+  return { plan, token: ledger.reserve(reservations(plan, ram)), inPlace };
 }
 
 /**
@@ -154,33 +165,80 @@ function reservations(plan: LoadPlan, ram: GuestRam): Placement[] {
   return merged.map((m) => ({ name: m.main ? plan.name : `${plan.name} (${m.what})`, paddr: m.paddr, size: m.end - m.paddr }));
 }
 
-function checkRelocs(plan: LoadPlan, ram: GuestRam, core: Core): void {
+/**
+ * Checks every relocation entry against the image's segments (in the core, each table streamed
+ * through its batch area), all before anything is written. Also finds the ELF tables the apply
+ * pass can read where they lie in guest RAM instead of streaming them again: a table one of the
+ * plan's copies writes from its own bytes (CopyOp.bytes), that no later copy or zero fill
+ * overwrites and that no site overlaps which is patched before the table is read — by its own op
+ * (applying it would change entries not yet read) or an earlier one. The sites are checked
+ * against the segments with those tables cut out; only if that fails are they checked again
+ * against the whole segments (an error, or a table applied the streamed way). Returns where each
+ * op's table lies, if it is applied in place.
+ */
+function checkRelocs(plan: LoadPlan, ram: GuestRam, core: Core): Array<number | undefined> {
   const image = plan.name;
   ram.linear(plan.paddr, plan.size, "relocated image", image);
   if (plan.patchable.length > MAX_RELOC_SEGMENTS) {
     throw new GuestImageError("UNSUPPORTED", `relocation of an image with ${plan.patchable.length} segments (at most ${MAX_RELOC_SEGMENTS})`, { image });
   }
-  const nsegs = core.setSegments(plan.patchable);
-  for (const r of plan.relocs) {
-    if (r.kind === "elf") {
-      const bad = core.forEachBatch(r.table, r.entsize, (ptr, n) =>
-        core.elfRelocCheck(ptr, n, r.entsize, r.is64, r.bigEndian, r.relativeType, r.vbase, nsegs));
-      if (bad >= 0) throw elfRelocError(plan, r, bad);
-    } else {
-      for (const g of r.groups) {
-        const width = g.op === 2 ? 8 : 4;
-        const bad = core.forEachBatch(g.entries, 4, (ptr, n) => core.x86RelocCheck(ptr, n, r.vbase32, width, nsegs));
-        if (bad >= 0) {
-          const v = new DataView(g.entries.buffer, g.entries.byteOffset).getUint32(bad * 4, true);
-          throw new GuestImageError(
-            "RELOCATION",
-            `${r.what}: ${g.what} entry ${bad} (address ${hex(v)}) names a ${width}-byte site outside the image's segments`,
-            { image, field: "relocs" },
-          );
-        }
-      }
+  const inPlace = plan.relocs.map((r) => (r.kind === "elf" ? tableInRam(plan, r.table) : undefined));
+  plan.relocs.forEach((r, i) => {
+    const holes = plan.relocs.flatMap((t, j) => {
+      const at = inPlace[j];
+      return t.kind === "elf" && at !== undefined && j >= i ? [[BigInt(at - plan.paddr), BigInt(at - plan.paddr + t.table.length)] as const] : [];
+    });
+    const clear = holes.length ? cut(plan.patchable, holes) : undefined;
+    if (clear && clear.length <= MAX_RELOC_SEGMENTS && !firstBadReloc(plan, r, core, core.setSegments(clear))) return;
+    for (let j = i; j < inPlace.length; j++) inPlace[j] = undefined;
+    const bad = firstBadReloc(plan, r, core, core.setSegments(plan.patchable));
+    if (bad) throw bad;
+  });
+  return inPlace;
+}
+
+/** Where a copy writes `table` from its own bytes, if nothing written after it lands there. */
+function tableInRam(plan: LoadPlan, table: Uint8Array): number | undefined {
+  const k = plan.copies.findIndex((c) => c.bytes === table);
+  if (k < 0) return undefined;
+  const { dst, len } = plan.copies[k];
+  const hits = (d: number, n: number) => d < dst + len && dst < d + n;
+  if (plan.copies.some((c, j) => j > k && hits(c.dst, c.len)) || plan.zeros.some((z) => hits(z.dst, z.len))) return undefined;
+  return dst;
+}
+
+/** Image-relative ranges `segs` without the ranges `holes`. */
+function cut(segs: ReadonlyArray<readonly [bigint, bigint]>, holes: ReadonlyArray<readonly [bigint, bigint]>): Array<readonly [bigint, bigint]> {
+  let out = [...segs];
+  for (const [a, b] of holes) {
+    out = out.flatMap(([lo, hi]) => (b <= lo || a >= hi ? [[lo, hi] as const] : [
+      ...(lo < a ? [[lo, a] as const] : []),
+      ...(b < hi ? [[b, hi] as const] : []),
+    ]));
+  }
+  return out;
+}
+
+/** The error for the first entry of `r` naming a site outside the segment table's `nsegs` ranges. */
+function firstBadReloc(plan: LoadPlan, r: RelocOp, core: Core, nsegs: number): GuestImageError | undefined {
+  if (r.kind === "elf") {
+    const bad = core.forEachBatch(r.table, r.entsize, (ptr, n) =>
+      core.elfRelocCheck(ptr, n, r.entsize, r.is64, r.bigEndian, r.relativeType, r.vbase, nsegs));
+    return bad >= 0 ? elfRelocError(plan, r, bad) : undefined;
+  }
+  for (const g of r.groups) {
+    const width = g.op === 2 ? 8 : 4;
+    const bad = core.forEachBatch(g.entries, 4, (ptr, n) => core.x86RelocCheck(ptr, n, r.vbase32, width, nsegs));
+    if (bad >= 0) {
+      const v = new DataView(g.entries.buffer, g.entries.byteOffset).getUint32(bad * 4, true);
+      return new GuestImageError(
+        "RELOCATION",
+        `${r.what}: ${g.what} entry ${bad} (address ${hex(v)}) names a ${width}-byte site outside the image's segments`,
+        { image: plan.name, field: "relocs" },
+      );
     }
   }
+  return undefined;
 }
 
 function elfRelocError(plan: LoadPlan, r: ElfRelocOp, index: number): GuestImageError {
@@ -239,7 +297,7 @@ function verifyHeld(plan: LoadPlan, bytes: Uint8Array, core: Core): boolean {
   const sources = plan.verify.map((v) => {
     const from = plan.copies.filter((c) => c.dst < v.paddr + v.len && v.paddr < c.dst + c.len);
     const c = from.length === 1 && from[0].dst === v.paddr && from[0].len === v.len ? from[0] : undefined;
-    return c && bytes.subarray(c.src, c.src + c.len);
+    return c && (c.bytes ?? bytes.subarray(c.src, c.src + c.len));
   });
   if (sources.includes(undefined)) return false;
   plan.verify.forEach((v, i) => checkCrc(plan, v, core.crc32Bytes(sources[i]!)));
@@ -261,16 +319,16 @@ function checkCrc(plan: LoadPlan, v: CrcCheck, crc: number): void {
  * copy.
  */
 function copyHeld(plan: LoadPlan, bytes: Uint8Array, ram: GuestRam): void {
-  const moves: Array<{ lin: number; src: number; len: number }> = [];
+  const moves: Array<{ lin: number; from: Uint8Array; src: number; len: number }> = [];
   for (const op of plan.copies) {
-    let src = op.src;
+    let src = op.bytes ? 0 : op.src;
     for (const p of ram.map(op.dst, op.len, "copy", plan.name)) {
-      moves.push({ lin: p.lin, src, len: p.len });
+      moves.push({ lin: p.lin, from: op.bytes ?? bytes, src, len: p.len });
       src += p.len;
     }
   }
   const mem = new Uint8Array(ram.buffer);
-  for (const m of moves) mem.set(bytes.subarray(m.src, m.src + m.len), m.lin);
+  for (const m of moves) mem.set(m.from.subarray(m.src, m.src + m.len), m.lin);
 }
 
 /**
@@ -302,7 +360,9 @@ export async function execute<R>(
             const lin = p.lin + o;
             const n = Math.min(READ_CHUNK, p.len - o);
             save(journal, core, lin, n, ram.untouched);
-            await plan.file.read(new Uint8Array(ram.buffer, lin, n), src);
+            const dst = new Uint8Array(ram.buffer, lin, n);
+            if (op.bytes) dst.set(op.bytes.subarray(src - op.src, src - op.src + n));
+            else await plan.file.read(dst, src);
             src += n;
             loaded += n;
             onProgress?.(loaded, total);
@@ -327,15 +387,20 @@ export async function execute<R>(
       core.fill(p.lin, 0, p.len);
     }
   }
-  if (plan.relocs.length) applyRelocs(plan, ram, core);
+  if (plan.relocs.length) applyRelocs(plan, ram, core, c.inPlace);
   ledger.commit(token);
   return plan.result;
 }
 
-function applyRelocs(plan: LoadPlan, ram: GuestRam, core: Core): void {
+function applyRelocs(plan: LoadPlan, ram: GuestRam, core: Core, inPlace: Array<number | undefined>): void {
   const image = ram.linear(plan.paddr, plan.size, "relocated image", plan.name);
-  for (const r of plan.relocs) {
-    if (r.kind === "elf") {
+  plan.relocs.forEach((r, i) => {
+    const at = inPlace[i];
+    if (r.kind === "elf" && at !== undefined) {
+      // The table as its copy wrote it into the image: no batch copies.
+      const n = Math.floor(r.table.length / r.entsize);
+      core.elfRelocApply(image + (at - plan.paddr), n, r.entsize, r.is64, r.bigEndian, r.rela, r.relativeType, r.vbase, image, r.delta);
+    } else if (r.kind === "elf") {
       core.forEachBatch(r.table, r.entsize, (ptr, n) => {
         core.elfRelocApply(ptr, n, r.entsize, r.is64, r.bigEndian, r.rela, r.relativeType, r.vbase, image, r.delta);
         return -1;
@@ -348,7 +413,7 @@ function applyRelocs(plan: LoadPlan, ram: GuestRam, core: Core): void {
         });
       }
     }
-  }
+  });
 }
 
 /** Records a checked plan without writing guest RAM (a dry run). */

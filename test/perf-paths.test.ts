@@ -5,10 +5,14 @@ import { readFileSync } from "node:fs";
 import zlib, { gunzipSync } from "node:zlib";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Core } from "../src/core/core.js";
+import { planElf, readElf } from "../src/formats/elf.js";
 import { planRaw } from "../src/formats/raw.js";
-import { createVm, fromCpio, fromMap, GuestImageError, parseCpio } from "../src/node.js";
+import { createVm, fromCpio, fromMap, GuestImageError, parseCpio, type Vm } from "../src/node.js";
 import { check, execute, READ_CHUNK } from "../src/plan.js";
+import { Ledger } from "../src/ram/ledger.js";
 import { bytesFile, type ImageFile, type Source } from "../src/sources/source.js";
+import { writeElf } from "./helpers/elf-writer.js";
+import { gzipMember } from "./helpers/gzip.js";
 import { expectRefused, MiB } from "./helpers/vm.js";
 
 /** The bundled sample initrd (a newc archive), unpacked. */
@@ -221,5 +225,229 @@ describe("in-memory files with a checksum: verified over the file's bytes before
     await expectRefused(vm, async () => execute(check(plan, vm.ram, vm.ledger, vm.core), vm.ram, vm.ledger, vm.core), "BAD_CHECKSUM", "crc");
     expect(isZero).toHaveBeenCalledTimes(2);
     expect(file.reads).toBe(2);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Relocation tables applied where they lie in guest RAM.
+
+const EM_X86_64 = 62, ET_DYN = 3, PT_DYNAMIC = 2, R_X86_64_RELATIVE = 8;
+const DT_NULL = 0n, DT_RELA = 7n, DT_RELASZ = 8n, DT_RELAENT = 9n; // gABI "Dynamic Section"
+const LINK = 0x1_0000n;
+const B = 0x4020_0000; // load address: delta = B − LINK
+const DELTA = BigInt(B) - LINK;
+
+interface Rela {
+  offset: bigint;
+  addend: bigint;
+}
+
+/** The default entries: 64 RELATIVE sites, 8 bytes apart, in the second PT_LOAD. */
+const sites = (n = 64): Rela[] => Array.from({ length: n }, (_, i) => ({ offset: LINK + 0x1000n + BigInt(8 * i), addend: LINK + BigInt(0x40 * i) }));
+
+/**
+ * An x86-64 PIE linked at LINK (ELF layout from the gABI; RELA entries r_offset, r_info, r_addend).
+ * PT_LOAD 0 (0x1000 bytes): the RELA table at 0x100 and the dynamic array at 0xf00 ("start"), or
+ * the dynamic array at 0 and the table ending the segment, which is last in the file ("end").
+ * PT_LOAD 1 (0x1000 bytes): the sites. PT_DYNAMIC over the dynamic array.
+ */
+function pie(entries: Rela[], layout: "start" | "end" = "start"): { elf: Uint8Array; tableOff: number; table: Uint8Array } {
+  const len = entries.length * 24;
+  const seg0 = new Uint8Array(0x1000).fill(0x5a);
+  const tableOff = layout === "start" ? 0x100 : 0x1000 - len;
+  const dynOff = layout === "start" ? 0xf00 : 0;
+  const dv = new DataView(seg0.buffer);
+  entries.forEach((e, i) => {
+    dv.setBigUint64(tableOff + i * 24, e.offset, true);
+    dv.setBigUint64(tableOff + i * 24 + 8, BigInt(R_X86_64_RELATIVE), true);
+    dv.setBigUint64(tableOff + i * 24 + 16, e.addend, true);
+  });
+  [[DT_RELA, LINK + BigInt(tableOff)], [DT_RELASZ, BigInt(len)], [DT_RELAENT, 24n], [DT_NULL, 0n]].forEach(([t, v], i) => {
+    dv.setBigUint64(dynOff + i * 16, t, true);
+    dv.setBigUint64(dynOff + i * 16 + 8, v, true);
+  });
+  const off0 = layout === "start" ? 0x1000n : 0x2000n;
+  const elf = writeElf({
+    class: 64, type: ET_DYN, machine: EM_X86_64, entry: LINK,
+    segments: [
+      { vaddr: LINK, paddr: LINK, data: seg0, offset: off0, flags: 4 },
+      { vaddr: LINK + 0x1000n, paddr: LINK + 0x1000n, data: pattern(0x1000, 9), offset: layout === "start" ? 0x2000n : 0x1000n },
+      { type: PT_DYNAMIC, vaddr: LINK + BigInt(dynOff), paddr: LINK + BigInt(dynOff), data: seg0.subarray(dynOff, dynOff + 64), offset: off0 + BigInt(dynOff), align: 8n },
+    ],
+  });
+  return { elf, tableOff, table: seg0.slice(tableOff, tableOff + len) };
+}
+
+/** A file with no `bytes` (reads cannot be assumed to succeed: the journaled path). */
+function plainFile(name: string, read: (dst: Uint8Array, position: number) => void, size: number): ImageFile {
+  return { name, size, async read(dst, position) { read(dst, position); }, async close() {} };
+}
+
+const u64At = (vm: Vm, paddr: number) => new DataView(vm.ram.read(paddr, 8).buffer).getBigUint64(0, true);
+
+/** Every site holds its addend + delta (x86-64 psABI: R_X86_64_RELATIVE = B + A). */
+function expectPatched(vm: Vm, entries: Rela[]) {
+  for (const e of entries) expect(u64At(vm, Number(e.offset + DELTA))).toBe(BigInt.asUintN(64, e.addend + DELTA));
+}
+
+describe("relocation tables inside the image: written from the checked bytes, applied in guest RAM", () => {
+  it("the plan copies the table from the bytes read while planning, the rest of its segment from the file", async () => {
+    const { elf, table } = pie(sites());
+    const file = bytesFile("k", elf);
+    const plan = await planElf(file, await readElf(file), { base: B });
+    expect(plan.copies).toEqual([
+      { dst: B, src: 0x1000, len: 0x100 },
+      { dst: B + 0x100, src: 0x1100, len: table.length, bytes: table },
+      { dst: B + 0x100 + table.length, src: 0x1100 + table.length, len: 0x1000 - 0x100 - table.length },
+      { dst: B + 0x1000, src: 0x2000, len: 0x1000 },
+    ]);
+    const r = plan.relocs[0];
+    expect(r.kind === "elf" && r.table).toBe(plan.copies[1].bytes);
+  });
+
+  for (const source of ["in memory", "journaled"] as const) {
+    it(`${source}: the check streams the table once, the apply pass reads it in RAM; sites patched, table intact`, async () => {
+      const entries = sites();
+      const { elf, table } = pie(entries);
+      const files: Source = source === "in memory" ? fromMap({ k: elf }) : { open: async (n) => plainFile(n, (d, p) => d.set(elf.subarray(p, p + d.length)), elf.length) };
+      const vm = await dirtyVm(files);
+      const batches = vi.spyOn(vm.core, "forEachBatch");
+      const apply = vi.spyOn(vm.core, "elfRelocApply");
+      await vm.loadKernel("k", { at: B });
+      expect(batches).toHaveBeenCalledTimes(1);
+      expect(apply).toHaveBeenCalledTimes(1);
+      expect(apply.mock.calls[0][0]).toBe(vm.ram.linear(B + 0x100, table.length));
+      expect(apply.mock.calls[0][1]).toBe(entries.length);
+      expectPatched(vm, entries);
+      expect(same(vm.ram.read(B + 0x100, table.length), table)).toBe(true);
+      expect(same(vm.ram.read(B, 0x100), elf.subarray(0x1000, 0x1100))).toBe(true);
+    });
+  }
+
+  it("a site inside the table itself: applied the streamed way, with the streamed result", async () => {
+    // Entry 0 patches entry 5's r_addend. Streamed, entry 5 still uses its addend as checked
+    // (read while planning); in place it would read the patched one.
+    const entries = sites();
+    entries[0] = { offset: LINK + BigInt(0x100 + 5 * 24 + 16), addend: 0x1234n };
+    const { elf } = pie(entries);
+    const vm = await dirtyVm(fromMap({ k: elf }));
+    const apply = vi.spyOn(vm.core, "elfRelocApply");
+    await vm.loadKernel("k", { at: B });
+    expect(apply.mock.calls.every(([ptr]) => ptr === vm.core.batch)).toBe(true);
+    expect(u64At(vm, B + 0x100 + 5 * 24 + 16)).toBe(0x1234n + DELTA);
+    expectPatched(vm, entries.slice(1));
+  });
+
+  it("a file that changes after planning cannot change the relocations: the table applied is the one checked", async () => {
+    const entries = sites();
+    const good = pie(entries);
+    // The same file with every entry now naming a site 1 MiB below the image.
+    const evil = pie(entries.map((e) => ({ ...e, offset: e.offset - 0x10_0000n }))).elf;
+    let now = good.elf;
+    const file = plainFile("k", (d, p) => d.set(now.subarray(p, p + d.length)), good.elf.length);
+    const vm = await dirtyVm();
+    const before = vm.ram.read(0x4000_0000, B - 0x4000_0000);
+    const plan = await planElf(file, await readElf(file), { base: B });
+    const c = check(plan, vm.ram, vm.ledger, vm.core);
+    now = evil;
+    await execute(c, vm.ram, vm.ledger, vm.core);
+    expect(same(vm.ram.read(0x4000_0000, B - 0x4000_0000), before)).toBe(true);
+    expect(same(vm.ram.read(B + 0x100, good.table.length), good.table)).toBe(true);
+    expectPatched(vm, entries);
+  });
+
+  it("a read failing after the table's neighbours were copied: RAM and ledger as before", async () => {
+    const { elf } = pie(sites());
+    let reads = 0;
+    const vm = await dirtyVm({ open: async (n) => plainFile(n, (d, p) => {
+      if (d.length === 0x1000 && ++reads === 1) throw new Error("disk gone");
+      d.set(elf.subarray(p, p + d.length));
+    }, elf.length) });
+    await expectRefused(vm, () => vm.loadKernel("k", { at: B }), "IO");
+  });
+
+  it("a transaction undoes the table it wrote (dirty RAM restored byte for byte)", async () => {
+    const { elf } = pie(sites());
+    const vm = await dirtyVm(fromMap({ k: elf }));
+    const before = vm.ram.read(0x4000_0000, 32 * MiB);
+    await vm.transaction(async () => {
+      await vm.loadKernel("k", { at: B });
+      throw new Error("next step failed");
+    }).catch(() => undefined);
+    expect(vm.placed()).toEqual([]);
+    expect(same(vm.ram.read(0x4000_0000, 32 * MiB), before)).toBe(true);
+  });
+
+  it("without its relocations the plan still places every file byte; without its copies the table is streamed", async () => {
+    const entries = sites();
+    const { elf } = pie(entries);
+    const file = bytesFile("k", elf);
+    const plan = await planElf(file, await readElf(file), { base: B });
+    const vm = await dirtyVm();
+    await execute(check({ ...plan, relocs: [] }, vm.ram, vm.ledger, vm.core), vm.ram, vm.ledger, vm.core);
+    expect(same(vm.ram.read(B, 0x1000), elf.subarray(0x1000, 0x2000))).toBe(true);
+    expect(same(vm.ram.read(B + 0x1000, 0x1000), elf.subarray(0x2000, 0x3000))).toBe(true);
+    // The relocation step alone, on the image already in RAM (as bench/ times it).
+    const apply = vi.spyOn(vm.core, "elfRelocApply");
+    const l = new Ledger();
+    await execute(check({ ...plan, copies: [], zeros: [] }, vm.ram, l, vm.core), vm.ram, l, vm.core);
+    expect(apply.mock.calls.every(([ptr]) => ptr === vm.core.batch)).toBe(true);
+    expectPatched(vm, entries);
+  });
+
+  it("a copy written after the table's, over it: the table is streamed", async () => {
+    const entries = sites();
+    const { elf } = pie(entries);
+    const file = bytesFile("k", elf);
+    const plan = await planElf(file, await readElf(file), { base: B });
+    const vm = await dirtyVm();
+    const over = { ...plan, copies: [...plan.copies, { dst: B + 0x100, src: 0x1100, len: 24 }] };
+    const apply = vi.spyOn(vm.core, "elfRelocApply");
+    await execute(check(over, vm.ram, vm.ledger, vm.core), vm.ram, vm.ledger, vm.core);
+    expect(apply.mock.calls.every(([ptr]) => ptr === vm.core.batch)).toBe(true);
+    expectPatched(vm, entries);
+  });
+
+  it("a copy whose bytes are not its length is refused before anything is written", async () => {
+    const { elf } = pie(sites());
+    const file = bytesFile("k", elf);
+    const plan = await planElf(file, await readElf(file), { base: B });
+    const vm = await dirtyVm();
+    const bad = { ...plan, copies: plan.copies.map((c) => (c.bytes ? { ...c, len: c.len + 1 } : c)) };
+    await expectRefused(vm, async () => execute(check(bad, vm.ram, vm.ledger, vm.core), vm.ram, vm.ledger, vm.core), "UNSUPPORTED");
+  });
+
+  it("gzip'd, with the table as the last bytes: a payload that decompresses differently at load time is still CRC-checked", async () => {
+    // Stored deflate blocks (level 0), so a payload of the same length compresses to the same length.
+    const { elf } = pie(sites(), "end");
+    const member = (payload: Uint8Array) => gzipMember(payload, { deflate: new Uint8Array(zlib.deflateRawSync(payload, { level: 0 })), crc32: zlib.crc32(elf) });
+    const good = member(elf);
+    const changed = elf.slice();
+    changed[0x1800] ^= 0xff; // in the sites' segment, read at load time
+    const evil = member(changed);
+    expect(evil.length).toBe(good.length);
+    // The file changes between planning and the load: its second pass over the deflate data sees the new bytes.
+    let passes = 0;
+    const file = plainFile("k.gz", (d, p) => {
+      if (p === 10) passes++; // the deflate data starts after the 10-byte header
+      const now = passes >= 2 ? evil : good;
+      d.set(now.subarray(p, p + d.length));
+    }, good.length);
+    const vm = await dirtyVm({ open: async () => file });
+    await expectRefused(vm, () => vm.loadKernel("k.gz", { at: B }), "BAD_CHECKSUM");
+    expect(passes).toBe(2);
+  });
+
+  it("gzip'd, with the table as the last bytes: the member is still verified (a bad CRC32 refused, nothing changed)", async () => {
+    const entries = sites();
+    const { elf, tableOff, table } = pie(entries, "end");
+    expect(0x2000 + tableOff + table.length).toBe(elf.length); // the table ends the file
+    const bad = gzipMember(elf, { crc32: zlib.crc32(elf) ^ 1 });
+    const vm = await dirtyVm(fromMap({ "k.gz": bad, "ok.gz": gzipMember(elf) }));
+    await expectRefused(vm, () => vm.loadKernel("k.gz", { at: B }), "BAD_CHECKSUM");
+    const apply = vi.spyOn(vm.core, "elfRelocApply");
+    await vm.loadKernel("ok.gz", { at: B });
+    expect(apply.mock.calls[0][0]).toBe(vm.ram.linear(B + tableOff, table.length));
+    expectPatched(vm, entries);
   });
 });

@@ -8,7 +8,7 @@
 // When D ≠ 0, RELATIVE dynamic relocations (and, if given, Linux x86 `relocs` data) are applied.
 import { GuestImageError } from "../errors.js";
 import { alignUp, hex, toSafe, U64_MASK } from "../num.js";
-import type { ElfRelocOp, LoadPlan, RelocOp, X86RelocGroup, X86RelocOp } from "../plan.js";
+import type { CopyOp, ElfRelocOp, LoadPlan, RelocOp, X86RelocGroup, X86RelocOp, ZeroOp } from "../plan.js";
 import { readBytes, type ImageFile } from "../sources/source.js";
 import type { ImageFormat } from "./format.js";
 
@@ -265,19 +265,23 @@ export async function planElf(file: ImageFile, elf: ElfImage, opts: ElfPlanOptio
   const size = toSafe(end - linkPaddr, "image size", { image }, "TOO_LARGE");
   const dst = (p: bigint, what: string) => toSafe(p + delta, what, { image }, "BAD_ADDRESS");
 
-  const copies = [];
-  const zeros = [];
-  for (const s of elf.loads) {
-    const d = dst(s.paddr, `program header ${s.index} load address`);
-    if (s.filesz > 0n) copies.push({ dst: d, src: Number(s.offset), len: Number(s.filesz) });
-    if (s.memsz > s.filesz) zeros.push({ dst: d + Number(s.filesz), len: Number(s.memsz - s.filesz) });
-  }
-
+  const loadAt = elf.loads.map((s) => dst(s.paddr, `program header ${s.index} load address`));
   const relocs: RelocOp[] = [];
-  if (delta !== 0n) {
-    const dyn = await dynamicRelocs(file, elf, linkPaddr, delta);
-    if (dyn) relocs.push(dyn);
-  }
+  const dyn = delta !== 0n ? await dynamicRelocs(file, elf, linkPaddr, delta) : undefined;
+  if (dyn) relocs.push(dyn.op);
+  const copies: CopyOp[] = [];
+  const zeros: ZeroOp[] = [];
+  elf.loads.forEach((s, i) => {
+    const d = loadAt[i];
+    if (s.filesz > 0n) {
+      const c = { dst: d, src: Number(s.offset), len: Number(s.filesz) };
+      // The relocation table's bytes, read above and checked, are written as they are rather than
+      // read again, so the relocations can be applied reading the table in guest RAM.
+      copies.push(...(dyn?.segment === s ? splitAround(c, dyn.offset, dyn.op.table) : [c]));
+    }
+    if (s.memsz > s.filesz) zeros.push({ dst: d + Number(s.filesz), len: Number(s.memsz - s.filesz) });
+  });
+
   if (opts.relocs) {
     const x86 = await x86Relocs(opts.relocs, file, elf, linkVaddr, delta);
     if (delta !== 0n) relocs.push(x86);
@@ -318,6 +322,17 @@ export async function planElf(file: ImageFile, elf: ElfImage, opts: ElfPlanOptio
   };
 }
 
+/** A copy as up to three: the bytes before `bytes`' file range, `bytes` themselves, the bytes after. */
+function splitAround(c: CopyOp, offset: number, bytes: Uint8Array): CopyOp[] {
+  const head = offset - c.src;
+  const tail = head + bytes.length;
+  return [
+    ...(head > 0 ? [{ dst: c.dst, src: c.src, len: head }] : []),
+    { dst: c.dst + head, src: offset, len: bytes.length, bytes },
+    ...(tail < c.len ? [{ dst: c.dst + tail, src: c.src + tail, len: c.len - tail }] : []),
+  ];
+}
+
 function countRelative(r: ElfRelocOp): number {
   const dv = new DataView(r.table.buffer, r.table.byteOffset, r.table.byteLength);
   let n = 0;
@@ -338,9 +353,12 @@ function fileOffset(elf: ElfImage, vaddr: bigint, len: bigint): bigint | undefin
 
 /**
  * Reads the REL/RELA tables named by PT_DYNAMIC (DT_RELA/DT_REL and DT_JMPREL). Returns
- * undefined for an image without dynamic relocations.
+ * undefined for an image without dynamic relocations. With `segment`, the PT_LOAD whose file
+ * bytes hold the whole table as one run, at file `offset` (.rela.dyn in the first PT_LOAD, usually).
  */
-async function dynamicRelocs(file: ImageFile, elf: ElfImage, linkPaddr: bigint, delta: bigint): Promise<ElfRelocOp | undefined> {
+async function dynamicRelocs(
+  file: ImageFile, elf: ElfImage, linkPaddr: bigint, delta: bigint,
+): Promise<{ op: ElfRelocOp; segment?: ElfSegment; offset: number } | undefined> {
   const image = file.name;
   const h = elf.header;
   const dynSeg = elf.segments.find((s) => s.type === PT_DYNAMIC);
@@ -402,7 +420,7 @@ async function dynamicRelocs(file: ImageFile, elf: ElfImage, linkPaddr: bigint, 
     parts.push(await readBytes(file, Number(off), Number(t.size)));
   }
   const table = parts.length === 1 ? parts[0] : concat(parts);
-  return {
+  const op: ElfRelocOp = {
     kind: "elf",
     what: tables.map((t) => t.what).join(" + "),
     table,
@@ -414,6 +432,11 @@ async function dynamicRelocs(file: ImageFile, elf: ElfImage, linkPaddr: bigint, 
     vbase: linkPaddr + k,
     delta,
   };
+  // One run of one segment's file bytes when the tables lie back to back in the order they apply.
+  const first = tables[0].addr;
+  const contiguous = tables.every((t, i) => i === 0 || tables[i - 1].addr + tables[i - 1].size === t.addr);
+  const seg = contiguous ? elf.loads.find((s) => first >= s.vaddr && first + BigInt(table.length) <= s.vaddr + s.filesz) : undefined;
+  return { op, segment: seg, offset: seg ? Number(seg.offset + (first - seg.vaddr)) : 0 };
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

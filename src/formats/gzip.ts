@@ -73,9 +73,9 @@ export function openPayload(
   });
 }
 
-/** The highest file offset a plan reads (its reads end there). */
+/** The highest file offset a plan reads (its reads end there; copies of bytes read while planning read nothing). */
 export function readEnd(plan: LoadPlan): number {
-  return plan.copies.reduce((m, c) => Math.max(m, c.src + c.len), 0);
+  return plan.copies.reduce((m, c) => (c.bytes ? m : Math.max(m, c.src + c.len)), 0);
 }
 
 /**
