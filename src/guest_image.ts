@@ -6,7 +6,7 @@
 // - errors are thrown as GuestImageError (never a −1 after a partial write): on failure guest
 //   RAM and the ledger are unchanged and the struct passed in is not touched.
 import { GuestImageError } from "./errors.js";
-import type { KernelArch, Vm } from "./vm.js";
+import { Vm as VmClass, type KernelArch, type Vm } from "./vm.js";
 
 /** guest_image_t: where one image went. */
 export interface guest_image_t {
@@ -45,6 +45,8 @@ export async function vm_load_guest_kernel(
   alignment: number,
   guest_kernel_image?: guest_kernel_image_t,
 ): Promise<guest_kernel_image_t> {
+  checkVm(vm);
+  checkStruct(guest_kernel_image, "guest_kernel_image", kernel_name);
   const input = guest_kernel_image?.kernel_image_arch;
   if (input?.is_reloc_enabled && (typeof input.relocs_file !== "string" || input.relocs_file === "")) {
     throw new GuestImageError("BAD_ARGUMENT", "is_reloc_enabled is set but relocs_file names no file", { image: kernel_name, field: "relocs_file" });
@@ -68,10 +70,23 @@ export async function vm_load_guest_module(
   alignment: number,
   guest_image?: guest_image_t,
 ): Promise<guest_image_t> {
+  checkVm(vm);
+  checkStruct(guest_image, "guest_image", module_name);
   const m = await vm.loadModule(module_name, { at: load_address, align: alignment });
   const out = guest_image ?? ({} as guest_image_t);
   out.load_paddr = m.paddr;
   out.alignment = m.alignment;
   out.size = m.size;
   return out;
+}
+
+/** Checked before anything is loaded, so a bad argument cannot leave an image placed. */
+function checkVm(vm: Vm): void {
+  if (!(vm instanceof VmClass)) throw new GuestImageError("BAD_ARGUMENT", "vm must be a VM made by createVm()", { field: "vm" });
+}
+
+function checkStruct(v: unknown, what: string, image: string): void {
+  if (v !== undefined && v !== null && typeof v !== "object") {
+    throw new GuestImageError("BAD_ARGUMENT", `${what} must be an object (or omitted), got ${typeof v}`, { image, field: what });
+  }
 }

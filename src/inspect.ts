@@ -30,6 +30,9 @@ export interface Inspection {
 }
 
 export async function inspectFile(file: ImageFile): Promise<Inspection> {
+  if (!file || typeof file !== "object" || typeof file.read !== "function" || !Number.isSafeInteger(file.size)) {
+    throw new GuestImageError("BAD_ARGUMENT", "inspectFile needs an ImageFile ({ name, size, read, close })", { field: "file" });
+  }
   if (file.size === 0) throw new GuestImageError("TRUNCATED", "file is empty", { image: file.name });
   const { format, head } = await sniff(file);
   const base: Inspection = {

@@ -78,6 +78,8 @@ const toHex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2,
 
 export class EventLog {
   private list: Array<MeasuredEvent & { done: boolean }> = [];
+  /** Indices are never reused, also after a failed transaction removed its events. */
+  private nextIndex = 0;
 
   /** The events measured so far, in commit order. */
   get events(): MeasuredEvent[] {
@@ -89,7 +91,7 @@ export class EventLog {
    * and the bytes are taken synchronously, the digest may finish later.
    */
   async measure(ram: GuestRam, rec: { name: string; format: string; paddr: number; size: number }): Promise<MeasuredEvent> {
-    const ev = { index: this.list.length, name: rec.name, format: rec.format, paddr: rec.paddr, size: rec.size, digest: "", done: false };
+    const ev = { index: this.nextIndex++, name: rec.name, format: rec.format, paddr: rec.paddr, size: rec.size, digest: "", done: false };
     this.list.push(ev);
     const mem = new Uint8Array(ram.buffer);
     const views = ram.map(rec.paddr, rec.size, "measured range", rec.name).map((p) => mem.subarray(p.lin, p.lin + p.len));
@@ -104,14 +106,10 @@ export class EventLog {
     return out;
   }
 
-  /** Events recorded so far, finished or not (a transaction notes this to undo its own). */
-  get length(): number {
-    return this.list.length;
-  }
-
-  /** Drops the events from `length` on (a transaction that failed). */
-  truncate(length: number): void {
-    this.list.length = Math.min(this.list.length, length);
+  /** Drops these events (the loads of a transaction that failed). */
+  remove(events: readonly MeasuredEvent[]): void {
+    const gone = new Set(events.map((e) => e.index));
+    this.list = this.list.filter((e) => !gone.has(e.index));
   }
 
   toJSON(): EventLogJson {

@@ -336,16 +336,17 @@ function copyHeld(plan: LoadPlan, bytes: Uint8Array, ram: GuestRam): void {
  * either found all-zero (restore = zero it again) or saved, so a failed read can be undone —
  * except where nothing can fail (copyHeld).
  *
- * With `journal` (a VM transaction), the zero-filled ranges are saved too and the entries are
- * kept after the load commits, so the whole transaction can be undone later; relocation sites
- * lie inside the copied and zeroed ranges, so they are covered.
+ * With `txJournal` (a VM transaction), the zero-filled ranges are saved too and, once the load
+ * commits, its entries join the transaction's journal, so the whole transaction can be undone
+ * later; relocation sites lie inside the copied and zeroed ranges, so they are covered.
  */
 export async function execute<R>(
   c: Checked<R>, ram: GuestRam, ledger: Ledger, core: Core, onProgress?: ProgressCallback, txJournal?: Saved[],
 ): Promise<R> {
   const { plan, token } = c;
-  const journal = txJournal ?? [];
-  const mark = journal.length;
+  // This load's own journal: a failure undoes only what this load wrote (another load of the
+  // same transaction may be running at the same time); on success it joins the transaction's.
+  const journal: Saved[] = [];
   const total = plan.copies.reduce((n, op) => n + op.len, 0);
   let loaded = 0;
   try {
@@ -376,7 +377,7 @@ export async function execute<R>(
       }
     }
   } catch (e) {
-    restore(journal, core, mark);
+    restore(journal, core);
     ledger.release(token);
     if (e instanceof GuestImageError) throw e;
     throw new GuestImageError("IO", `reading the image failed: ${(e as Error)?.message ?? String(e)}`, { image: plan.name, cause: e });
@@ -388,6 +389,7 @@ export async function execute<R>(
     }
   }
   if (plan.relocs.length) applyRelocs(plan, ram, core, c.inPlace);
+  if (txJournal) for (const e of journal) txJournal.push(e);
   ledger.commit(token);
   return plan.result;
 }

@@ -16,12 +16,15 @@ import { alignUp, checkAddress, checkAlignment, hex, MAX_SAFE } from "./num.js";
 import { check, commitWithoutWriting, execute, restore, type LoadPlan, type ProgressCallback, type Saved } from "./plan.js";
 
 /** What a running transaction has done, so it can be undone. */
-interface Transaction {
+export interface Transaction {
   journal: Saved[];
   tokens: symbol[];
-  /** Event log length when it began. */
-  events: number;
+  /** Event-log entries its loads recorded. */
+  events: MeasuredEvent[];
 }
+
+/** Where a transaction-bound view of a VM keeps its transaction (see Vm.transaction). */
+const TX = Symbol("guest-image transaction");
 import { GuestRam, type RamRegion } from "./ram/guest-ram.js";
 import { Ledger, type Placement } from "./ram/ledger.js";
 import { bytesFile, type ImageFile, type Source } from "./sources/source.js";
@@ -121,7 +124,6 @@ export class Vm {
   readonly core: Core;
   /** The measured-boot event log, when the VM was created with `measure: true`. */
   readonly eventLog: EventLog | undefined;
-  private tx: Transaction | undefined;
 
   /** @internal use createVm() */
   constructor(ram: GuestRam, core: Core, files: Source | undefined, measure = false) {
@@ -143,6 +145,7 @@ export class Vm {
    * none. Nothing is reserved: place something there before the next load can take it.
    */
   findFree(size: number, opts: FindFreeOptions = {}): number {
+    opts = options(opts);
     const where = { field: "size" };
     if (!Number.isSafeInteger(size) || size <= 0) {
       throw new GuestImageError("BAD_ARGUMENT", `findFree: size must be a positive integer, got ${String(size)}`, where);
@@ -219,13 +222,14 @@ export class Vm {
 
   /** Loads a kernel: detects its format, places it, relocates it if it moved. */
   async loadKernel(name: string, opts: KernelLoadOptions = {}): Promise<LoadedKernel> {
+    opts = options(opts, name);
     const align = checkAlignment(opts.align ?? 0, { image: name });
     const at = opts.at === undefined ? undefined : alignUp(checkAddress(opts.at, "load address", { image: name }), align, { image: name });
     return this.withFile(name, async (file, ctx) => {
       const plan = await planKernel(ctx(at, align, opts.relocs), file);
       try {
         const result = await this.run(plan, opts);
-        await this.measure(name, result.format, plan.paddr, plan.size, opts.dryRun);
+        await this.measure(name, result.format, plan.paddr, plan.size, opts);
         return { name, format: result.format, paddr: plan.paddr, alignment: align, size: plan.size, entry: result.entry, arch: result.arch as KernelArch };
       } finally {
         // A decompressed payload (gzip, zboot, uImage) is a file of its own: end its stream too,
@@ -241,8 +245,8 @@ export class Vm {
    * header is checked first.
    */
   async loadModule(name: string, opts: ModuleLoadOptions = {}): Promise<LoadedImage> {
+    opts = options(opts, name);
     const align = checkAlignment(opts?.align ?? 0, { image: name });
-    opts ??= {};
     const given = opts.at === undefined ? undefined : alignUp(checkAddress(opts.at, "load address", { image: name }), align, { image: name });
     return this.withFile(name, async (file, ctx) => {
       const { format, head } = await sniffNonEmpty(file);
@@ -267,7 +271,7 @@ export class Vm {
         }
       }
       const result = await this.run(plan, opts);
-      await this.measure(name, result.format, plan.paddr, plan.size, opts.dryRun);
+      await this.measure(name, result.format, plan.paddr, plan.size, opts);
       return { name, format: result.format, paddr: plan.paddr, alignment: align, size: plan.size };
     });
   }
@@ -277,11 +281,11 @@ export class Vm {
    * `align`, through the same checks as a file: inside RAM, no overlap, recorded under `name`.
    */
   async place(name: string, bytes: Uint8Array, opts: ModuleLoadOptions = {}): Promise<LoadedImage> {
+    opts = options(opts, name);
     if (!(bytes instanceof Uint8Array) || bytes.length === 0) {
       throw new GuestImageError("BAD_ARGUMENT", "place() needs a non-empty Uint8Array", { image: name, field: "bytes" });
     }
     const align = checkAlignment(opts?.align ?? 0, { image: name });
-    opts ??= {};
     let at: number;
     if (opts.at !== undefined) at = alignUp(checkAddress(opts.at, "load address", { image: name }), align, { image: name });
     else {
@@ -291,7 +295,7 @@ export class Vm {
     const plan = planRaw(bytesFile(name, bytes), at);
     await this.run(plan, opts);
     const format = typeof opts.format === "string" && opts.format !== "" ? opts.format : "bytes";
-    await this.measure(name, format, at, bytes.length, opts.dryRun);
+    await this.measure(name, format, at, bytes.length, opts);
     return { name, format, paddr: at, alignment: align, size: bytes.length };
   }
 
@@ -333,13 +337,24 @@ export class Vm {
   }
 
   /** Measured boot: hash what was just placed (not for dry runs, which place nothing). */
-  private async measure(name: string, format: string, paddr: number, size: number, dryRun: boolean | undefined): Promise<void> {
-    if (this.eventLog && !dryRun) await this.eventLog.measure(this.ram, { name, format, paddr, size });
+  private async measure(name: string, format: string, paddr: number, size: number, opts: { dryRun?: boolean }): Promise<void> {
+    if (!this.eventLog || opts.dryRun) return;
+    const ev = await this.eventLog.measure(this.ram, { name, format, paddr, size });
+    this.currentTx()?.events.push(ev);
+  }
+
+
+  /** The transaction this (bound) view of the VM belongs to, if any. */
+  private currentTx(): Transaction | undefined {
+    return (this as unknown as { [TX]?: Transaction })[TX];
   }
 
   private async run<R>(plan: LoadPlan<R>, opts: { dryRun?: boolean; onProgress?: ProgressCallback }): Promise<R> {
+    if (opts.onProgress !== undefined && typeof opts.onProgress !== "function") {
+      throw new GuestImageError("BAD_ARGUMENT", `onProgress must be a function, got ${typeof opts.onProgress}`, { image: plan.name, field: "onProgress" });
+    }
     const checked = check(plan, this.ram, this.ledger, this.core);
-    const tx = this.tx;
+    const tx = this.currentTx();
     tx?.tokens.push(checked.token);
     return opts.dryRun
       ? commitWithoutWriting(checked, this.ledger)
@@ -347,26 +362,33 @@ export class Vm {
   }
 
   /**
-   * Runs several loads as one: if `fn` throws, every load it made is undone — guest RAM restored
-   * byte for byte, the ledger and the event log as before — and the error is rethrown. Loads
-   * started on this VM while the transaction runs are part of it. bootLinux() uses this so a
-   * boot that cannot place its initrd or device tree leaves no kernel behind.
+   * Runs several loads as one. `fn` gets a view of this VM bound to the transaction: the loads
+   * made through it (loadKernel, loadModule, place, and bootLinux given it) are undone together if
+   * `fn` throws — guest RAM restored byte for byte, their ledger entries and event-log entries
+   * removed — and the error is rethrown. Loads made on the VM itself meanwhile are not part of it.
+   * bootLinux() uses this so a boot that cannot place its initrd leaves no kernel behind.
    */
-  async transaction<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.tx) return fn(); // nested: part of the enclosing transaction
-    const tx: Transaction = { journal: [], tokens: [], events: this.eventLog?.length ?? 0 };
-    this.tx = tx;
+  async transaction<T>(fn: (vm: Vm) => Promise<T>): Promise<T> {
+    if (typeof fn !== "function") throw new GuestImageError("BAD_ARGUMENT", "transaction() needs a function", { field: "fn" });
+    if (this.currentTx()) return fn(this); // nested: part of the enclosing transaction
+    const tx: Transaction = { journal: [], tokens: [], events: [] };
+    const bound = Object.create(this, { [TX]: { value: tx } }) as Vm;
     try {
-      return await fn();
+      return await fn(bound);
     } catch (e) {
       restore(tx.journal, this.core);
       for (const t of tx.tokens) this.ledger.release(t);
-      this.eventLog?.truncate(tx.events);
+      this.eventLog?.remove(tx.events);
       throw e;
-    } finally {
-      this.tx = undefined;
     }
   }
+}
+
+/** Load options: undefined or null mean none; anything but an object is BAD_ARGUMENT. */
+function options<T extends object>(opts: T | null | undefined, image?: string): T {
+  if (opts === undefined || opts === null) return {} as T;
+  if (typeof opts !== "object") throw new GuestImageError("BAD_ARGUMENT", `options must be an object, got ${typeof opts}`, { image, field: "options" });
+  return opts;
 }
 
 /** Any failure as a GuestImageError: ours as they are, anything else from a source as IO. */
@@ -420,6 +442,7 @@ async function planKernel(ctx: FormatContext, file: ImageFile, head?: Uint8Array
 /** Creates a VM with guest RAM in a new or caller-owned WebAssembly.Memory. */
 export async function createVm(opts: CreateVmOptions): Promise<Vm> {
   if (!opts || typeof opts !== "object") throw new GuestImageError("BAD_ARGUMENT", "createVm needs an options object with `ram`");
+  if (!Array.isArray(opts.ram)) throw new GuestImageError("BAD_ARGUMENT", "ram must be an array of {base, size} regions", { field: "ram" });
   const memoryOffset = checkAddress(opts.memoryOffset ?? 0, "memoryOffset");
   let memory = opts.memory;
   let scratch: number;

@@ -118,8 +118,8 @@ describe("in-memory files: one copy per piece, no rollback journal, when nothing
     const bytes = pattern(READ_CHUNK + 3);
     const vm = await dirtyVm(fromMap({ img: bytes }));
     const before = vm.ram.read(0x4000_0000, 32 * MiB);
-    const err = await vm.transaction(async () => {
-      await vm.loadModule("img", { at: 0x4010_0000 });
+    const err = await vm.transaction(async (tx) => {
+      await tx.loadModule("img", { at: 0x4010_0000 });
       throw new Error("later step failed");
     }).catch((e: unknown) => e);
     expect((err as Error).message).toBe("later step failed");
@@ -370,8 +370,8 @@ describe("relocation tables inside the image: written from the checked bytes, ap
     const { elf } = pie(sites());
     const vm = await dirtyVm(fromMap({ k: elf }));
     const before = vm.ram.read(0x4000_0000, 32 * MiB);
-    await vm.transaction(async () => {
-      await vm.loadKernel("k", { at: B });
+    await vm.transaction(async (tx) => {
+      await tx.loadKernel("k", { at: B });
       throw new Error("next step failed");
     }).catch(() => undefined);
     expect(vm.placed()).toEqual([]);

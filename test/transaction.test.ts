@@ -33,10 +33,10 @@ describe("vm.transaction", () => {
     await vm.place("resident", new Uint8Array(16).fill(1), { at: 0x10_0000 });
     const before = snapshot(vm);
     const err = await vm
-      .transaction(async () => {
-        await vm.loadKernel("k");
-        await vm.loadModule("m", { at: 0x50_0000 });
-        await vm.loadModule("m", { at: 0x10_0000 }); // overlaps "resident"
+      .transaction(async (tx) => {
+        await tx.loadKernel("k");
+        await tx.loadModule("m", { at: 0x50_0000 });
+        await tx.loadModule("m", { at: 0x10_0000 }); // overlaps "resident"
       })
       .catch((e) => e);
     expect(err).toBeInstanceOf(GuestImageError);
@@ -49,9 +49,9 @@ describe("vm.transaction", () => {
 
   it("keeps everything when the transaction succeeds", async () => {
     const vm = await createVm({ ram: [{ base: 0, size: MiB }], files: fromMap({ m: new Uint8Array(16).fill(3) }) });
-    await vm.transaction(async () => {
-      await vm.loadModule("m", { at: 0x1000 });
-      await vm.loadModule("m", { at: 0x2000 });
+    await vm.transaction(async (tx) => {
+      await tx.loadModule("m", { at: 0x1000 });
+      await tx.loadModule("m", { at: 0x2000 });
     });
     expect(vm.placed().map((p) => p.paddr)).toEqual([0x1000, 0x2000]);
     expect(vm.ram.read(0x2000, 16).every((b) => b === 3)).toBe(true);

@@ -23,7 +23,7 @@ import type { Placement } from "../ram/ledger.js";
 import type { LoadedImage, LoadedKernel, Vm } from "../vm.js";
 import { applyLinuxEdits } from "../fdt/linux.js";
 import { parseFdt, readFdt } from "../fdt/parse.js";
-import { emptyFdt, ensureNode, setProp, u32Value, type Fdt } from "../fdt/tree.js";
+import { cellWidths, emptyFdt, ensureNode, setProp, u32Value, type Fdt } from "../fdt/tree.js";
 import { writeFdt } from "../fdt/write.js";
 import {
   alignDownN, ARM_ZIMAGE_OFFSET, below4g, GiB, KiB, mainRam, MiB, QEMU_ARM64_RAW_KERNEL_OFFSET, QEMU_ARM_BOOTLOADER_MAX_SIZE,
@@ -115,7 +115,7 @@ const family = (a: LinuxArch) => (a === "riscv64" || a === "riscv32" ? "riscv" :
 export async function bootLinux(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
   // One transaction: a boot that fails at any step (no room for the initrd, a device tree that
   // does not fit) leaves guest RAM, the ledger and the event log as they were.
-  return vm.transaction(() => boot(vm, opts));
+  return vm.transaction((tvm) => boot(tvm, opts));
 }
 
 async function boot(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
@@ -175,6 +175,14 @@ async function boot(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
       throw bad("dtb", "dtb must be a file name or a Uint8Array");
     } else {
       fdt = minimalFdt();
+    }
+    // The root's cell widths size every value written into the tree: check them now, before
+    // anything is placed, and name the device tree if they are unusable.
+    try {
+      cellWidths(fdt.root);
+    } catch (e) {
+      const name = typeof opts.dtb === "string" ? opts.dtb : "dtb";
+      throw e instanceof GuestImageError ? new GuestImageError(e.code, e.message, { image: name, field: e.field }) : e;
     }
   }
   let firmwareIsElf = false;

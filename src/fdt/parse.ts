@@ -43,6 +43,7 @@ const ALIGN4 = (n: number) => (n + 3) & ~3;
 
 /** Parses and validates a whole device tree blob (`blob` may be longer than totalsize). */
 export function parseFdt(blob: Uint8Array, image = "device tree"): ParsedFdt {
+  if (!(blob instanceof Uint8Array)) throw new GuestImageError("BAD_ARGUMENT", "parseFdt needs the blob as a Uint8Array", { image, field: "blob" });
   const fail = (code: ErrorCode, field: string, msg: string): never => {
     throw new GuestImageError(code, msg, { image, field });
   };

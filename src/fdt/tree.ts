@@ -146,6 +146,11 @@ export function stringValue(s: string): Uint8Array {
  * most significant cell first (§2.3.6 "reg"). A value that does not fit is refused.
  */
 export function cellsValue(items: Array<{ value: number | bigint; cells: number; what: string }>): Uint8Array {
+  for (const i of items) {
+    if (!Number.isInteger(i.cells) || i.cells < 0 || i.cells > 4) {
+      throw new GuestImageError("BAD_HEADER", `${i.what}: ${i.cells} cells; at most 4 are supported`, { field: i.what });
+    }
+  }
   const total = items.reduce((n, i) => n + i.cells, 0);
   const out = new Uint8Array(total * 4);
   const dv = new DataView(out.buffer);
@@ -210,6 +215,15 @@ export function readStrings(value: Uint8Array | undefined): string[] | undefined
  * §2.3.5: "If missing, a client program should assume a default value of 2 for #address-cells,
  * and a value of 1 for #size-cells".
  */
+/**
+ * A node's #address-cells and #size-cells (devicetree spec §2.3.5; defaults 2 and 1). Values
+ * above 4 cells (128 bits) describe no real bus and are refused (Linux caps them the same way).
+ */
 export function cellWidths(node: FdtNode): { address: number; size: number } {
-  return { address: readU32(getProp(node, "#address-cells")) ?? 2, size: readU32(getProp(node, "#size-cells")) ?? 1 };
+  const get = (name: "#address-cells" | "#size-cells", dflt: number) => {
+    const v = readU32(getProp(node, name)) ?? dflt;
+    if (v > 4) throw new GuestImageError("BAD_HEADER", `${name} is ${v}; at most 4 cells are supported`, { field: name });
+    return v;
+  };
+  return { address: get("#address-cells", 2), size: get("#size-cells", 1) };
 }

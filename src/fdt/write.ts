@@ -31,6 +31,10 @@ const latin1 = (s: string, what: string): Uint8Array => {
 
 /** Serialises `fdt` as a version 17 blob. */
 export function writeFdt(fdt: Fdt, opts: WriteFdtOptions = {}): Uint8Array {
+  if (!fdt || typeof fdt !== "object" || !fdt.root || typeof fdt.root !== "object") {
+    throw new GuestImageError("BAD_ARGUMENT", "writeFdt needs a tree ({ root, … }) as parseFdt returns", { field: "fdt" });
+  }
+  opts ??= {};
   const freeSpace = opts.freeSpace ?? 0;
   if (!Number.isSafeInteger(freeSpace) || freeSpace < 0) {
     throw new GuestImageError("BAD_ARGUMENT", `freeSpace must be a non-negative integer, got ${String(opts.freeSpace)}`, { field: "freeSpace" });

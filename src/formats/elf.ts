@@ -368,6 +368,11 @@ async function dynamicRelocs(
   if (dynSeg.offset + dynSeg.filesz > BigInt(file.size)) {
     throw bad("TRUNCATED", "p_offset", `PT_DYNAMIC [${hex(dynSeg.offset)}, ${hex(dynSeg.offset + dynSeg.filesz)}) runs past the end of the file`);
   }
+  // The dynamic section is part of the loaded image (gABI: PT_DYNAMIC lies inside a PT_LOAD);
+  // requiring that also bounds what is read for it by the image's own size.
+  if (!elf.loads.some((l) => dynSeg.offset >= l.offset && dynSeg.offset + dynSeg.filesz <= l.offset + l.filesz)) {
+    throw bad("BAD_HEADER", "p_offset", `PT_DYNAMIC [${hex(dynSeg.offset)}, +${hex(dynSeg.filesz)}) is not inside the file bytes of any PT_LOAD`);
+  }
   const is64 = h.class === 64;
   const w = is64 ? 8 : 4;
   const dyn = new Fields(await readBytes(file, Number(dynSeg.offset), Number(dynSeg.filesz)), !h.bigEndian);
@@ -467,6 +472,18 @@ async function x86Relocs(rf: ImageFile, kernel: ImageFile, elf: ElfImage, linkVa
   // When the data is appended to the kernel itself (as seL4's configurations do), it starts
   // after the ELF's own content; otherwise the whole file may be relocation data.
   const start = rf === kernel || rf.name === kernel.name ? Math.min(elf.contentEnd, rf.size) : 0;
+  // Every entry names a distinct 4-byte site of the image in one of three groups, each ended by a
+  // zero word: valid data is at most 3 × the image size + 12 bytes. Refuse more before reading it.
+  let lo = elf.loads[0].paddr;
+  let hi = 0n;
+  for (const s of elf.loads) {
+    if (s.paddr < lo) lo = s.paddr;
+    if (s.paddr + s.memsz > hi) hi = s.paddr + s.memsz;
+  }
+  const limit = 3n * (hi - lo) + 12n;
+  if (BigInt(rf.size - start) > limit) {
+    throw new GuestImageError("RELOCATION", `${what}: ${hex(rf.size - start)} bytes of relocation data for a ${hex(hi - lo)}-byte image (at most ${hex(limit)} can be valid)`, { image, field: "relocs_file" });
+  }
   const data = await readBytes(rf, start, rf.size - start);
   const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const names = h.class === 64 ? (["32-bit", "inverse 32-bit", "64-bit"] as const) : (["32-bit"] as const);

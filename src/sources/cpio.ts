@@ -23,6 +23,7 @@ const pad4 = (n: number) => (n + 3) & ~3;
 
 /** Lists the entries of a newc archive, checking every header and range against its length. */
 export function parseCpio(archive: Uint8Array, archiveName = "cpio archive"): CpioEntry[] {
+  if (!(archive instanceof Uint8Array)) throw new GuestImageError("BAD_ARGUMENT", "the cpio archive must be a Uint8Array", { image: archiveName, field: "archive" });
   const bad = (code: "BAD_MAGIC" | "BAD_HEADER" | "TRUNCATED", msg: string, field?: string) =>
     new GuestImageError(code, msg, { image: archiveName, field });
   const field = (at: number, i: number, name: string): number => {
