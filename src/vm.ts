@@ -260,13 +260,15 @@ export class Vm {
       let plan: LoadPlan<ModuleResult>;
       if (given !== undefined) plan = await planAt(given);
       else {
-        // The size may depend on the format (a container's payload), so plan once to learn it,
-        // then plan again at the free range found for it.
+        // A verbatim module occupies its file size. A container's size depends on its payload,
+        // so only then is it planned once to learn the size, and again where it goes.
         const auto = opts.auto === true || opts.auto === undefined ? {} : opts.auto;
-        const probe = await planAt(alignUp(Math.min(...this.ram.regions.map((r) => r.base)), align, { image: name }));
-        const at = this.findFreeFor(name, Math.max(probe.size, 1), { ...auto, align: auto.align ?? (align > 1 ? align : undefined) });
+        const size = format.planModule
+          ? (await planAt(alignUp(Math.min(...this.ram.regions.map((r) => r.base)), align, { image: name }))).size
+          : file.size;
+        const at = this.findFreeFor(name, Math.max(size, 1), { ...auto, align: auto.align ?? (align > 1 ? align : undefined) });
         plan = await planAt(at);
-        if (plan.paddr !== at || plan.size !== probe.size) {
+        if (plan.paddr !== at || plan.size !== size) {
           throw new GuestImageError("UNSUPPORTED", `format ${format.name} does not place a module where it is asked to, so it cannot be placed automatically`, { image: name, field: "auto" });
         }
       }
