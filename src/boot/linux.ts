@@ -457,6 +457,15 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
   // The 32-bit entry: the kernel, zero page, command line and initrd must be reachable with
   // 32-bit pointers (esi, cmd_line_ptr, ramdisk_image without ext_*): below 4 GiB.
   const lowMax = entryMode === "long" && !x86Tables ? undefined : 4 * GiB;
+  const why = entryMode === "long" ? "the 64-bit entry with library page tables, which map from 0 and are themselves below 4 GiB" : "the 32-bit entry: esi and cmd_line_ptr are 32-bit pointers";
+  const below4G = async (what: string, fn: () => Promise<LoadedImage>): Promise<LoadedImage> => {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!(e instanceof GuestImageError) || e.code !== "OUT_OF_RAM" || lowMax === undefined) throw e;
+      throw new GuestImageError("OUT_OF_RAM", `must lie below 4 GiB for ${why}, and there is no free RAM there: ${e.message}`, { image: what, field: e.field, cause: e });
+    }
+  };
   if (entryMode === "protected") {
     const end = kernel.paddr + Math.max(kernel.size, k.init_size ?? 0);
     if (end > 4 * GiB) {
@@ -466,7 +475,7 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
 
   // Command line.
   const cmdline = await c.step("placing the command line", () =>
-    vm.place("cmdline", cmdBytes, { ...(qemu ? { at: QEMU_X86_CMDLINE_ADDR } : { auto: { from: "bottom", min: 0x1000, align: 16, max: lowMax, avoid } }), format: "cmdline" }));
+    below4G("cmdline", () => vm.place("cmdline", cmdBytes, { ...(qemu ? { at: QEMU_X86_CMDLINE_ADDR } : { auto: { from: "bottom", min: 0x1000, align: 16, max: lowMax, avoid } }), format: "cmdline" })));
   c.record("cmdline", cmdline);
 
   // Initrd: as high as the kernel can reach (boot.rst, initrd_addr_max).
@@ -509,7 +518,7 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
   } else {
     // esi/rsi is a 32-bit value for the 32-bit entry; the 64-bit entry finds it through our identity map (≤ 4 GiB here too).
     zp = await c.step("placing the zero page", () =>
-      vm.place("zero-page", page, { auto: { from: "bottom", min: 0x1000, align: 4 * KiB, max: lowMax, avoid }, format: "boot_params" }));
+      below4G("zero-page", () => vm.place("zero-page", page, { auto: { from: "bottom", min: 0x1000, align: 4 * KiB, max: lowMax, avoid }, format: "boot_params" })));
     c.record("zero-page", zp);
   }
 
