@@ -48,6 +48,8 @@ export interface BootResult {
   marker: boolean;
   /** Seconds from resuming the CPU to the marker (or to giving up). */
   seconds: number;
+  /** performance.now() when the marker was seen (or when it gave up). */
+  markerAt: number;
   /** gdb's output (the `monitor info registers` dump taken after the state was set). */
   gdb: string;
 }
@@ -209,11 +211,12 @@ async function bootOnce(opts: { cpu: CpuLike; pieces: Piece[]; marker: string; m
     while (!serial.includes(`${marker}\n`) && !serial.includes(`${marker}\r\n`) && !exited && performance.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    const seconds = (performance.now() - t0) / 1000;
+    const markerAt = performance.now();
+    const seconds = (markerAt - t0) / 1000;
     const hit = serial.includes(`${marker}\n`) || serial.includes(`${marker}\r\n`);
     if (!exited) qemu.kill("SIGKILL");
     await closed;
-    return { serial, marker: hit, seconds, gdb: gdb.out };
+    return { serial, marker: hit, seconds, markerAt, gdb: gdb.out };
   } finally {
     if (qemu && qemu.exitCode === null && qemu.signalCode === null) qemu.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
@@ -242,5 +245,28 @@ export function piecesFromDump(dump: Uint8Array, ram: { base: Num; size: Num }[]
       off += rsize;
     }
     throw new Error(`placed range at 0x${paddr.toString(16)} is not inside one RAM region`);
+  });
+}
+
+/**
+ * The baseline: QEMU's own `-kernel/-initrd/-append` boot of the same files (SeaBIOS + its
+ * linuxboot option ROM), same machine flags. Seconds from spawning QEMU to the marker.
+ */
+export function qemuKernelBoot(opts: { kernel: string; initrd: string; cmdline: string; marker: string; memMiB?: number; timeoutMs?: number }): Promise<{ marker: boolean; seconds: number; serial: string }> {
+  return slot(async () => {
+    const t0 = performance.now();
+    const q = spawn("qemu-system-x86_64", ["-M", "pc", "-accel", "tcg", "-m", `${opts.memMiB ?? 256}M`, "-nodefaults", "-display", "none", "-no-reboot", "-serial", "stdio",
+      "-kernel", opts.kernel, "-initrd", opts.initrd, "-append", opts.cmdline], { stdio: ["ignore", "pipe", "pipe"] });
+    let serial = "";
+    let exited = false;
+    q.stdout!.on("data", (d) => (serial += d));
+    const closed = new Promise<void>((r) => q.on("close", () => ((exited = true), r())));
+    const hit = () => serial.includes(`${opts.marker}\n`) || serial.includes(`${opts.marker}\r\n`);
+    const deadline = t0 + (opts.timeoutMs ?? 50_000);
+    while (!hit() && !exited && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const seconds = (performance.now() - t0) / 1000;
+    if (!exited) q.kill("SIGKILL");
+    await closed;
+    return { marker: hit(), seconds, serial };
   });
 }
