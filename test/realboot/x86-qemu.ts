@@ -50,6 +50,8 @@ export interface BootResult {
   seconds: number;
   /** performance.now() when the marker was seen (or when it gave up). */
   markerAt: number;
+  /** QEMU ended by itself (with -no-reboot: the guest reset, e.g. a triple fault, or powered off). */
+  exited: boolean;
   /** gdb's output (the `monitor info registers` dump taken after the state was set). */
   gdb: string;
 }
@@ -150,11 +152,21 @@ function haltingDisk(): Uint8Array {
  * waits for `marker` on the serial port (or `timeoutMs`). Real mode: SeaBIOS runs first up to
  * the boot sector at 0x7c00, then RAM and registers are set.
  */
-export function bootX86(opts: { cpu: CpuLike; pieces: Piece[]; marker: string; memMiB?: number; timeoutMs?: number }): Promise<BootResult> {
+export function bootX86(opts: BootOptions): Promise<BootResult> {
   return slot(() => bootOnce(opts));
 }
 
-async function bootOnce(opts: { cpu: CpuLike; pieces: Piece[]; marker: string; memMiB?: number; timeoutMs?: number }): Promise<BootResult> {
+export interface BootOptions {
+  cpu: CpuLike;
+  pieces: Piece[];
+  marker: string;
+  memMiB?: number;
+  timeoutMs?: number;
+  /** Stop waiting early when the serial output matches (e.g. the end of a kernel panic). */
+  stopOn?: RegExp;
+}
+
+async function bootOnce(opts: BootOptions): Promise<BootResult> {
   const { cpu, pieces, marker } = opts;
   const real = cpu.mode === "real";
   if (!real) {
@@ -208,15 +220,16 @@ async function bootOnce(opts: { cpu: CpuLike; pieces: Piece[]; marker: string; m
     }
     const t0 = performance.now();
     const deadline = t0 + (opts.timeoutMs ?? 50_000);
-    while (!serial.includes(`${marker}\n`) && !serial.includes(`${marker}\r\n`) && !exited && performance.now() < deadline) {
+    while (!serial.includes(`${marker}\n`) && !serial.includes(`${marker}\r\n`) && !exited && performance.now() < deadline && !opts.stopOn?.test(serial)) {
       await new Promise((r) => setTimeout(r, 50));
     }
     const markerAt = performance.now();
     const seconds = (markerAt - t0) / 1000;
     const hit = serial.includes(`${marker}\n`) || serial.includes(`${marker}\r\n`);
+    const exitedByItself = exited;
     if (!exited) qemu.kill("SIGKILL");
     await closed;
-    return { serial, marker: hit, seconds, markerAt, gdb: gdb.out };
+    return { serial, marker: hit, seconds, markerAt, exited: exitedByItself, gdb: gdb.out };
   } finally {
     if (qemu && qemu.exitCode === null && qemu.signalCode === null) qemu.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });

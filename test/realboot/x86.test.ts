@@ -77,6 +77,10 @@ describe.concurrent("x86_64 Linux boots to userspace from guest-image's RAM and 
     const r = await bootX86({ cpu, pieces, marker: MARKER });
     expectMarker(r);
     expectSegmentsAsReported(r, cpu);
+    // The kernel's own reading of our e820 map (arch/x86/kernel/e820.c e820__print_table): the PC
+    // shape issue 11 asks for, end addresses inclusive.
+    const e820 = [...r.serial.matchAll(/BIOS-e820: \[mem (0x[0-9a-f]+)-(0x[0-9a-f]+)\] (\w+)/g)].map((m) => [Number(m[1]), Number(m[2]), m[3]]);
+    expect(e820).toEqual([[0, 0x9fbff, "usable"], [0x9fc00, 0xfffff, "reserved"], [0x100000, 256 * MiB - 1, "usable"]]);
   }, 120_000);
 
   it("library, default layout, 32-bit entry", async () => {
@@ -121,7 +125,30 @@ describe.concurrent("x86_64 Linux boots to userspace from guest-image's RAM and 
   it("negative control: the same 64-bit hand-off with rsi not pointing at the zero page never reaches the marker", async () => {
     const { cpu, pieces } = await libraryBoot({ layout: "default" });
     const wrong = { ...cpu, regs: { ...cpu.regs, rsi: cpu.regs.rsi + 0x1000n } };
-    const r = await bootX86({ cpu: wrong, pieces, marker: MARKER, timeoutMs: 20_000 });
+    const r = await bootX86({ cpu: wrong, pieces, marker: MARKER, timeoutMs: 50_000 });
+    expect(r.marker).toBe(false);
+    expect(r.exited).toBe(true); // the guest reset itself (-no-reboot ends QEMU): the decompressor faulted on the bad boot_params
+  }, 120_000);
+
+  it("negative control: the same boot with the old one-entry e820 map (and alt_mem_k 0) never reaches the marker", async () => {
+    // What guest-image wrote before issue 11: Linux's append_e820_table ignores < 2 entries and
+    // falls back to alt_mem_k (zero-page.rst: e820_entries u8 at 0x1E8, alt_mem_k u32 at 0x1E0).
+    const { cpu, pieces, boot } = await libraryBoot({ layout: "default" });
+    const zp = boot.zeroPage!.paddr;
+    const patched = pieces.map((p) => {
+      if (p.paddr !== zp) return p;
+      const bytes = p.bytes.slice();
+      const dv = new DataView(bytes.buffer);
+      dv.setBigUint64(0x2d0, 0n, true); // one entry: all RAM, [0, 256 MiB), type 1
+      dv.setBigUint64(0x2d0 + 8, BigInt(256 * MiB), true);
+      dv.setUint32(0x2d0 + 16, 1, true);
+      bytes[0x1e8] = 1;
+      dv.setUint32(0x1e0, 0, true);
+      return { paddr: p.paddr, bytes };
+    });
+    expect(patched.some((p) => p.paddr === zp)).toBe(true);
+    const r = await bootX86({ cpu, pieces: patched, marker: MARKER, timeoutMs: 50_000, stopOn: /end Kernel panic/ });
+    expect(r.serial).toMatch(/Kernel panic/); // the kernel ran and failed for want of memory
     expect(r.marker).toBe(false);
   }, 120_000);
 });
