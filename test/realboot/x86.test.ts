@@ -1,4 +1,5 @@
-// Proof by booting (issue 11 §4, x86): Debian bookworm's amd64 kernel reaches a userspace marker
+// Proof by booting (issue 11 §4, x86): Debian bookworm's amd64 kernel (and its 686 kernel, arch
+// "x86") reaches a userspace marker
 // in QEMU 7.2 (TCG, 256 MiB) started WITHOUT -kernel/-initrd, from guest-image's RAM and its
 // `cpu` object alone (test/realboot/x86-qemu.ts says exactly what is written and how). Entries:
 // 64-bit, 32-bit and real mode (after SeaBIOS), both layouts, the library and the CLI
@@ -103,6 +104,17 @@ describe.concurrent("x86_64 Linux boots to userspace from guest-image's RAM and 
     expectMarker(r);
     // The hole stays a hole; the KiB below it is reserved (EBDA).
     expect(kernelE820(r)).toEqual([[0, 0x9fbff, "usable"], [0x9fc00, 0x9ffff, "reserved"], [0x100000, 256 * MiB - 1, "usable"]]);
+  }, 300_000);
+
+  it("library, arch x86: Debian's 686 (32-bit, non-PAE) kernel through the 32-bit entry", async () => {
+    const vm = await createVm({ ram: [{ base: 0, size: 256 * MiB }], files: fromMap({ bzImage: readFixture("i386/bzImage"), initrd: markerInitrd("i386", { marker: MARKER }) }) });
+    const b = await bootLinux(vm, { arch: "x86", kernel: "bzImage", initrd: "initrd", cmdline: CMDLINE });
+    const cpu = b.cpu as X86CpuState;
+    expect(cpu.mode).toBe("protected");
+    const pieces = vm.placed().map((p) => ({ paddr: p.paddr, bytes: vm.ram.read(p.paddr, p.size) }));
+    const r = await bootX86({ cpu, pieces, marker: MARKER });
+    expectMarker(r);
+    expectSegmentsAsReported(r, cpu);
   }, 300_000);
 
   it("CLI, default layout, --x86-entry 32", async () => {
