@@ -219,7 +219,7 @@ describe("CLI: --x86-entry, --no-x86-tables", () => {
       expect(c64.segments.cs).toMatchObject({ selector: "0x10", l: true, access: "0xa09b" });
       expect(c64.regs.rsi).toMatch(/^0x[0-9a-f]+$/);
       expect(c64.regs.r15).toBe("0x0");
-      expect(Object.keys(c64).slice(0, 3)).toEqual(["mode", "pc", "regs"]);
+      expect(Object.keys(c64)).toEqual(expect.arrayContaining(["mode", "pc", "regs"])); // the contract's keys stay
       const c32 = run("--x86-entry", "32");
       expect(c32.mode).toBe("protected");
       expect(c32.regs.esi).toMatch(/^0x[0-9a-f]+$/);
