@@ -141,7 +141,7 @@ describe.concurrent("x86_64 Linux boots to userspace from guest-image's RAM and 
   it("negative control: the same 64-bit hand-off with rsi not pointing at the zero page never reaches the marker", async () => {
     const { cpu, pieces } = await libraryBoot({ layout: "default" });
     const wrong = { ...cpu, regs: { ...cpu.regs, rsi: cpu.regs.rsi + 0x1000n } };
-    const r = await bootX86({ cpu: wrong, pieces, marker: MARKER, timeoutMs: 50_000 });
+    const r = await bootX86({ cpu: wrong, pieces, marker: MARKER });
     expect(r.marker).toBe(false);
     expect(r.exited).toBe(true); // the guest reset itself (-no-reboot ends QEMU): the decompressor faulted on the bad boot_params
   }, 300_000);
@@ -163,7 +163,7 @@ describe.concurrent("x86_64 Linux boots to userspace from guest-image's RAM and 
       return { paddr: p.paddr, bytes };
     });
     expect(patched.some((p) => p.paddr === zp)).toBe(true);
-    const r = await bootX86({ cpu, pieces: patched, marker: MARKER, timeoutMs: 50_000, stopOn: /end Kernel panic/ });
+    const r = await bootX86({ cpu, pieces: patched, marker: MARKER, stopOn: /end Kernel panic/ });
     expect(r.serial).toMatch(/Kernel panic/); // the kernel ran and failed for want of memory
     expect(r.marker).toBe(false);
   }, 300_000);
