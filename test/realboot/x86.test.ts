@@ -84,7 +84,7 @@ describe.concurrent("x86_64 Linux boots to userspace from guest-image's RAM and 
     // The kernel's own reading of our e820 map (arch/x86/kernel/e820.c e820__print_table): the PC
     // shape issue 11 asks for, end addresses inclusive.
     expect(kernelE820(r)).toEqual([[0, 0x9fbff, "usable"], [0x9fc00, 0xfffff, "reserved"], [0x100000, 256 * MiB - 1, "usable"]]);
-  }, 300_000);
+  }, 600_000);
 
   it("library, default layout, 32-bit entry", async () => {
     const { cpu, pieces } = await libraryBoot({ layout: "default", x86Mode: "protected" });
@@ -93,7 +93,7 @@ describe.concurrent("x86_64 Linux boots to userspace from guest-image's RAM and 
     const r = await bootX86({ cpu, pieces, marker: MARKER });
     expectMarker(r);
     expectSegmentsAsReported(r, cpu);
-  }, 300_000);
+  }, 600_000);
 
   it("CLI, QEMU layout on a PC map with the 640 KiB–1 MiB hole, --x86-entry 64", async () => {
     const { cpu, pieces, json } = cliBoot("q64", ["--layout", "qemu", "--x86-entry", "64", "--ram", "0:0xa0000", "--ram", "0x100000:255M"]);
@@ -104,7 +104,7 @@ describe.concurrent("x86_64 Linux boots to userspace from guest-image's RAM and 
     expectMarker(r);
     // The hole stays a hole; the KiB below it is reserved (EBDA).
     expect(kernelE820(r)).toEqual([[0, 0x9fbff, "usable"], [0x9fc00, 0x9ffff, "reserved"], [0x100000, 256 * MiB - 1, "usable"]]);
-  }, 300_000);
+  }, 600_000);
 
   it("library, arch x86: Debian's 686 (32-bit, non-PAE) kernel through the 32-bit entry", async () => {
     const vm = await createVm({ ram: [{ base: 0, size: 256 * MiB }], files: fromMap({ bzImage: readFixture("i386/bzImage"), initrd: markerInitrd("i386", { marker: MARKER }) }) });
@@ -115,28 +115,28 @@ describe.concurrent("x86_64 Linux boots to userspace from guest-image's RAM and 
     const r = await bootX86({ cpu, pieces, marker: MARKER });
     expectMarker(r);
     expectSegmentsAsReported(r, cpu);
-  }, 300_000);
+  }, 600_000);
 
   it("CLI, default layout, --x86-entry 32", async () => {
     const { cpu, pieces } = cliBoot("d32", ["--x86-entry", "32", "--ram", "0:256M"]);
     expect(cpu.mode).toBe("protected");
     const r = await bootX86({ cpu, pieces, marker: MARKER });
     expectMarker(r);
-  }, 300_000);
+  }, 600_000);
 
   it("CLI, QEMU layout, real-mode entry after SeaBIOS", async () => {
     const { cpu, pieces } = cliBoot("real", ["--layout", "qemu", "--ram", "0:256M"]);
     expect(cpu.mode).toBe("real");
     const r = await bootX86({ cpu, pieces, marker: MARKER });
     expectMarker(r);
-  }, 300_000);
+  }, 600_000);
 
   it("library, QEMU layout, real-mode entry after SeaBIOS", async () => {
     const { cpu, pieces } = await libraryBoot({ layout: "qemu" });
     expect(cpu.mode).toBe("real");
     const r = await bootX86({ cpu, pieces, marker: MARKER });
     expectMarker(r);
-  }, 300_000);
+  }, 600_000);
 
   it("negative control: the same 64-bit hand-off with rsi not pointing at the zero page never reaches the marker", async () => {
     const { cpu, pieces } = await libraryBoot({ layout: "default" });
@@ -144,7 +144,7 @@ describe.concurrent("x86_64 Linux boots to userspace from guest-image's RAM and 
     const r = await bootX86({ cpu: wrong, pieces, marker: MARKER });
     expect(r.marker).toBe(false);
     expect(r.exited).toBe(true); // the guest reset itself (-no-reboot ends QEMU): the decompressor faulted on the bad boot_params
-  }, 300_000);
+  }, 600_000);
 
   it("negative control: the same boot with the old one-entry e820 map (and alt_mem_k 0) never reaches the marker", async () => {
     // What guest-image wrote before issue 11: Linux's append_e820_table ignores < 2 entries and
@@ -166,5 +166,5 @@ describe.concurrent("x86_64 Linux boots to userspace from guest-image's RAM and 
     const r = await bootX86({ cpu, pieces: patched, marker: MARKER, stopOn: /end Kernel panic/ });
     expect(r.serial).toMatch(/Kernel panic/); // the kernel ran and failed for want of memory
     expect(r.marker).toBe(false);
-  }, 300_000);
+  }, 600_000);
 });
