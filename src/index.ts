@@ -33,6 +33,7 @@ export { SCRATCH_BYTES } from "./core/core.js";
 export type { ProgressCallback, LoadPlan } from "./plan.js";
 export { bootLinux } from "./boot/linux.js";
 export type { BootLinuxOptions, BootPlacement, BootCpuState, LinuxBoot, Layout, LinuxArch } from "./boot/linux.js";
+export type { Arm64CpuState, ArmCpuState, RiscvCpuState, BootStub } from "./boot/linux.js";
 export * as fdt from "./fdt/index.js";
 export { parseFdt, writeFdt } from "./fdt/index.js";
 export type { Fdt, FdtNode, FdtProperty, FdtReservation } from "./fdt/index.js";

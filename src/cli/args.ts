@@ -54,6 +54,10 @@ export interface BootArgs {
   measure: boolean;
   dumpRam?: string;
   dumpDtb?: string;
+  /** arm64, arm, riscv: place a boot stub; cpu.pc is its address. */
+  stub?: boolean;
+  /** Device tree rng-seed/kaslr-seed derived from this instead of fresh random bytes. */
+  seed?: bigint;
 }
 
 export interface InspectArgs {
@@ -72,7 +76,7 @@ export const USAGE = `usage:
   guest-image boot --arch arm64|arm|riscv64|riscv32|x86_64|x86 --ram <base>:<size> [--ram ...]
                    --kernel <file> [--initrd <file>] [--dtb <file>] [--cmdline <string>]
                    [--layout qemu|default] [--firmware <file>] [--json] [--measure]
-                   [--dump-ram <out>] [--dump-dtb <out>]
+                   [--dump-ram <out>] [--dump-dtb <out>] [--stub] [--seed <n>]
 
 Numbers are decimal or 0x hex; sizes may end in K, M or G (powers of 1024).`;
 
@@ -233,6 +237,16 @@ function parseBoot(rest: string[]): BootArgs {
       case "--measure":
         out.measure = true;
         break;
+      case "--stub":
+        out.stub = true;
+        break;
+      case "--seed": {
+        once();
+        const v = value();
+        if (!/^(0[xX][0-9a-fA-F]{1,16}|[0-9]+)$/.test(v) || BigInt(v) > 0xffffffffffffffffn) throw new UsageError(`--seed: "${v}" is not an integer from 0 to 2^64-1 (decimal or 0x hex)`);
+        out.seed = BigInt(v);
+        break;
+      }
       default:
         throw new UsageError(opt.startsWith("-") ? `boot: unknown option ${opt}` : `boot: unexpected argument "${opt}"`);
     }

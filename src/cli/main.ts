@@ -15,7 +15,7 @@ import type { MeasuredEvent } from "../measure.js";
 import { parseArgs, USAGE, UsageError, type BootArgs, type InspectArgs, type LoadArgs } from "./args.js";
 
 /** Keys whose numeric values are counts or codes, not addresses or sizes. */
-const PLAIN_NUMBERS = new Set(["index", "relocations", "e_machine", "flags", "version", "last_comp_version", "boot_cpuid_phys"]);
+const PLAIN_NUMBERS = new Set(["index", "relocations", "e_machine", "flags", "version", "last_comp_version", "boot_cpuid_phys", "el"]);
 
 /** JSON with every number and bigint (addresses, sizes) as a "0x…" string. */
 export function toJson(value: unknown): unknown {
@@ -154,7 +154,7 @@ async function boot(a: BootArgs): Promise<number> {
     if (a.dumpDtb !== undefined && (a.arch === "x86" || a.arch === "x86_64")) {
       throw new GuestImageError("BAD_ARGUMENT", "--dump-dtb: x86 boots without a device tree", { field: "dump-dtb" });
     }
-    b = await bootLinux(vm, { arch: a.arch, kernel: a.kernel, initrd: a.initrd, dtb: a.dtb, cmdline: a.cmdline, layout: a.layout, firmware: a.firmware });
+    b = await bootLinux(vm, { arch: a.arch, kernel: a.kernel, initrd: a.initrd, dtb: a.dtb, cmdline: a.cmdline, layout: a.layout, firmware: a.firmware, stub: a.stub, seed: a.seed });
   } catch (e) {
     failure = e;
   }
@@ -181,7 +181,8 @@ async function boot(a: BootArgs): Promise<number> {
       dtb: boot.dtb ? { load_paddr: boot.dtb.paddr, size: boot.dtb.size } : null,
       zero_page: boot.zeroPage ? { load_paddr: boot.zeroPage.paddr, size: boot.zeroPage.size } : null,
       cmdline: boot.cmdline ? { load_paddr: boot.cmdline.paddr, size: boot.cmdline.size } : null,
-      cpu: { mode: boot.cpu.mode, pc: boot.cpu.pc, regs: boot.cpu.regs },
+      // The whole CPU state object: mode, pc, regs (the first version of the contract) and the rest.
+      cpu: boot.cpu,
       placements: boot.placements.map((p) => ({ role: p.role, name: p.name, format: p.format, load_paddr: p.paddr, size: p.size })),
       placed: vm.placed(),
       ...(a.measure ? { events: vm.measurements() } : {}),
