@@ -133,6 +133,8 @@ const DEFAULT_FDT_FREE_SPACE = 64 * KiB;
  * the same limit applies.
  */
 const DTB_MAX: Partial<Record<LinuxArch, number>> = { arm64: 2 * MiB, arm: 2 * MiB };
+/** arm: two 1 MiB sections from the tree's section start are mapped early (head.S). */
+const ARM_DTB_WINDOW = 2 * MiB;
 /** booting.rst: initrd and kernel "within a 1 GB aligned physical memory window of up to 32 GB in size". */
 const ARM64_INITRD_WINDOW = 32 * GiB;
 
@@ -367,6 +369,21 @@ async function bootDt(c: Ctx, fdt: Fdt, placements: BootPlacement[]): Promise<Li
     const fdtMax = arch === "riscv32" ? 3 * GiB : undefined; // rv32: the linear map ends there (QEMU's cap)
     dtbAt = vm.findFree(dtbSize, { align: 2 * MiB, from: "top", min: kernelEnd, max: fdtMax });
     await loadInitrd({ auto: { ...initrdAuto, from: "top", min: Math.max(window, kernelEnd), max: Math.min(dtbAt, windowEnd ?? dtbAt) } });
+  }
+
+  if (arch === "arm") {
+    // arch/arm/kernel/head.S maps the tree with two 1 MiB sections from its section's start ("We
+    // map 2 sections in case the ATAGs/DTB crosses a section boundary"): it must end within 2 MiB
+    // of the 1 MiB boundary below it. Shrink the padding to that; refuse only content beyond it.
+    const room = ARM_DTB_WINDOW - (dtbAt % MiB);
+    if (content > room) {
+      const name = typeof opts.dtb === "string" ? opts.dtb : "dtb";
+      throw new GuestImageError("TOO_LARGE", `the device tree's content (${hex(content)} bytes) at ${hex(dtbAt)} would end past the 2 MiB the arm kernel maps from ${hex(alignDownN(dtbAt, MiB))} (arch/arm/kernel/head.S)`, { image: name, field: "totalsize" });
+    }
+    if (dtbSize > room) {
+      dtbSize = room;
+      freeSpace = Math.min(freeSpace, room - content);
+    }
   }
 
   // Final tree: initrd addresses filled in; padded to the slot size computed above.
