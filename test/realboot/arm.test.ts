@@ -54,7 +54,7 @@ describe("arm real boot (QEMU virt, no -kernel)", { timeout: TEST_MS }, () => {
     const marker = `arm-neg-${randomUUID()}`;
     const p = await prepareLib(options(marker, { layout: "qemu" }));
     const regs = { ...p.cpu.regs, r2: BigInt(p.cpu.regs["r2"]) + 0x1000n };
-    const r = await bootQemu({ machine: M, ...p, cpu: { ...p.cpu, regs }, marker, timeoutMs: Math.max(15_000, 3 * firstMs) });
+    const r = await bootQemu({ machine: M, ...p, cpu: { ...p.cpu, regs }, marker, timeoutMs: Math.max(15_000, 2 * firstMs) });
     expect(r.found).toBe(false);
   });
 });

@@ -56,8 +56,8 @@ describe("arm64 real boot (QEMU virt, no -kernel)", { timeout: TEST_MS }, () => 
     const marker = `arm64-neg-${randomUUID()}`;
     const p = await prepareLib(options(marker, {}));
     const regs = { ...p.cpu.regs, x0: BigInt(p.cpu.regs["x0"]) + 0x1000n };
-    // Three times the slowest good boot (at least 15 s): long enough that a good hand-off would have printed.
-    const r = await bootQemu({ machine: M, ...p, cpu: { ...p.cpu, regs }, marker, timeoutMs: Math.max(15_000, 3 * firstMs) });
+    // Twice the slowest good boot of this file (at least 15 s): long enough that a good hand-off would have printed.
+    const r = await bootQemu({ machine: M, ...p, cpu: { ...p.cpu, regs }, marker, timeoutMs: Math.max(15_000, 2 * firstMs) });
     expect(r.found).toBe(false);
   });
 });

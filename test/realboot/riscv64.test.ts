@@ -80,7 +80,7 @@ describe("riscv64 real boot (QEMU virt, no -kernel)", { timeout: TEST_MS }, () =
     const marker = `rv-neg-${randomUUID()}`;
     const p = await prepareLib(options(marker, {}));
     const regs = { ...p.cpu.regs, a1: BigInt(p.cpu.regs["a1"]) + 0x1000n };
-    const r = await bootQemu({ machine: M, ...p, cpu: { ...p.cpu, regs }, marker, timeoutMs: Math.max(15_000, 3 * firstMs) });
+    const r = await bootQemu({ machine: M, ...p, cpu: { ...p.cpu, regs }, marker, timeoutMs: Math.max(15_000, 2 * firstMs) });
     expect(r.found).toBe(false);
   });
 });
