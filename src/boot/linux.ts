@@ -89,10 +89,7 @@ export type BootCpuState = ArmCpuStateVariant | X86CpuState;
 /** x86 (its complete form is being written separately; this is the first version's shape). */
 export interface X86CpuState {
   arch: "x86_64" | "x86";
-  /**
-   * arm64: "el1/el2, MMU off"; arm: "svc, MMU off"; riscv: "s" (kernel) or "m" (firmware);
-   * x86: "real", "protected" (flat 32-bit, paging off), "long" (64-bit, identity-mapped).
-   */
+  /** "real", "protected" (flat 32-bit, paging off), "long" (64-bit, identity-mapped). */
   mode: string;
   /** Guest physical address of the first instruction. */
   pc: bigint;
@@ -128,9 +125,8 @@ const ELF_MACHINES: Record<string, RegExp> = { arm64: /aarch64/i, arm: /^arm$/i,
 const DEFAULT_FDT_FREE_SPACE = 64 * KiB;
 /**
  * arm64 booting.rst: "The device tree blob (dtb) must be placed on an 8-byte boundary and must not
- * exceed 2 megabytes in size." arm's booting.rst states no number, but its early fixmap maps the
- * tree the same way and a larger one hangs the kernel silently (shared/reference/realboot.md):
- * the same limit applies.
+ * exceed 2 megabytes in size." arm's booting.rst states no number, but arch/arm/kernel/head.S
+ * maps the tree with two 1 MiB sections (ARM_DTB_WINDOW below): never more than 2 MiB either.
  */
 const DTB_MAX: Partial<Record<LinuxArch, number>> = { arm64: 2 * MiB, arm: 2 * MiB };
 /** arm: two 1 MiB sections from the tree's section start are mapped early (head.S). */
@@ -328,7 +324,8 @@ async function bootDt(c: Ctx, fdt: Fdt, placements: BootPlacement[]): Promise<Li
   const content = writeFdt(fdt).length;
   if (limit !== undefined && content > limit) {
     const name = typeof opts.dtb === "string" ? opts.dtb : "dtb";
-    throw new GuestImageError("TOO_LARGE", `the device tree's content is ${hex(content)} bytes (totalsize without free space); ${arch} booting.rst allows at most ${hex(limit)} (2 MiB)`, { image: name, field: "totalsize" });
+    const rule = arch === "arm64" ? "arm64 booting.rst allows" : "arm's head.S maps";
+    throw new GuestImageError("TOO_LARGE", `the device tree's content is ${hex(content)} bytes (totalsize without free space); ${rule} at most ${hex(limit)} (2 MiB)`, { image: name, field: "totalsize" });
   }
   let freeSpace = c.freeSpace;
   let dtbSize = Math.max(content + freeSpace, qemuSize);
