@@ -16,6 +16,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { withSlot } from "./qemu-boot.js";
 
 /** A value from the library (bigint/number) or from the CLI's JSON ("0x…" strings). */
 export type Num = bigint | number | string;
@@ -109,19 +110,8 @@ function freePort(): Promise<number> {
   });
 }
 
-// At most two QEMUs at a time on this 2-core machine.
-let running = 0;
-const waiting: Array<() => void> = [];
-async function slot<T>(fn: () => Promise<T>): Promise<T> {
-  if (running >= 2) await new Promise<void>((r) => waiting.push(r));
-  running++;
-  try {
-    return await fn();
-  } finally {
-    running--;
-    waiting.shift()?.();
-  }
-}
+// At most two QEMUs at a time on this 2-core machine, shared with the other real-boot harnesses.
+const slot = withSlot;
 
 function run(cmd: string, args: string[], timeoutMs: number): Promise<{ out: string; code: number | null }> {
   return new Promise((resolve, reject) => {
