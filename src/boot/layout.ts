@@ -5,7 +5,8 @@
 // gets the same memory map (shared/reference/qemu-reference.md; hw/arm/boot.c, hw/riscv/boot.c,
 // hw/i386/x86.c):
 //   arm64  kernel  Image: RAM + text_offset, + 2 MiB when text_offset < 4 KiB and image_size ≠ 0
-//                  (QEMU's boot stub owns the RAM base); a raw or image_size-0 file: RAM + 0x80000
+//                  (QEMU's boot stub owns the RAM base); a raw or image_size-0 file: RAM + 0x80000.
+//                  An Image.gz by the header of what it decompresses to (QEMU gunzips first).
 //   arm    kernel  zImage/raw: RAM + 0x10000 (KERNEL_LOAD_ADDR)
 //   arm*   initrd  page_align(max(RAM + min(RAM size / 2, 128 MiB), ELF high address))
 //   arm*   dtb     align_up(initrd end, 2 MiB on arm64 / 4 KiB on arm); no initrd: the initrd address

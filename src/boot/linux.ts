@@ -13,7 +13,10 @@
 // anything is placed. A failure after the first placement (e.g. no room left for the initrd)
 // leaves what was already placed in the VM; the error names the step.
 import { GuestImageError } from "../errors.js";
-import { readArm64Header, readRiscvHeader } from "../formats/arm64-image.js";
+import { arm64ImageFormat, IMAGE_HEADER_SIZE, readArm64Header, readRiscvHeader } from "../formats/arm64-image.js";
+import { inflatePrefix, readGzipMember } from "../compress/gunzip.js";
+import { getInflater } from "../compress/inflate.js";
+import type { ImageFile } from "../sources/source.js";
 import type { BzImageKernelArch } from "../formats/bzimage.js";
 import { sniff } from "../formats/detect.js";
 import { machineName, readElf } from "../formats/elf.js";
@@ -139,12 +142,16 @@ async function boot(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
   let kformat: string;
   let textOffset: bigint | null = null;
   let imageSize: bigint | null = null;
+  let gzPayload: "arm64-image" | "raw" | null = null;
   try {
     const { format } = await sniff(kfile);
     kformat = format.name;
     if (kformat === "arm64-image") ({ text_offset: textOffset, image_size: imageSize } = await readArm64Header(kfile));
     if (kformat === "riscv-image") ({ text_offset: textOffset, image_size: imageSize } = await readRiscvHeader(kfile));
     if (kformat === "elf") checkElfMachine(arch, opts.kernel, machineName((await readElf(kfile)).header.machine));
+    // QEMU reads an arm64 Image.gz's header after decompressing it (hw/arm/boot.c
+    // load_aarch64_image): its layout needs the payload's kind, text_offset and image_size.
+    if (kformat === "gzip" && arch === "arm64") ({ payload: gzPayload, textOffset, imageSize } = await gzipPayloadHead(kfile));
   } finally {
     await kfile.close();
   }
@@ -215,7 +222,7 @@ async function boot(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
     }
   };
   const ram = mainRam(vm.ram.regions);
-  const ctx: Ctx = { vm, opts, arch, layout, ram, kformat, textOffset, imageSize, initrdSize, dtbFileSize, freeSpace, hartId, firmwareIsElf, record, step };
+  const ctx: Ctx = { vm, opts, arch, layout, ram, kformat, gzPayload, textOffset, imageSize, initrdSize, dtbFileSize, freeSpace, hartId, firmwareIsElf, record, step };
   if (fam === "x86") return bootX86(ctx, placements);
   return bootDt(ctx, fdt!, placements);
 }
@@ -227,6 +234,8 @@ interface Ctx {
   layout: Layout;
   ram: { base: number; size: number };
   kformat: string;
+  /** arm64 gzip kernel: what its decompressed payload is (textOffset/imageSize are then the payload's). */
+  gzPayload: "arm64-image" | "raw" | null;
   textOffset: bigint | null;
   imageSize: bigint | null;
   initrdSize: number;
@@ -360,10 +369,13 @@ function kernelAddress(c: Ctx, firmware: LoadedKernel | undefined): number | und
   const textOffset = c.textOffset === null ? 0 : Number(c.textOffset);
   if (arch === "arm64") {
     if (layout === "default") return ram.base; // the format adds text_offset to the 2 MiB-aligned base
-    // QEMU: text_offset < 4 KiB (and image_size ≠ 0) → +2 MiB; a raw file → +0x80000. A gzip/zboot
-    // Image is only read once decompressed: Linux has text_offset 0 since 5.8, so +2 MiB.
-    if (kformat === "raw") return ram.base + QEMU_ARM64_RAW_KERNEL_OFFSET;
-    if (kformat === "arm64-image" && (c.imageSize === 0n || textOffset >= QEMU_ARM_BOOTLOADER_MAX_SIZE)) return ram.base;
+    // QEMU (hw/arm/boot.c load_aarch64_image): gunzip first, then text_offset < 4 KiB (and
+    // image_size ≠ 0) → +2 MiB; no Image magic → +0x80000. An Image.gz lands where the Image does.
+    // (An EFI zboot is not unpacked by QEMU 7.2; newer QEMU's rule for it is the Image's, and
+    // Linux has text_offset 0 since 5.8, so +2 MiB.)
+    const kind = kformat === "gzip" ? c.gzPayload : kformat;
+    if (kind === "raw") return ram.base + QEMU_ARM64_RAW_KERNEL_OFFSET;
+    if (kind === "arm64-image" && (c.imageSize === 0n || textOffset >= QEMU_ARM_BOOTLOADER_MAX_SIZE)) return ram.base;
     return ram.base + 2 * MiB;
   }
   if (arch === "arm") return ram.base + (layout === "qemu" ? QEMU_ARM_KERNEL_OFFSET : ARM_ZIMAGE_OFFSET);
@@ -382,6 +394,16 @@ function kernelAddress(c: Ctx, firmware: LoadedKernel | undefined): number | und
     return target - textOffset;
   }
   return target;
+}
+
+/** The first bytes of a gzip kernel's payload: an arm64 Image (and its header fields) or not. */
+async function gzipPayloadHead(file: ImageFile): Promise<{ payload: "arm64-image" | "raw"; textOffset: bigint | null; imageSize: bigint | null }> {
+  const m = await readGzipMember({ file, start: 0, end: file.size, name: file.name, what: "gzip data" });
+  // A payload that does not inflate is reported by the load itself, with the full checks.
+  const head = await inflatePrefix(m, file, getInflater(), IMAGE_HEADER_SIZE).catch(() => new Uint8Array(0));
+  if (!arm64ImageFormat.test(head, head.length)) return { payload: "raw", textOffset: null, imageSize: null };
+  const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  return { payload: "arm64-image", textOffset: dv.getBigUint64(0x08, true), imageSize: dv.getBigUint64(0x10, true) };
 }
 
 function checkElfMachine(arch: LinuxArch, image: string, machine: string): void {
