@@ -30,6 +30,7 @@ export const RISCV_IMAGE_MAGIC2 = 0x05435352;
 /** boot-image-header.rst: "u64 magic = 0x5643534952; Magic number, little endian, "RISCV"" (deprecated since 0.2). */
 const RISCV_IMAGE_MAGIC = 0x5643534952n;
 const MAGIC_OFFSET = 0x38;
+const RISCV_MAGIC_OFFSET = 0x30;
 
 const MiB = 0x100000;
 /** booting.rst: "The Image must be placed text_offset bytes from a 2MB aligned base address". */
@@ -49,6 +50,13 @@ const ARM64_LEGACY_TEXT_OFFSET_SWAPPED = 0x80000000000n;
 
 const u32le = (h: Uint8Array, o: number) => new DataView(h.buffer, h.byteOffset, h.byteLength).getUint32(o, true);
 const hasMagic = (h: Uint8Array, magic: number) => h.length >= IMAGE_HEADER_SIZE && u32le(h, MAGIC_OFFSET) === magic;
+/**
+ * boot-image-header.rst: "The "magic" field is deprecated as of version 0.2 … The "magic2" field
+ * replaces it". A version 0.1 Image (Linux 5.0–5.4 era) carries only "RISCV\0\0\0" at 0x30 (u64
+ * 0x5643534952) with 0x38 reserved; a current one carries both. Either is a RISC-V Image.
+ */
+const hasRiscvMagic = (h: Uint8Array) =>
+  h.length >= IMAGE_HEADER_SIZE && new DataView(h.buffer, h.byteOffset, h.byteLength).getBigUint64(RISCV_MAGIC_OFFSET, true) === RISCV_IMAGE_MAGIC;
 
 /** booting.rst, flags bits 1-2: "Kernel page size". */
 const PAGE_SIZES = ["unspecified", "4K", "16K", "64K"] as const;
@@ -124,7 +132,7 @@ export interface RiscvImageResult {
   arch: RiscvImageArch;
 }
 
-async function readHeader(file: ImageFile, what: string, magic: number, magicName: string): Promise<DataView> {
+async function readHeader(file: ImageFile, what: string, magic: number | null, magicName: string): Promise<DataView> {
   const image = file.name;
   if (file.size < IMAGE_HEADER_SIZE) {
     throw new GuestImageError("TRUNCATED", `file is ${file.size} bytes, shorter than the ${IMAGE_HEADER_SIZE}-byte ${what} header`, { image, field: "magic" });
@@ -132,7 +140,7 @@ async function readHeader(file: ImageFile, what: string, magic: number, magicNam
   const h = await readBytes(file, 0, IMAGE_HEADER_SIZE);
   const dv = new DataView(h.buffer, h.byteOffset, h.byteLength);
   const m = dv.getUint32(MAGIC_OFFSET, true);
-  if (m !== magic) throw new GuestImageError("BAD_MAGIC", `magic ${hex(m)} at 0x38 is not the ${what} magic ${hex(magic)} (${magicName})`, { image, field: "magic" });
+  if (magic !== null && m !== magic) throw new GuestImageError("BAD_MAGIC", `magic ${hex(m)} at 0x38 is not the ${what} magic ${hex(magic)} (${magicName})`, { image, field: "magic" });
   return dv;
 }
 
@@ -149,7 +157,9 @@ export async function readArm64Header(file: ImageFile): Promise<Arm64ImageHeader
 }
 
 export async function readRiscvHeader(file: ImageFile): Promise<RiscvImageHeader> {
-  const dv = await readHeader(file, "RISC-V Image", RISCV_IMAGE_MAGIC2, '"RSC\\x05"');
+  // A version 0.1 header has only the (since deprecated) "RISCV\0\0\0" at 0x30, no magic2.
+  const v01 = file.size >= IMAGE_HEADER_SIZE && hasRiscvMagic(await readBytes(file, 0, IMAGE_HEADER_SIZE));
+  const dv = await readHeader(file, "RISC-V Image", v01 ? null : RISCV_IMAGE_MAGIC2, '"RSC\\x05"');
   return {
     code0: dv.getUint32(0x00, true),
     code1: dv.getUint32(0x04, true),
@@ -314,7 +324,7 @@ export const arm64ImageFormat: ImageFormat = {
 export const riscvImageFormat: ImageFormat = {
   name: "riscv-image",
   description: "a RISC-V Linux Image",
-  test: (head) => hasMagic(head, RISCV_IMAGE_MAGIC2),
+  test: (head) => hasMagic(head, RISCV_IMAGE_MAGIC2) || hasRiscvMagic(head),
   planKernel: planRiscvImage,
   async inspect(file) {
     const h = await readRiscvHeader(file);
