@@ -42,8 +42,11 @@
 //   x86    64-bit boot protocol when the kernel has XLF_KERNEL_64 (else 32-bit): no real-mode
 //          code runs, so no BIOS is needed. Zero page and command line in low memory (lowest
 //          free pages from 0x1000, below 0x9f000: identity-mapped by any loader page table),
-//          kernel where its header asks (pref_address / code32_start), initrd as high as
-//          possible below initrd_addr_max (boot.rst: "as high in memory as possible"), without
+//          kernel: a relocatable bzImage at pref_address (boot.rst: "a relocating bootloader
+//          should attempt to load at this address if possible"), else the lowest free
+//          kernel_alignment-aligned range above it; any other kernel where its header asks
+//          (code32_start); initrd as high as possible below initrd_addr_max (boot.rst: "as
+//          high in memory as possible"), without
 //          QEMU's ACPI carve-out (we write no ACPI tables; place yours first and they are avoided).
 import type { RamRegion } from "../ram/guest-ram.js";
 

@@ -17,7 +17,7 @@ import { arm64ImageFormat, IMAGE_HEADER_SIZE, readArm64Header, readRiscvHeader }
 import { inflatePrefix, readGzipMember } from "../compress/gunzip.js";
 import { getInflater } from "../compress/inflate.js";
 import type { ImageFile } from "../sources/source.js";
-import type { BzImageKernelArch } from "../formats/bzimage.js";
+import { readBzImage, type BzImage, type BzImageKernelArch } from "../formats/bzimage.js";
 import { sniff } from "../formats/detect.js";
 import { machineName, readElf } from "../formats/elf.js";
 import { SETUP_HEADER_OFFSET, XLF_CAN_BE_LOADED_ABOVE_4G, XLF_KERNEL_64 } from "../formats/bzimage.js";
@@ -430,13 +430,52 @@ function fwDynamicInfo(arch: "riscv64" | "riscv32", next: bigint, hart: number):
 
 // ── x86: bzImage + command line + zero page ──
 
+/**
+ * layout "default", x86 kernel. boot.rst, pref_address: "If nonzero, represents a preferred load
+ * address for the kernel. A relocating bootloader should attempt to load at this address if
+ * possible." So a relocatable bzImage with a pref_address goes there first. If that range is
+ * taken or not RAM, the fallback is what boot.rst allows a relocatable kernel: any address, the
+ * kernel realigning itself to kernel_alignment; since it never runs below pref_address (init_size:
+ * runtime_start = align_up(max(load, pref_address), kernel_alignment)), we take the lowest
+ * kernel_alignment-aligned free range at or above pref_address that holds both the kernel and
+ * its init_size window (below 4 GiB unless XLF_CAN_BE_LOADED_ABOVE_4G). Everything else (no
+ * pref_address, not relocatable, not a bzImage) goes where its header asks (code32_start).
+ */
+async function loadX86KernelDefault(vm: Vm, name: string, kformat: string): Promise<LoadedKernel> {
+  if (kformat !== "bzimage") return vm.loadKernel(name, {});
+  const f = await vm.open(name);
+  let bz: BzImage;
+  try {
+    bz = await readBzImage(f);
+  } finally {
+    await f.close();
+  }
+  const h = bz.header;
+  const pref = h.pref_address ?? 0n;
+  if (!bz.relocatable || pref === 0n || pref > BigInt(Number.MAX_SAFE_INTEGER)) return vm.loadKernel(name, {});
+  try {
+    return await vm.loadKernel(name, { at: Number(pref) });
+  } catch (e) {
+    if (!(e instanceof GuestImageError) || !["OVERLAP", "OUT_OF_RAM", "BAD_ADDRESS"].includes(e.code)) throw e;
+    const span = Math.max(bz.kernelSize, h.init_size ?? 0);
+    const above4g = (bz.xloadflags & XLF_CAN_BE_LOADED_ABOVE_4G) !== 0;
+    let at: number;
+    try {
+      at = vm.findFree(span, { align: h.kernel_alignment ?? 4 * KiB, min: Number(pref), max: above4g ? undefined : 4 * GiB, from: "bottom" });
+    } catch {
+      throw e; // nowhere at or above pref_address: the first refusal says why pref_address failed
+    }
+    return vm.loadKernel(name, { at });
+  }
+}
+
 async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> {
   const { vm, opts, arch, layout } = c;
   const qemu = layout === "qemu";
   const mode = opts.x86Mode ?? (qemu ? "real" : undefined);
   if (mode !== undefined && !["real", "protected", "long"].includes(mode)) throw bad("x86Mode", `x86Mode must be "real", "protected" or "long", got ${JSON.stringify(mode)}`);
 
-  const kernel = await c.step("placing the kernel", () => vm.loadKernel(opts.kernel, qemu ? { at: QEMU_X86_PROT_ADDR } : {}));
+  const kernel = await c.step("placing the kernel", () => (qemu ? vm.loadKernel(opts.kernel, { at: QEMU_X86_PROT_ADDR }) : loadX86KernelDefault(vm, opts.kernel, c.kformat)));
   c.record("kernel", kernel);
   const k = kernel.arch as unknown as BzImageKernelArch;
   const h = k.setup_header;
