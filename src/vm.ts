@@ -311,6 +311,7 @@ export class Vm {
     const ctx = (at: number | undefined, align: number, relocs: string | undefined): FormatContext => {
       const c: FormatContext = {
         file, head: new Uint8Array(0), at, align, relocs, ram: this.ram, core: this.core,
+        occupied: (paddr, size) => this.ledger.overlapping(paddr, size) !== undefined,
         open: async (n) => {
           const f = await this.open(n);
           opened.push(f);

@@ -231,6 +231,50 @@ function plan<R>(file: ImageFile, p: Placement, result: R): LoadPlan<R> {
   };
 }
 
+/** booting.rst: "the 48-bit addressable range of physical memory" (flags bit 3 set). */
+const ARM64_PHYS_LIMIT = 2 ** 48;
+
+/**
+ * booting.rst, flags bit 3 "Kernel physical placement":
+ *   0 — "2MB aligned base should be as close as possible to the base of DRAM, since memory below
+ *       it is not accessible via the linear mapping" (kernels before 4.6; an image_size-0 header
+ *       is older still and has the same rule: "versions prior to v4.6 cannot make use of memory
+ *       below the physical offset of the Image");
+ *   1 — "2MB aligned base such that all image_size bytes counted from the start of the image are
+ *       within the 48-bit addressable range of physical memory".
+ * Bit 3 clear: a base above the lowest 2 MiB-aligned base where the Image fits (in RAM, clear of
+ * images already placed) would silently cost the guest all RAM below it: refused, naming both.
+ * Bit 3 set: the image must end at or below 2^48.
+ */
+function checkPhysPlacement(ctx: FormatContext, p: Placement, textOffset: bigint, flags: bigint | null): void {
+  const image = ctx.file.name;
+  if (flags !== null && (flags & 8n) !== 0n) {
+    if (p.load + p.reserve > ARM64_PHYS_LIMIT) {
+      throw new GuestImageError(
+        "BAD_ADDRESS",
+        `the image [${hex(p.load)}, +${hex(p.reserve)}) ends past 2^48: flags bit 3 (physical placement anywhere) still asks for all image_size bytes inside the 48-bit physical range (booting.rst)`,
+        { image, field: "image_size" },
+      );
+    }
+    return;
+  }
+  const base = Number(p.base);
+  const to = Number(textOffset);
+  const step = Math.max(ARM64_BASE_ALIGN, ctx.align);
+  for (const r of [...ctx.ram.regions].sort((a, b) => a.base - b.base)) {
+    for (let cand = Math.ceil(r.base / step) * step; cand < base && cand < r.base + r.size; cand += step) {
+      if (!Array.isArray(ctx.ram.pieces(cand + to, Math.max(p.reserve, 1)))) continue;
+      if (ctx.occupied?.(cand + to, p.reserve)) continue;
+      const why = flags === null ? "image_size is 0 (a kernel before 3.17)" : `flags ${hex(flags)} has bit 3 clear (a kernel before 4.6)`;
+      throw new GuestImageError(
+        "BAD_ADDRESS",
+        `base ${hex(base)} is above ${hex(cand)}, the lowest 2 MiB-aligned base where the Image fits: ${why}, so the kernel cannot use RAM below its base (booting.rst: "as close as possible to the base of DRAM"); load it at ${hex(cand)}`,
+        { image, field: flags === null ? "image_size" : "flags" },
+      );
+    }
+  }
+}
+
 /** Plans an arm64 Image at ctx.at (or the RAM base), checking its header. */
 export async function planArm64Image(ctx: FormatContext): Promise<LoadPlan<Arm64ImageResult>> {
   const image = ctx.file.name;
@@ -249,6 +293,7 @@ export async function planArm64Image(ctx: FormatContext): Promise<LoadPlan<Arm64
   }
   const textOffset = legacy ? ARM64_LEGACY_TEXT_OFFSET : h.text_offset;
   const p = place(ctx, textOffset, h.image_size, ARM64_BASE_ALIGN);
+  checkPhysPlacement(ctx, p, textOffset, legacy ? null : flags);
   const entry = BigInt(p.load);
   const arch: Arm64ImageArch = {
     format: "arm64-image",
