@@ -39,7 +39,7 @@ export interface ParsedFdt extends Fdt {
   header: FdtHeader;
 }
 
-const ALIGN4 = (n: number) => (n + 3) & ~3;
+const ALIGN4 = (n: number) => n + ((4 - (n % 4)) % 4); // exact: no 32-bit `&` (totalsize may reach 2^31 − 1)
 
 /** Parses and validates a whole device tree blob (`blob` may be longer than totalsize). */
 export function parseFdt(blob: Uint8Array, image = "device tree"): ParsedFdt {
