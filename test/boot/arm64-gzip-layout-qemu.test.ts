@@ -4,7 +4,7 @@
 // for `-kernel` given each file (paused, -S), and the bytes it placed.
 //
 // Inputs: Debian's arm64 Image (text_offset 0) with text_offset patched per booting.rst's header
-// layout (u64 at 0x08, little-endian), then gzip'd with the system's `gzip -9 -n`; one copy with
+// layout (u64 at 0x08, little-endian), then gzip'd with the system's `gzip -1 -n`; one copy with
 // the "ARM\x64" magic (0x38) cleared, which QEMU treats as a raw kernel (RAM + 0x80000).
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
