@@ -191,58 +191,65 @@ export function elfRelocApply(
   return n;
 }
 
+/** Entries per block of rela64leCheck's branch-free pass (24 KiB of RELA entries). */
+const CHECK_BLOCK: u32 = 1024;
+
 /**
- * elfRelocCheck for ELF64 little-endian. A branch-free pass first assumes every site lies in the
- * segment that held the last site seen (tables are sorted, so a table rarely leaves it), counting
- * the RELATIVE entries on the way; only if that fails is the table checked again entry by entry,
- * which also finds the index.
+ * elfRelocCheck for ELF64 little-endian, in blocks. A branch-free pass over a block assumes every
+ * site in it lies in the segment that held the last site seen (tables are sorted, so a block
+ * rarely leaves it), counting the RELATIVE entries on the way; only a block where that fails is
+ * checked again entry by entry, which moves on to the next segment or finds the bad index.
  */
 function rela64leCheck(table: usize, count: u32, entsize: u32, relativeType: u32, strict: bool, vbase: u64, segs: usize, nsegs: u32): i32 {
-  if (nsegs > 0) {
-    const seg = lastSeg < nsegs ? lastSeg : 0;
-    const lo = load<u64>(segs + (<usize>seg << 4));
-    const hi = load<u64>(segs + (<usize>seg << 4), 8);
-    if (hi - lo >= 8) {
-      const span = hi - lo - 8; // off - lo <= span  ⇔  [off, off + 8) lies in [lo, hi)
-      const other: u32 = strict ? 1 : 0; // whether a type other than RELATIVE and NONE is bad
-      const base = vbase + lo;
-      let bad: u32 = 0;
-      let n: u32 = 0;
-      const end = table + <usize>count * <usize>entsize;
-      let e = table;
-      // Two entries a step: independent loads, one loop branch.
-      const step2 = <usize>entsize << 1;
-      for (; e + step2 <= end; e += step2) {
-        const t0 = <u32>load<u64>(e, 8);
-        const t1 = <u32>load<u64>(e + entsize, 8);
-        const r0 = <u32>(t0 == relativeType);
-        const r1 = <u32>(t1 == relativeType);
-        bad |= (r0 & <u32>(load<u64>(e) - base > span)) | (other & (r0 ^ 1) & <u32>(t0 != 0));
-        bad |= (r1 & <u32>(load<u64>(e + entsize) - base > span)) | (other & (r1 ^ 1) & <u32>(t1 != 0));
-        n += r0 + r1;
-      }
-      for (; e < end; e += entsize) {
-        const t = <u32>load<u64>(e, 8);
-        const r = <u32>(t == relativeType);
-        bad |= (r & <u32>(load<u64>(e) - base > span)) | (other & (r ^ 1) & <u32>(t != 0));
-        n += r;
-      }
-      if (bad == 0) {
-        lastCount = n;
-        return -1;
-      }
-    }
-  }
-  let e = table;
+  const other: u32 = strict ? 1 : 0; // whether a type other than RELATIVE and NONE is bad
   let n: u32 = 0;
-  for (let i: u32 = 0; i < count; i++, e += entsize) {
-    const t = <u32>load<u64>(e, 8);
-    if (t != relativeType) {
-      if (strict && t != 0) return <i32>i;
-      continue;
+  for (let first: u32 = 0; first < count; first += CHECK_BLOCK) {
+    const k = count - first < CHECK_BLOCK ? count - first : CHECK_BLOCK;
+    const start = table + <usize>first * <usize>entsize;
+    const end = start + <usize>k * <usize>entsize;
+    if (nsegs > 0) {
+      const seg = lastSeg < nsegs ? lastSeg : 0;
+      const lo = load<u64>(segs + (<usize>seg << 4));
+      const hi = load<u64>(segs + (<usize>seg << 4), 8);
+      if (hi - lo >= 8) {
+        const span = hi - lo - 8; // off - lo <= span  ⇔  [off, off + 8) lies in [lo, hi)
+        const base = vbase + lo;
+        let bad: u32 = 0;
+        let c: u32 = 0;
+        let e = start;
+        // Two entries a step: independent loads, one loop branch.
+        const step2 = <usize>entsize << 1;
+        for (; e + step2 <= end; e += step2) {
+          const t0 = <u32>load<u64>(e, 8);
+          const t1 = <u32>load<u64>(e + entsize, 8);
+          const r0 = <u32>(t0 == relativeType);
+          const r1 = <u32>(t1 == relativeType);
+          bad |= (r0 & <u32>(load<u64>(e) - base > span)) | (other & (r0 ^ 1) & <u32>(t0 != 0));
+          bad |= (r1 & <u32>(load<u64>(e + entsize) - base > span)) | (other & (r1 ^ 1) & <u32>(t1 != 0));
+          c += r0 + r1;
+        }
+        for (; e < end; e += entsize) {
+          const t = <u32>load<u64>(e, 8);
+          const r = <u32>(t == relativeType);
+          bad |= (r & <u32>(load<u64>(e) - base > span)) | (other & (r ^ 1) & <u32>(t != 0));
+          c += r;
+        }
+        if (bad == 0) {
+          n += c;
+          continue;
+        }
+      }
     }
-    if (!inSegments(load<u64>(e) - vbase, 8, segs, nsegs)) return <i32>i;
-    n++;
+    let e = start;
+    for (let i: u32 = 0; i < k; i++, e += entsize) {
+      const t = <u32>load<u64>(e, 8);
+      if (t != relativeType) {
+        if (strict && t != 0) return <i32>(first + i);
+        continue;
+      }
+      if (!inSegments(load<u64>(e) - vbase, 8, segs, nsegs)) return <i32>(first + i);
+      n++;
+    }
   }
   lastCount = n;
   return -1;
