@@ -191,6 +191,9 @@ export function elfRelocApply(
   return n;
 }
 
+// The ELF64 little-endian loops are exported on their own as well: the wrapper calls them
+// directly, so V8 optimises these small functions, not the whole generic one, when they run hot.
+
 /** Entries per block of rela64leCheck's branch-free pass (24 KiB of RELA entries). */
 const CHECK_BLOCK: u32 = 1024;
 
@@ -200,7 +203,7 @@ const CHECK_BLOCK: u32 = 1024;
  * rarely leaves it), counting the RELATIVE entries on the way; only a block where that fails is
  * checked again entry by entry, which moves on to the next segment or finds the bad index.
  */
-function rela64leCheck(table: usize, count: u32, entsize: u32, relativeType: u32, strict: bool, vbase: u64, segs: usize, nsegs: u32): i32 {
+export function rela64leCheck(table: usize, count: u32, entsize: u32, relativeType: u32, strict: bool, vbase: u64, segs: usize, nsegs: u32): i32 {
   const other: u32 = strict ? 1 : 0; // whether a type other than RELATIVE and NONE is bad
   let n: u32 = 0;
   for (let first: u32 = 0; first < count; first += CHECK_BLOCK) {
@@ -255,8 +258,8 @@ function rela64leCheck(table: usize, count: u32, entsize: u32, relativeType: u32
   return -1;
 }
 
-/** elfRelocApply for ELF64 little-endian RELA. */
-function rela64leApply(table: usize, count: u32, entsize: u32, relativeType: u32, vbase: u64, image: usize, delta: u64): u32 {
+/** elfRelocApply for ELF64 little-endian RELA (exported: see rela64leCheck). */
+export function rela64leApply(table: usize, count: u32, entsize: u32, relativeType: u32, vbase: u64, image: usize, delta: u64): u32 {
   let n: u32 = 0;
   let e = table;
   for (let i: u32 = 0; i < count; i++, e += entsize) {

@@ -292,7 +292,7 @@ function checkOp(plan: LoadPlan, r: RelocOp, core: Core, nsegs: number, src?: { 
       if (bad < 0) sites += core.relocCount();
       return bad;
     };
-    const bad = src && "ptr" in src ? run(src.ptr, n, 0) : core.forEachBatch(src!.bytes, r.entsize, run);
+    const bad = src && "ptr" in src ? inSteps(src.ptr, n, r.entsize, run) : core.forEachBatch(src!.bytes, r.entsize, run);
     if (bad >= 0) return elfRelocError(plan, r, bad, src && "ptr" in src ? core.bytes().subarray(src.ptr, src.ptr + r.len) : src!.bytes);
     r.counted?.(sites);
     return undefined;
@@ -501,7 +501,7 @@ function applyRelocs(plan: LoadPlan, ram: GuestRam, core: Core, inPlace: Array<n
         return -1;
       };
       // In place: the table as the copies wrote it into the image, checked there.
-      if (at !== undefined) apply(image + (at - plan.paddr), Math.floor(r.len / r.entsize), 0);
+      if (at !== undefined) inSteps(image + (at - plan.paddr), Math.floor(r.len / r.entsize), r.entsize, apply);
       else core.forEachBatch((r.table ?? copies[i])!, r.entsize, apply);
     } else {
       for (const g of r.groups) {
@@ -512,6 +512,22 @@ function applyRelocs(plan: LoadPlan, ram: GuestRam, core: Core, inPlace: Array<n
       }
     }
   });
+}
+
+/**
+ * Entries per call of a core loop over a table in RAM. One call per table would run all of it in
+ * V8's baseline Wasm code (Liftoff): a function is optimised only after it has run a while, and
+ * the optimised code serves the calls after that. In steps, most of a large table runs optimised.
+ */
+const RELOC_STEP = 16384;
+
+/** Calls `fn` over `count` entries at `ptr` in steps of RELOC_STEP; stops at the first result ≥ 0. */
+function inSteps(ptr: number, count: number, entsize: number, fn: (ptr: number, count: number, first: number) => number): number {
+  for (let first = 0; first < count; first += RELOC_STEP) {
+    const r = fn(ptr + first * entsize, Math.min(RELOC_STEP, count - first), first);
+    if (r >= 0) return first + r;
+  }
+  return -1;
 }
 
 /** Reads the ELF relocation tables a plan does not hold (a dry run checks them without loading). */
