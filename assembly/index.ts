@@ -191,8 +191,19 @@ export function elfRelocApply(
   return n;
 }
 
-// The ELF64 little-endian loops are exported on their own as well: the wrapper calls them
-// directly, so V8 optimises these small functions, not the whole generic one, when they run hot.
+// The ELF64 little-endian loops are also exported as one small function of their own (`apply`
+// selects the pass): the wrapper calls it directly, so V8 optimises just these two loops, once,
+// while the check pass runs, and the apply pass after it already runs the optimised code.
+
+/** rela64leCheck (apply = false; returns the bad index or -1) or rela64leApply (returns the count). */
+export function rela64le(
+  apply: bool, table: usize, count: u32, entsize: u32, relativeType: u32, strict: bool,
+  vbase: u64, segs: usize, nsegs: u32, image: usize, delta: u64,
+): i32 {
+  return apply
+    ? <i32>rela64leApply(table, count, entsize, relativeType, vbase, image, delta)
+    : rela64leCheck(table, count, entsize, relativeType, strict, vbase, segs, nsegs);
+}
 
 /** Entries per block of rela64leCheck's branch-free pass (24 KiB of RELA entries). */
 const CHECK_BLOCK: u32 = 1024;
@@ -203,7 +214,7 @@ const CHECK_BLOCK: u32 = 1024;
  * rarely leaves it), counting the RELATIVE entries on the way; only a block where that fails is
  * checked again entry by entry, which moves on to the next segment or finds the bad index.
  */
-export function rela64leCheck(table: usize, count: u32, entsize: u32, relativeType: u32, strict: bool, vbase: u64, segs: usize, nsegs: u32): i32 {
+function rela64leCheck(table: usize, count: u32, entsize: u32, relativeType: u32, strict: bool, vbase: u64, segs: usize, nsegs: u32): i32 {
   const other: u32 = strict ? 1 : 0; // whether a type other than RELATIVE and NONE is bad
   let n: u32 = 0;
   for (let first: u32 = 0; first < count; first += CHECK_BLOCK) {
@@ -259,7 +270,7 @@ export function rela64leCheck(table: usize, count: u32, entsize: u32, relativeTy
 }
 
 /** elfRelocApply for ELF64 little-endian RELA (exported: see rela64leCheck). */
-export function rela64leApply(table: usize, count: u32, entsize: u32, relativeType: u32, vbase: u64, image: usize, delta: u64): u32 {
+function rela64leApply(table: usize, count: u32, entsize: u32, relativeType: u32, vbase: u64, image: usize, delta: u64): u32 {
   let n: u32 = 0;
   let e = table;
   for (let i: u32 = 0; i < count; i++, e += entsize) {

@@ -4,10 +4,11 @@
 // where in guest physical memory, what to zero and which relocations to apply. check() validates
 // the plan against guest RAM and the ledger and reserves its range (synchronously, so loads
 // running at once cannot both win). execute() then writes: positional reads straight into RAM,
-// then zero fills and relocations in the Wasm core. Only reads (and checksums of what they read)
-// can fail once a plan is checked; if one does, every byte written so far is restored and the
-// reservation is released, so a failed load leaves RAM and the ledger exactly as they were. Where
-// nothing can fail (a file held in memory), nothing is kept for a rollback that cannot happen.
+// then zero fills and relocations in the Wasm core. Only reads (and checksums of what they read),
+// and the check of relocation tables where the reads put them in guest RAM, can fail once a plan
+// is checked; if one does, every byte written so far is restored and the reservation is
+// released, so a failed load leaves RAM and the ledger exactly as they were. Where nothing can
+// fail (a file held in memory), nothing is kept for a rollback that cannot happen.
 import type { Core } from "./core/core.js";
 import { MAX_RELOC_SEGMENTS } from "./core/core.js";
 import { GuestImageError } from "./errors.js";
@@ -22,9 +23,8 @@ export interface CopyOp {
   src: number;
   len: number;
   /**
-   * Those bytes of the file, when the format already read them while planning (a relocation
-   * table): written from here rather than read again, so what lands in guest RAM is exactly what
-   * check() saw, and a relocation pass can read the table there.
+   * Those bytes of the file, when the format already read them while planning: written from here
+   * rather than read again, so what lands in guest RAM is exactly what was seen.
    */
   bytes?: Uint8Array;
 }
@@ -402,7 +402,8 @@ function checkCrc(plan: LoadPlan, v: CrcCheck, crc: number): void {
  * synchronously, so nothing can take them away in between), no progress callback can throw, the
  * checksums were verified over the very bytes copied (verifyHeld) and no transaction needs the
  * old bytes. So nothing is kept for rollback (no zero test, no saved copy) and each piece is one
- * copy.
+ * copy — except that with `journal` (relocation tables still to be checked in RAM, and RAM known
+ * to be zero there) each piece is noted as one to zero again.
  */
 function copyHeld(plan: LoadPlan, bytes: Uint8Array, ram: GuestRam, journal?: Saved[]): void {
   const moves: Array<{ lin: number; from: Uint8Array; src: number; len: number }> = [];
@@ -423,8 +424,9 @@ function copyHeld(plan: LoadPlan, bytes: Uint8Array, ram: GuestRam, journal?: Sa
 
 /**
  * Runs a checked plan. Reads go straight into guest RAM; before each range is overwritten it is
- * either found all-zero (restore = zero it again) or saved, so a failed read can be undone —
- * except where nothing can fail (copyHeld).
+ * either found all-zero (restore = zero it again) or saved, so a failed read, or a relocation
+ * table found bad where it landed (checkInPlace), can be undone — except where nothing can fail
+ * (copyHeld).
  *
  * With `txJournal` (a VM transaction), the zero-filled ranges are saved too and, once the load
  * commits, its entries join the transaction's journal, so the whole transaction can be undone

@@ -15,8 +15,10 @@ interface CoreExports {
     relativeType: number, strict: number, vbase: bigint, segs: number, nsegs: number,
   ): number;
   relocCount(): number;
-  rela64leCheck(table: number, count: number, entsize: number, relativeType: number, strict: number, vbase: bigint, segs: number, nsegs: number): number;
-  rela64leApply(table: number, count: number, entsize: number, relativeType: number, vbase: bigint, image: number, delta: bigint): number;
+  rela64le(
+    apply: number, table: number, count: number, entsize: number, relativeType: number, strict: number,
+    vbase: bigint, segs: number, nsegs: number, image: number, delta: bigint,
+  ): number;
   relrCheck(table: number, count: number, is64: number, be: number, vbase: bigint, segs: number, nsegs: number, cont: number): number;
   relrApply(table: number, count: number, is64: number, be: number, vbase: bigint, image: number, delta: bigint, cont: number): number;
   elfRelocApply(
@@ -177,8 +179,9 @@ export class Core {
     ptr: number, count: number, entsize: number, is64: boolean, be: boolean,
     relativeType: number, vbase: bigint, nsegs: number, strict = true,
   ): number {
-    // ELF64 little-endian (most tables): its own small export, so V8 optimises only that loop.
-    if (is64 && !be) return this.x.rela64leCheck(ptr, count, entsize, relativeType, +strict, BigInt.asIntN(64, vbase), this.segTable, nsegs);
+    // ELF64 little-endian (most tables): one small export for both passes, so V8 optimises just
+    // those loops, once (see assembly/index.ts).
+    if (is64 && !be) return this.x.rela64le(0, ptr, count, entsize, relativeType, +strict, BigInt.asIntN(64, vbase), this.segTable, nsegs, 0, 0n);
     return this.x.elfRelocCheck(ptr, count, entsize, +is64, +be, relativeType, +strict, BigInt.asIntN(64, vbase), this.segTable, nsegs);
   }
 
@@ -204,7 +207,7 @@ export class Core {
     ptr: number, count: number, entsize: number, is64: boolean, be: boolean, rela: boolean,
     relativeType: number, vbase: bigint, image: number, delta: bigint,
   ): number {
-    if (is64 && !be && rela) return this.x.rela64leApply(ptr, count, entsize, relativeType, BigInt.asIntN(64, vbase), image, BigInt.asIntN(64, delta)) >>> 0;
+    if (is64 && !be && rela) return this.x.rela64le(1, ptr, count, entsize, relativeType, 1, BigInt.asIntN(64, vbase), 0, 0, image, BigInt.asIntN(64, delta)) >>> 0;
     return this.x.elfRelocApply(
       ptr, count, entsize, +is64, +be, +rela, relativeType,
       BigInt.asIntN(64, vbase), image, BigInt.asIntN(64, delta),
