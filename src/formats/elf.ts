@@ -291,7 +291,7 @@ export async function planElf(file: ImageFile, elf: ElfImage, opts: ElfPlanOptio
     const outside = (lo: bigint, hi: bigint) => lo + delta < 0n || hi + delta > TOP32;
     const what = outside(linkPaddr, end) ? `placed at [${hex(linkPaddr + delta)}, ${hex(end + delta)})`
       : outside(vlo, vend) ? `relocated to virtual [${hex(vlo + delta)}, ${hex(vend + delta)})`
-        : outside(h.entry, h.entry + 1n) ? `entered at ${hex(h.entry + delta)}` : undefined;
+        : h.entry !== 0n && outside(h.entry, h.entry + 1n) ? `entered at ${hex(h.entry + delta)}` : undefined;
     if (what) {
       throw new GuestImageError("BAD_ADDRESS", `an ELF32 image's addresses are 32-bit: load address ${hex(base)} would have it ${what}, outside [0, 4 GiB)`, { image, field: "load_address" });
     }
