@@ -70,8 +70,11 @@ export interface ElfRelocOp {
   /** Link-time address of the image's first byte. */
   vbase: bigint;
   delta: bigint;
-  /** Told the number of sites the table patches once it has been checked. */
-  counted?: (sites: number) => void;
+  /**
+   * Told the number of sites the table patches once it has been checked, with the result of the
+   * plan being run (a container format's plan carries its own copy of the ELF's result fields).
+   */
+  counted?: (sites: number, result: unknown) => void;
 }
 
 /** One group of Linux x86 `relocs` data. op 0: u32 += delta; 1: i32 -= delta; 2: u64 += delta. */
@@ -294,7 +297,7 @@ function checkOp(plan: LoadPlan, r: RelocOp, core: Core, nsegs: number, src?: { 
     };
     const bad = src && "ptr" in src ? inSteps(src.ptr, n, r.entsize, run) : core.forEachBatch(src!.bytes, r.entsize, run);
     if (bad >= 0) return elfRelocError(plan, r, bad, src && "ptr" in src ? core.bytes().subarray(src.ptr, src.ptr + r.len) : src!.bytes);
-    r.counted?.(sites);
+    r.counted?.(sites, plan.result);
     return undefined;
   }
   for (const g of r.groups) {

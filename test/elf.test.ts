@@ -3,6 +3,7 @@
 // orders and both classes. Expected placements, bytes and relocated values come from readelf
 // and the files' bytes, never from our parser.
 import { existsSync, readFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createVm, fromMap, GuestImageError, inspectFile, vm_load_guest_kernel } from "../src/node.js";
 import { openPath } from "../src/sources/directory.js";
@@ -389,6 +390,26 @@ describe("p_align congruence (gABI: p_vaddr ≡ p_offset modulo p_align)", () =>
       expect((await vm.loadKernel("k", { at: 0x4020_1000 })).paddr).toBe(0x4020_1000);
       const vm2 = await createVm({ ram: [{ base: 0x4000_0000, size: 0x100_0000 }], files: fromMap({ k: bytes }) });
       expect((await vm2.loadKernel("k", { at, align: 0x1000 })).paddr).toBe(0x4020_1000);
+    }
+  });
+});
+
+describe("a compressed PIE (gzip container around the ELF)", () => {
+  it("applies and reports the relocations readelf lists, dry run included, as the plain file does", async () => {
+    for (const f of fixtures.filter((x) => x.kind !== "exec")) {
+      const raw = new Uint8Array(readFileSync(f.path));
+      const want = f.kind === "relr" ? readelfRelr(f.path).flatMap((x) => x.offsets).length : readelfRelocs(f.path).length;
+      const gz = new Uint8Array(gzipSync(raw));
+      const mk = (b: Uint8Array) => createVm({ ram: [{ base: 0x4000_0000, size: 0x100_0000 }], files: fromMap({ k: b }) });
+      const dry = await (await mk(gz)).loadKernel("k", { at: 0x4020_0000, dryRun: true });
+      const vmGz = await mk(gz);
+      const k = await vmGz.loadKernel("k", { at: 0x4020_0000 });
+      const vmRaw = await mk(raw);
+      const r = await vmRaw.loadKernel("k", { at: 0x4020_0000 });
+      expect(k.arch).not.toBe(r.arch);
+      expect(Object.keys(k.arch).length, f.arch).toBeGreaterThan(Object.keys(r.arch).length); // the container's fields added
+      for (const x of [dry, k, r]) expect(x.arch.format === "elf" && x.arch.relocations, `${f.arch}/${f.kind}`).toBe(want);
+      expect(same(vmGz.ram.read(0x4020_0000, r.size), vmRaw.ram.read(0x4020_0000, r.size)), f.arch).toBe(true);
     }
   });
 });

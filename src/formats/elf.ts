@@ -335,9 +335,12 @@ export async function planElf(file: ImageFile, elf: ElfImage, opts: ElfPlanOptio
   const count = () => (arch.relocations = sites.reduce((a, b) => a + b, 0));
   for (const op of await dynamicRelocs(file, elf, linkPaddr, delta)) {
     const k = sites.push(0) - 1;
-    op.counted = (n) => {
+    op.counted = (n, result) => {
       sites[k] = n;
       count();
+      // A container (gzip, uImage…) reports a copy of these fields: keep its count right too.
+      const outer = (result as { arch?: Partial<ElfKernelArch> } | undefined)?.arch;
+      if (outer && outer !== arch && outer.format === "elf") outer.relocations = arch.relocations;
     };
     relocs.push(op);
   }
