@@ -129,7 +129,7 @@ export async function createHarness(lib, opts = {}) {
   Object.defineProperty(ram, "memory", { get: () => memoryProxy, configurable: true });
   Object.defineProperty(ram, "buffer", { get: () => ((touched = true), realMemory.buffer), configurable: true });
   core.memory = memoryProxy;
-  for (const m of ["fill", "copy", "elfRelocApply", "x86RelocApply"]) {
+  for (const m of ["fill", "copy", "elfRelocApply", "relrApply", "x86RelocApply"]) {
     const f = core[m].bind(core);
     core[m] = (...a) => ((touched = true), f(...a));
   }

@@ -13,7 +13,7 @@ import type { FormatContext, KernelResult, ModuleResult } from "./formats/format
 import { planRaw, type RawKernelArch } from "./formats/raw.js";
 import { checkMeasureSupport, EventLog, type MeasuredEvent } from "./measure.js";
 import { alignUp, checkAddress, checkAlignment, hex, MAX_SAFE } from "./num.js";
-import { check, commitWithoutWriting, execute, restore, type LoadPlan, type ProgressCallback, type Saved } from "./plan.js";
+import { check, commitWithoutWriting, execute, readRelocTables, restore, type LoadPlan, type ProgressCallback, type Saved } from "./plan.js";
 
 /** What a running transaction has done, so it can be undone. */
 export interface Transaction {
@@ -390,6 +390,8 @@ export class Vm {
     if (opts.onProgress !== undefined && typeof opts.onProgress !== "function") {
       throw new GuestImageError("BAD_ARGUMENT", `onProgress must be a function, got ${typeof opts.onProgress}`, { image: plan.name, field: "onProgress" });
     }
+    // A dry run writes nothing, so relocation tables are checked as read from the file.
+    if (opts.dryRun) await readRelocTables(plan);
     const checked = check(plan, this.ram, this.ledger, this.core);
     const tx = this.currentTx();
     tx?.tokens.push(checked.token);
