@@ -20,7 +20,7 @@ import { machineName, readElf } from "../formats/elf.js";
 import { SETUP_HEADER_OFFSET, XLF_CAN_BE_LOADED_ABOVE_4G, XLF_KERNEL_64 } from "../formats/bzimage.js";
 import { hex } from "../num.js";
 import type { Placement } from "../ram/ledger.js";
-import type { LoadedImage, LoadedKernel, Vm } from "../vm.js";
+import { checkReserved, type LoadedImage, type LoadedKernel, type ReservedRange, type Vm } from "../vm.js";
 import { applyLinuxEdits } from "../fdt/linux.js";
 import { parseFdt, readFdt } from "../fdt/parse.js";
 import { cellWidths, emptyFdt, ensureNode, setProp, u32Value, type Fdt } from "../fdt/tree.js";
@@ -32,6 +32,7 @@ import {
   type Layout, type LinuxArch,
 } from "./layout.js";
 import { buildBootParams, ZERO_PAGE_SIZE } from "./x86-boot-params.js";
+import { LEGACY_HOLE_END, LEGACY_HOLE_START } from "./x86-e820.js";
 
 export type { Layout, LinuxArch } from "./layout.js";
 
@@ -55,6 +56,11 @@ export interface BootLinuxOptions {
   fdtFreeSpace?: number;
   /** x86 entry: "real" (QEMU's, needs a BIOS), "protected" (32-bit protocol), "long" (64-bit protocol). */
   x86Mode?: "real" | "protected" | "long";
+  /**
+   * x86: ranges the e820 map lists as reserved (type default 2), in addition to the VM's own
+   * (createVm `reserved`); automatic placement keeps out of them.
+   */
+  reserved?: ReservedRange[];
 }
 
 export interface BootPlacement extends Placement {
@@ -128,6 +134,8 @@ async function boot(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
   if (opts.initrd !== undefined && (typeof opts.initrd !== "string" || opts.initrd === "")) throw bad("initrd", "initrd must name a file");
   if (opts.cmdline !== undefined && (typeof opts.cmdline !== "string" || opts.cmdline.includes("\0"))) throw bad("cmdline", "cmdline must be a string without NUL");
   if (opts.firmware !== undefined && family(arch) !== "riscv") throw bad("firmware", "firmware is for riscv (SBI firmware such as OpenSBI)");
+  if (opts.reserved !== undefined && family(arch) !== "x86") throw bad("reserved", "reserved is for x86 (the e820 map); a device tree lists reserved memory itself (/memreserve/, /reserved-memory)");
+  checkReserved(opts.reserved, "reserved");
   // QEMU layout: the tree's free space is what QEMU leaves (its blob size, see layout.ts), unless asked for.
   const freeSpace = opts.fdtFreeSpace ?? (layout === "qemu" ? 0 : DEFAULT_FDT_FREE_SPACE);
   if (!Number.isSafeInteger(freeSpace) || freeSpace < 0) throw bad("fdtFreeSpace", `fdtFreeSpace must be a non-negative integer, got ${String(freeSpace)}`);
@@ -414,6 +422,11 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
   const mode = opts.x86Mode ?? (qemu ? "real" : undefined);
   if (mode !== undefined && !["real", "protected", "long"].includes(mode)) throw bad("x86Mode", `x86Mode must be "real", "protected" or "long", got ${JSON.stringify(mode)}`);
 
+  // The e820 map's reserved ranges (the VM's and this boot's) and the PC's legacy area
+  // 0x9FC00–0x100000 (x86-e820.ts) are kept out of by every automatic placement.
+  const reserved = [...vm.reserved, ...checkReserved(opts.reserved, "reserved")];
+  const avoid = [...reserved, { base: LEGACY_HOLE_START, size: LEGACY_HOLE_END - LEGACY_HOLE_START }];
+
   const kernel = await c.step("placing the kernel", () => vm.loadKernel(opts.kernel, qemu ? { at: QEMU_X86_PROT_ADDR } : {}));
   c.record("kernel", kernel);
   const k = kernel.arch as unknown as BzImageKernelArch;
@@ -428,7 +441,7 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
 
   // Command line.
   const cmdline = await c.step("placing the command line", () =>
-    vm.place("cmdline", cmdBytes, { ...(qemu ? { at: QEMU_X86_CMDLINE_ADDR } : { auto: { from: "bottom", min: 0x1000, align: 16 } }), format: "cmdline" }));
+    vm.place("cmdline", cmdBytes, { ...(qemu ? { at: QEMU_X86_CMDLINE_ADDR } : { auto: { from: "bottom", min: 0x1000, align: 16, avoid } }), format: "cmdline" }));
   c.record("cmdline", cmdline);
 
   // Initrd: as high as the kernel can reach (boot.rst, initrd_addr_max).
@@ -444,7 +457,7 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
       initrd = await c.step("placing the initrd", () => vm.loadModule(opts.initrd!, { at: at >>> 0 }));
     } else {
       const max = above4g && entryMode === "long" ? undefined : Math.min(addrMax + 1, 4 * GiB);
-      initrd = await c.step("placing the initrd", () => vm.loadModule(opts.initrd!, { auto: { from: "top", align: 4 * KiB, min: 0x100000, max } }));
+      initrd = await c.step("placing the initrd", () => vm.loadModule(opts.initrd!, { auto: { from: "top", align: 4 * KiB, min: 0x100000, max, avoid } }));
     }
     c.record("initrd", initrd);
   }
@@ -456,6 +469,7 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
     cmdline: { paddr: cmdline.paddr, length: cmdBytes.length - 1 },
     ramdisk: initrd && { paddr: initrd.paddr, size: initrd.size },
     ram: vm.ram.regions,
+    reserved,
     typeOfLoader: qemu ? QEMU_TYPE_OF_LOADER : undefined,
     // QEMU: heap_end_ptr = cmdline_addr − real_addr − 0x200 (the heap runs up to the command line).
     heapEnd: real ? QEMU_X86_CMDLINE_ADDR - QEMU_X86_REAL_ADDR : undefined,
@@ -468,7 +482,7 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
     zp = await c.step("placing the setup code", () => vm.place("setup", setup, { at: QEMU_X86_REAL_ADDR, format: "x86-setup" }));
     c.record("setup", zp);
   } else {
-    zp = await c.step("placing the zero page", () => vm.place("zero-page", page, { auto: { from: "bottom", min: 0x1000, align: 4 * KiB }, format: "boot_params" }));
+    zp = await c.step("placing the zero page", () => vm.place("zero-page", page, { auto: { from: "bottom", min: 0x1000, align: 4 * KiB, avoid }, format: "boot_params" }));
     c.record("zero-page", zp);
   }
 

@@ -54,6 +54,8 @@ export interface BootArgs {
   measure: boolean;
   dumpRam?: string;
   dumpDtb?: string;
+  /** --reserve <base>:<size>[:<type>]: reserved ranges (x86: e820 entries; all: kept out of automatic placement). */
+  reserved: Array<{ base: number; size: number; type?: number }>;
 }
 
 export interface InspectArgs {
@@ -72,7 +74,7 @@ export const USAGE = `usage:
   guest-image boot --arch arm64|arm|riscv64|riscv32|x86_64|x86 --ram <base>:<size> [--ram ...]
                    --kernel <file> [--initrd <file>] [--dtb <file>] [--cmdline <string>]
                    [--layout qemu|default] [--firmware <file>] [--json] [--measure]
-                   [--dump-ram <out>] [--dump-dtb <out>]
+                   [--dump-ram <out>] [--dump-dtb <out>] [--reserve <base>:<size>[:<e820 type>] ...]
 
 Numbers are decimal or 0x hex; sizes may end in K, M or G (powers of 1024).`;
 
@@ -195,12 +197,19 @@ function parseLoad(rest: string[]): LoadArgs {
 const BOOT_ARCHES = ["arm64", "arm", "riscv64", "riscv32", "x86_64", "x86"] as const;
 
 function parseBoot(rest: string[]): BootArgs {
-  const out: Partial<BootArgs> & { ram: RamArg[] } = { command: "boot", ram: [], layout: "default", json: false, measure: false };
+  const out: Partial<BootArgs> & { ram: RamArg[] } = { command: "boot", ram: [], layout: "default", json: false, measure: false, reserved: [] };
   walkOptions(rest, (opt, value, once) => {
     switch (opt) {
       case "--ram":
         out.ram.push(parseRam(value()));
         break;
+      case "--reserve": {
+        const v = value();
+        const m = /^([^:]+):([^:]+)(?::([^:]+))?$/.exec(v);
+        if (!m) throw new UsageError(`--reserve: "${v}" is not <base>:<size>[:<e820 type>]`);
+        out.reserved!.push({ base: parseNumber(m[1], "--reserve base"), size: parseNumber(m[2], "--reserve size"), ...(m[3] !== undefined ? { type: parseNumber(m[3], "--reserve type", false) } : {}) });
+        break;
+      }
       case "--arch": {
         once();
         const v = value();

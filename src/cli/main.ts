@@ -147,8 +147,8 @@ function printEvents(events: MeasuredEvent[]): void {
 const printable = (arch: object) => Object.fromEntries(Object.entries(arch).filter(([, v]) => !(v instanceof Uint8Array)));
 
 async function boot(a: BootArgs): Promise<number> {
-  const vm = await createVm({ ram: a.ram, files: fromPaths(), measure: a.measure });
   let b: LinuxBoot | undefined;
+  const vm = await createVm({ ram: a.ram, files: fromPaths(), measure: a.measure, reserved: a.reserved });
   let failure: unknown;
   try {
     if (a.dumpDtb !== undefined && (a.arch === "x86" || a.arch === "x86_64")) {
