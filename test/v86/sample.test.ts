@@ -1,0 +1,28 @@
+// The bundled x86 sample (examples/images/hello-x86.mb, hand-encoded by examples/make-samples.mjs
+// so the samples need no assembler) boots in v86 through guest-image/v86 and prints its greeting
+// and the command line it found through the Multiboot info structure. The demo page's Boot
+// button boots the same file.
+import { readFileSync } from "node:fs";
+import { afterEach, describe, expect, it } from "vitest";
+import { bootV86 } from "../../src/adapters/v86.js";
+import { fromMap } from "../../src/index.js";
+import { createEmulator, type TestEmulator } from "./emulator.js";
+
+const sample = new URL("../../examples/images/hello-x86.mb", import.meta.url);
+let emu: TestEmulator | undefined;
+afterEach(async () => {
+  await emu?.destroy();
+  emu = undefined;
+});
+
+describe("the bundled x86 sample kernel in v86", () => {
+  it("prints the greeting and the command line it was given over COM1", async () => {
+    emu = await createEmulator({ memorySize: 16 * 1024 * 1024 });
+    const cmdline = "sample cmdline 42";
+    const boot = await bootV86(emu.emulator, { files: fromMap({ "hello-x86.mb": new Uint8Array(readFileSync(sample)) }), kernel: "hello-x86.mb", cmdline });
+    expect(boot.protocol).toBe("multiboot");
+    emu.run();
+    const text = await emu.waitFor(`Command line: ${cmdline}\r\n`, 20_000);
+    expect(text).toBe(`Hello from the guest-image x86 sample kernel, booted in v86!\r\nCommand line: ${cmdline}\r\n`);
+  });
+});
