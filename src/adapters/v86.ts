@@ -50,9 +50,12 @@ import { createVm, type LoadedImage, type LoadedKernel, type Vm } from "../vm.js
 /** The part of a v86 emulator (`new V86({ …, autostart: false })`) the adapter reads; see the header. */
 export interface V86Emulator {
   v86?: { cpu?: unknown };
-  is_running?: () => boolean;
-  add_listener?: (event: string, fn: (...args: unknown[]) => void) => void;
-  remove_listener?: (event: string, fn: (...args: unknown[]) => void) => void;
+  is_running?(): boolean;
+  // `any`: v86.d.ts types these generically per event name; the adapter only listens for "emulator-loaded".
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  add_listener?(event: any, fn: (...args: any[]) => void): void;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  remove_listener?(event: any, fn: (...args: any[]) => void): void;
 }
 
 export interface BootV86Options {
