@@ -1,7 +1,8 @@
 // v86 in headless Chromium boots Debian's 686 kernel and a busybox initrd that guest-image/v86
 // streams with fromUrl from the test server (helpers/v86-server.ts) straight into v86's own
 // guest RAM, then enters by the 32-bit boot protocol without a BIOS. The guest's /init prints the
-// marker (it exists only inside the initrd) and the command line the kernel found.
+// marker (it exists only inside the initrd) and the command line the kernel found. Then the same
+// boot with v86 and the loader running in a Web Worker (fixtures/v86-worker.ts).
 import { describe, expect, it } from "vitest";
 import { V86 } from "v86";
 import v86WasmUrl from "v86/build/v86.wasm?url";
@@ -32,6 +33,32 @@ describe("v86 in Chromium boots what guest-image/v86 places from URLs", () => {
       expect(out).toContain(`CMDLINE=${cmdline}`);
     } finally {
       await emulator.destroy();
+    }
+  });
+
+  it("the same boot with v86 and guest-image/v86 in a Web Worker", { timeout: 240_000 }, async () => {
+    const w = new Worker(new URL("./fixtures/v86-worker.ts", import.meta.url), { type: "module" });
+    let out = "";
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const cmdline = "console=ttyS0 quiet v86worker=1";
+      let placed: string[] = [];
+      await new Promise<void>((resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`no marker from the worker within 200 s; COM1 tail: ${JSON.stringify(out.slice(-600))}`)), 200_000);
+        w.onerror = (e) => reject(new Error(`worker error: ${e.message}`));
+        w.onmessage = (e) => {
+          if (e.data.error) reject(new Error(e.data.error));
+          if (e.data.placed) placed = e.data.placed;
+          if (e.data.serial) out += e.data.serial;
+          if (out.includes(V86_BROWSER_MARKER)) resolve();
+        };
+        w.postMessage({ base: new URL("/v86f/", location.origin).href, cmdline, memorySize: 128 * 1024 * 1024 });
+      });
+      expect(placed).toEqual(expect.arrayContaining(["bzImage", "initrd.cpio", "zero-page"]));
+      expect(out).toContain(`CMDLINE=${cmdline}`);
+    } finally {
+      clearTimeout(timer);
+      w.terminate();
     }
   });
 });
