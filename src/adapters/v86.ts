@@ -292,6 +292,11 @@ async function placeMultiboot(vm: Vm, opts: BootV86Options): Promise<Omit<V86Boo
     if (mb.format !== "multiboot") {
       throw new GuestImageError("BAD_MAGIC", `protocol "multiboot" needs a Multiboot kernel, got ${kernel.format}`, { image: opts.kernel, field: "protocol" });
     }
+    // Spec 3.1.2: a boot loader that cannot meet a requirement bit (0-15) "must fail". This one
+    // sets no video mode (there is no BIOS to ask), so a kernel that requires one is refused.
+    if (mb.requirements.video_mode) {
+      throw new GuestImageError("UNSUPPORTED", `the Multiboot header requires video mode information (flags ${hex(mb.flags)}, bit 2), which guest-image/v86 does not provide`, { image: opts.kernel, field: "flags" });
+    }
     let module: LoadedImage | undefined;
     if (opts.initrd !== undefined) {
       // Above the kernel and 1 MiB, page-aligned (spec 3.1.2 flags bit 0 asks for it; always harmless).

@@ -76,6 +76,21 @@ describe("guest-image/v86 refuses before v86 runs, leaving v86 unchanged", () =>
     expect(cpuSnapshot(emu)).toEqual(cpu0);
   });
 
+  it("a Multiboot kernel that requires video mode information (a requirement bit it cannot meet) is refused, v86 unchanged", async () => {
+    emu = await createEmulator({ memorySize: 16 * MiB });
+    // Spec 3.1.1/3.1.2: magic, flags (bit 16 address fields, bit 2 video mode), checksum, then
+    // header_addr load_addr load_end_addr bss_end_addr entry_addr, mode_type width height depth.
+    const k = new Uint8Array(0x80);
+    const dv = new DataView(k.buffer);
+    const flags = 0x0001_0004;
+    [0x1badb002, flags, (-(0x1badb002 + flags)) >>> 0, 0x100000, 0x100000, 0x100080, 0x100080, 0x100040, 0, 80, 25, 0].forEach((v, i) => dv.setUint32(i * 4, v, true));
+    k[0x40] = 0xf4; // hlt
+    const before = memoryDigest(emu);
+    const e = await refusal(bootV86(emu.emulator, { files: fromMap({ k }), kernel: "k" }));
+    expect([e.code, e.field, e.image]).toEqual(["UNSUPPORTED", "flags", "k"]);
+    expect(memoryDigest(emu)).toBe(before);
+  });
+
   it("a CPU state v86 cannot enter (long mode, a 64-bit register value) is refused before any register is written", async () => {
     emu = await createEmulator({ memorySize: 16 * MiB });
     const cpu0 = cpuSnapshot(emu);

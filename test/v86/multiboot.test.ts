@@ -49,9 +49,16 @@ describe("v86 boots a Multiboot 1 kernel placed by guest-image/v86", () => {
     for (let i = 0; i < module.length; i++) module[i] = (i * 131 + 7) & 0xff;
     const cmdline = "console=ttyS0 guest-image v86 test";
     emu = await createEmulator({ memorySize });
+    // The SVGA framebuffer the adapter borrows for its scratch area, and v86's memory size.
+    const cpu = (emu.emulator as unknown as { v86: { cpu: { wasm_memory: WebAssembly.Memory; devices: { vga: { svga_memory: { byteOffset: number; length: number } } } } } }).v86.cpu;
+    const svga = cpu.devices.vga.svga_memory;
+    const svgaBefore = new Uint8Array(cpu.wasm_memory.buffer, svga.byteOffset, svga.length).slice();
+    const bytesBefore = cpu.wasm_memory.buffer.byteLength;
     const boot = await bootV86(emu.emulator, { files: fromMap({ "mbi.elf": kernel, "payload.bin": module }), kernel: "mbi.elf", initrd: "payload.bin", cmdline });
     expect(boot.protocol).toBe("multiboot");
     expect(boot.scratch).toBe("svga");
+    expect(cpu.wasm_memory.buffer.byteLength).toBe(bytesBefore); // not grown
+    expect(Buffer.compare(new Uint8Array(cpu.wasm_memory.buffer, svga.byteOffset, svga.length), svgaBefore)).toBe(0); // put back
     emu.run();
     const out = await emu.waitFor("END\n", 30_000);
     expect(out).toBe(expectedReport({ memorySize, cmdline, module, moduleName: "payload.bin" }));
