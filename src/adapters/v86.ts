@@ -18,6 +18,8 @@
 //                                         per segment register, es cs ss ds fs gs = 0..5
 //     reg32[i]                            eax ecx edx ebx esp ebp esi edi = 0..7
 //     instruction_pointer[0]              linear address of the next instruction (CS base + EIP)
+//     gdtr_offset[0], gdtr_size[0], idtr_offset[0], idtr_size[0]
+//                                         descriptor table registers, when the state names them
 //     update_state_flags()                refreshes the cached mode flags the JIT keys on
 //     jit_clear_cache()                   (optional) drops compiled code
 //     devices.vga.svga_memory             (optional) the SVGA framebuffer, a Uint8Array inside
@@ -36,6 +38,7 @@
 // mem8.byteOffset, ONE region [0, memory_size)), so every file is read straight into guest RAM.
 // All checks (the emulator's fields and state, the kernel's headers, the room for every image) run
 // before v86's state is touched; a failed placement is rolled back by the VM's transaction.
+import { protectedModeState, type X86CpuState } from "../boot/cpu-x86.js";
 import { bootLinux, type BootCpuState, type LinuxBoot } from "../boot/linux.js";
 import { buildMultibootInfo } from "../boot/multiboot-info.js";
 import { SCRATCH_BYTES } from "../core/core.js";
@@ -310,63 +313,109 @@ async function placeMultiboot(vm: Vm, opts: BootV86Options): Promise<Omit<V86Boo
     const at = tvm.findFree(size, { from: "bottom", align: 16, min: 0x1000, max: LOW_RAM_END });
     const info = build(at);
     const placedInfo = await tvm.place("multiboot-info", info.bytes, { at, format: "multiboot-info" });
-    const cpu: BootCpuState = {
-      arch: "x86",
-      mode: "protected",
-      pc: mb.entry,
-      // Spec 3.2 "Machine state": EAX = magic, EBX = info, CS a flat 32-bit code segment, DS ES FS
-      // GS SS flat data segments, A20 on, CR0 PG clear and PE set, EFLAGS VM and IF clear.
-      regs: { eax: BigInt(MULTIBOOT_BOOTLOADER_MAGIC), ebx: BigInt(placedInfo.paddr), cs: BOOT_CS, ds: BOOT_DS, es: BOOT_DS, fs: BOOT_DS, gs: BOOT_DS, ss: BOOT_DS },
-    };
+    // Spec 3.2 "Machine state": EAX = magic, EBX = info, CS a flat 32-bit code segment, DS ES FS
+    // GS SS flat data segments, A20 on, CR0 PG clear and PE set, EFLAGS VM and IF clear; GDTR
+    // and the other registers undefined (the kernel loads its own GDT before any segment).
+    const cpu = protectedModeState("x86", mb.entry, 0, null);
+    cpu.regs.esi = 0n;
+    cpu.regs.eax = BigInt(MULTIBOOT_BOOTLOADER_MAGIC);
+    cpu.regs.ebx = BigInt(placedInfo.paddr);
     return { protocol: "multiboot" as const, cpu, multiboot: { kernel, module, info: { paddr: placedInfo.paddr, size: placedInfo.size } } };
   });
 }
 
-const u32 = (v: bigint, name: string): number => {
-  if (typeof v !== "bigint" || v < 0n || v > 0xffffffffn) throw badArg(`cpu.regs.${name}`, `register ${name} must be a 32-bit value, got ${String(v)}`);
+const u32 = (v: unknown, name: string): number => {
+  if (typeof v !== "bigint" || v < 0n || v > 0xffffffffn) throw badArg(`cpu.${name}`, `${name} must be a 32-bit value, got ${String(v)}`);
   return Number(v);
 };
 
+/** What one v86 segment register gets: selector, hidden base/limit, access byte, and its D/B bit. */
+interface SegmentLoad { selector: number; base: number; limit: number; access: number; db: boolean }
+
+/** The segments of `state`: its X86CpuState `segments` when present, else flat ones with the selectors in `regs`. */
+function segmentsOf(state: BootCpuState): SegmentLoad[] {
+  const out: SegmentLoad[] = [];
+  const x = state as Partial<X86CpuState>;
+  for (const name of SEG_NAMES) {
+    const s = x.segments?.[name];
+    if (s) {
+      if (s.unusable || !s.present) throw unsupported(`cpu.segments.${name}`, `segment ${name} is not usable: the 32-bit entry needs every segment present`);
+      const limit = s.limit;
+      if (!Number.isInteger(limit) || limit < 0 || limit > 0xffffffff) throw badArg(`cpu.segments.${name}.limit`, `segment ${name} limit must be a 32-bit value, got ${String(limit)}`);
+      // The access byte of a descriptor is the low byte of the VMX access rights: type | S << 4 | DPL << 5 | P << 7.
+      out.push({ selector: selectorOf(s.selector, name), base: u32(s.base, `segments.${name}.base`), limit, access: s.access & 0xff, db: s.db });
+    } else {
+      const r = state.regs?.[name];
+      const selector = r === undefined ? Number(name === "cs" ? BOOT_CS : BOOT_DS) : selectorOf(u32(r, `regs.${name}`), name);
+      out.push({ selector, base: 0, limit: 0xffffffff, access: name === "cs" ? ACCESS_CODE : ACCESS_DATA, db: true });
+    }
+  }
+  return out;
+}
+
+function selectorOf(v: number, name: string): number {
+  if (!Number.isInteger(v) || v < 4 || v > 0xffff) throw badArg(`cpu.regs.${name}`, `selector ${name} must be a non-null 16-bit selector, got ${hex(v)}`);
+  return v;
+}
+
+/** es cs ss ds fs gs: v86's segment order (src/const.js REG_ES … REG_GS). */
+const SEG_NAMES = ["es", "cs", "ss", "ds", "fs", "gs"] as const;
+
 /**
- * Puts v86's CPU in a 32-bit protected-mode entry state (paging off, interrupts off, flat
- * segments, ring 0) with the registers and the instruction pointer of `state` — what v86's own
- * Multiboot path does. Registers not named in `state.regs` are zeroed.
+ * Puts v86's CPU in the 32-bit protected-mode entry state of `state` — what v86's own Multiboot
+ * path does: paging off, ring 0, the segment registers with their hidden parts (flat unless
+ * `state.segments` says otherwise), EFLAGS (interrupts off), GDTR/IDTR when given, the general
+ * registers (those not named are zeroed) and the instruction pointer. Everything is validated
+ * before the first field is written.
  */
 export function setV86CpuState(emulator: V86Emulator, state: BootCpuState): void {
   const cpu = v86Cpu(emulator);
   if (!state || typeof state !== "object") throw badArg("cpu", "setV86CpuState needs a boot CPU state");
   if (state.arch !== "x86") throw unsupported("cpu.arch", `v86 is a 32-bit x86 CPU: cannot enter a ${String(state.arch)} kernel`);
   if (state.mode !== "protected") throw unsupported("cpu.mode", `v86 starts kernels in 32-bit protected mode only (no BIOS for "real", no long mode), got ${JSON.stringify(state.mode)}`);
-  // Validate everything before the first write.
+  const x = state as Partial<X86CpuState>;
   const pc = u32(state.pc, "pc");
-  const regs = state.regs ?? {};
+  const cr0 = x.cr0 === undefined ? CR0_PE : u32(x.cr0, "cr0");
+  if ((cr0 & CR0_PE) === 0 || (cr0 & 0x8000_0000) !== 0) throw unsupported("cpu.cr0", `the 32-bit entry needs CR0.PE set and CR0.PG clear, got ${hex(cr0)}`);
+  const flags = x.rflags === undefined ? FLAGS_DEFAULT : u32(x.rflags, "rflags");
+  if ((x.cr4 !== undefined && x.cr4 !== 0n) || (x.efer !== undefined && x.efer !== 0n)) {
+    throw unsupported("cpu.cr4", `v86 enters with CR4 = EFER = 0 (no PAE, no long mode), got cr4 ${String(x.cr4)} efer ${String(x.efer)}`);
+  }
+  const tables: Array<[string, { base: bigint; limit: number }]> = [];
+  if (x.gdtr) tables.push(["gdtr", x.gdtr]);
+  if (x.idtr) tables.push(["idtr", x.idtr]);
+  const dt = cpu as unknown as Record<string, unknown>;
+  for (const [name, t] of tables) {
+    u32(t.base, `${name}.base`);
+    if (!Number.isInteger(t.limit) || t.limit < 0 || t.limit > 0xffff) throw badArg(`cpu.${name}.limit`, `${name} limit must be 16-bit, got ${String(t.limit)}`);
+    for (const f of [`${name}_offset`, `${name}_size`]) if (!isView(dt[f], 1)) throw unsupported(`cpu.${f}`, `this v86 build has no cpu.${f} (a typed array)`);
+  }
+  const segs = segmentsOf(state);
   const gp = new Array<number>(8).fill(0);
-  const sel = new Array<number>(6).fill(Number(BOOT_DS));
-  sel[SEGS.cs] = Number(BOOT_CS);
-  for (const [name, value] of Object.entries(regs)) {
-    if (name in REGS) gp[REGS[name as keyof typeof REGS]] = u32(value, name);
-    else if (name in SEGS) {
-      const v = u32(value, name);
-      if (v > 0xffff || v < 4) throw badArg(`cpu.regs.${name}`, `selector ${name} must be a non-null 16-bit selector, got ${hex(v)}`);
-      sel[SEGS[name as keyof typeof SEGS]] = v;
-    } else throw unsupported(`cpu.regs.${name}`, `register ${name} cannot be set in v86 by this adapter`);
+  for (const [name, value] of Object.entries(state.regs ?? {})) {
+    if (name in REGS) gp[REGS[name as keyof typeof REGS]] = u32(value, `regs.${name}`);
+    else if (!(name in SEGS)) throw unsupported(`cpu.regs.${name}`, `register ${name} cannot be set in v86 by this adapter`);
   }
 
-  cpu.cr[0] = CR0_PE;
+  cpu.cr[0] = cr0 | 0;
   cpu.protected_mode[0] = 1;
-  cpu.flags[0] = FLAGS_DEFAULT;
-  cpu.is_32[0] = 1;
-  cpu.stack_size_32[0] = 1;
+  cpu.flags[0] = flags | 0;
+  cpu.is_32[0] = segs[SEGS.cs].db ? 1 : 0;
+  cpu.stack_size_32[0] = segs[SEGS.ss].db ? 1 : 0;
   cpu.cpl[0] = 0;
   for (let i = 0; i < 6; i++) {
-    cpu.sreg[i] = sel[i];
+    cpu.sreg[i] = segs[i].selector;
     cpu.segment_is_null[i] = 0;
-    cpu.segment_offsets[i] = 0;
-    cpu.segment_limits[i] = 0xffffffff;
-    cpu.segment_access_bytes[i] = i === SEGS.cs ? ACCESS_CODE : ACCESS_DATA;
+    cpu.segment_offsets[i] = segs[i].base | 0;
+    cpu.segment_limits[i] = segs[i].limit >>> 0;
+    cpu.segment_access_bytes[i] = segs[i].access;
+  }
+  for (const [name, t] of tables) {
+    (dt[`${name}_offset`] as Int32Array)[0] = Number(t.base) | 0;
+    (dt[`${name}_size`] as Int32Array)[0] = t.limit;
   }
   for (let i = 0; i < 8; i++) cpu.reg32[i] = gp[i] | 0;
-  cpu.instruction_pointer[0] = pc | 0; // flat CS: linear = EIP
+  cpu.instruction_pointer[0] = pc | 0; // linear: CS base + EIP (state.pc is linear already)
   cpu.update_state_flags();
   cpu.jit_clear_cache?.();
 }

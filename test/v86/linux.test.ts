@@ -6,6 +6,7 @@
 // control enters the same placement with ESI not pointing at the zero page: no marker.
 import { afterEach, describe, expect, it } from "vitest";
 import { bootV86, setV86CpuState } from "../../src/adapters/v86.js";
+import type { X86CpuState } from "../../src/boot/cpu-x86.js";
 import { fromMap, GuestImageError } from "../../src/index.js";
 import { readFixture } from "../qemu/fixtures.js";
 import { markerInitrd } from "../realboot/initrd.js";
@@ -35,6 +36,13 @@ describe("v86 boots Debian's 686 kernel placed by guest-image/v86 (32-bit boot p
     const boot = await bootV86(emu.emulator, { files, kernel: "bzImage", initrd: "initrd.cpio", cmdline });
     expect(boot.protocol).toBe("linux");
     expect(boot.linux!.kernel.format).toBe("bzimage");
+    // The boot record's x86 state is what v86's CPU now holds (ESI = zero page, GDTR, CS:EIP).
+    const c = (emu.emulator as unknown as { v86: { cpu: Record<string, { [i: number]: number }> } }).v86.cpu;
+    const x = boot.cpu as X86CpuState;
+    expect(c.reg32[6] >>> 0).toBe(boot.linux!.zeroPage!.paddr);
+    expect(c.instruction_pointer[0] >>> 0).toBe(Number(x.pc));
+    expect([c.gdtr_offset[0] >>> 0, c.gdtr_size[0]]).toEqual([Number(x.gdtr!.base), x.gdtr!.limit]);
+    expect([c.sreg[1], c.sreg[3], c.segment_limits[1] >>> 0, c.cr[0] & 0x80000001]).toEqual([0x10, 0x18, 0xffffffff, 1]);
     const t0 = performance.now();
     emu.run();
     const out = await emu.waitFor(m, BOOT_MS); // the tty ends lines with \r\n
