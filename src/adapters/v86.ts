@@ -198,7 +198,10 @@ function guestRam(cpu: V86Cpu): { offset: number; size: number } {
   return { offset, size };
 }
 
-/** Resolves once v86 has created its machine (no-op when it already has). */
+/**
+ * Resolves once v86 has created its machine: `emulator.v86` appears only after v86's Wasm module
+ * is compiled, and guest RAM is allocated during its init, both reported by "emulator-loaded".
+ */
 async function ready(emulator: V86Emulator): Promise<void> {
   const cpu = emulator.v86?.cpu as { memory_size?: ArrayLike<number> } | undefined;
   if (cpu?.memory_size && cpu.memory_size[0] !== 0) {
@@ -207,7 +210,10 @@ async function ready(emulator: V86Emulator): Promise<void> {
     await Promise.resolve();
     return;
   }
-  if (typeof emulator.add_listener !== "function") throw unsupported("emulator.add_listener", "this v86 build has no emulator.add_listener()");
+  if (typeof emulator.add_listener !== "function") {
+    v86Cpu(emulator); // names the missing internal
+    throw unsupported("emulator.add_listener", "this v86 build has no emulator.add_listener()");
+  }
   await new Promise<void>((resolve) => {
     const done = () => {
       emulator.remove_listener?.("emulator-loaded", done);
@@ -220,10 +226,12 @@ async function ready(emulator: V86Emulator): Promise<void> {
 /**
  * Places `kernel` (and `initrd`, `cmdline`) in v86's guest RAM and puts v86's CPU in the boot
  * protocol's entry state; then call `emulator.run()`. The emulator must be created with
- * `autostart: false`. Every check runs before v86's memory or CPU is touched.
+ * `autostart: false`; it may be called right after `new V86(…)` (it waits for
+ * "emulator-loaded"). Every check runs before v86's memory or CPU is touched.
  */
 export async function bootV86(emulator: V86Emulator, opts: BootV86Options): Promise<V86Boot> {
-  v86Cpu(emulator); // the fields, before waiting on anything
+  if (!emulator || typeof emulator !== "object") throw badArg("emulator", "bootV86 needs a V86 emulator object (new V86({ …, autostart: false }))");
+  if (emulator.v86) v86Cpu(emulator); // the fields, before waiting on anything
   await ready(emulator);
   const cpu = v86Cpu(emulator);
   if (isRunning(emulator)) {

@@ -66,7 +66,7 @@ describe.skipIf(!haveChromium)("demo page: Boot in v86", () => {
     expect(browser.problems).toEqual([]);
   });
 
-  it("Debian 686 kernel + marker initrd picked as files boot to userspace on the page", { timeout: 300_000 }, async () => {
+  it("Debian 686 kernel + marker initrd picked as files boot to userspace on the page", { timeout: 360_000 }, async () => {
     const { page } = browser;
     const marker = `GUEST-IMAGE-V86-DEMO-${Date.now().toString(36).toUpperCase()}`;
     await page.setInputFiles('.slot[data-slot="kernel"] input.file-input', { name: "bzImage-686", mimeType: "application/octet-stream", buffer: Buffer.from(readFixture("i386/bzImage")) });
@@ -74,7 +74,7 @@ describe.skipIf(!haveChromium)("demo page: Boot in v86", () => {
     await page.waitForFunction(() => document.querySelector('.slot[data-slot="kernel"] .badge')?.getAttribute("data-format") === "bzimage", null, { timeout: 20_000 });
     await page.fill("#cmdline", "console=ttyS0");
     await page.click("#boot");
-    await waitSerial(marker, 240_000);
+    await waitSerial(marker, 300_000);
     expect(await page.evaluate(() => document.body.dataset.boot)).toBe("running");
     expect(await page.locator("#boot-note").textContent()).toBe("");
     expect(await page.locator('svg.memory-map .map-image[data-name="bzImage-686"]').count()).toBe(1);

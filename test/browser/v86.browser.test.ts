@@ -11,7 +11,7 @@ import { fromUrl } from "../../src/index.js";
 import { V86_BROWSER_MARKER } from "./cases/v86.marker.js";
 
 describe("v86 in Chromium boots what guest-image/v86 places from URLs", () => {
-  it("Debian 686 bzImage + marker initrd via fromUrl reach userspace", { timeout: 240_000 }, async () => {
+  it("Debian 686 bzImage + marker initrd via fromUrl reach userspace", { timeout: 330_000 }, async () => {
     const emulator = new V86({ wasm_path: v86WasmUrl, memory_size: 128 * 1024 * 1024, vga_memory_size: 8 * 1024 * 1024, autostart: false, disable_keyboard: true, disable_mouse: true, disable_speaker: true } as ConstructorParameters<typeof V86>[0]);
     try {
       let out = "";
@@ -28,7 +28,7 @@ describe("v86 in Chromium boots what guest-image/v86 places from URLs", () => {
       expect(boot.placed.map((p) => p.name)).toEqual(expect.arrayContaining(["bzImage", "cmdline", "initrd.cpio", "zero-page"]));
       await emulator.run();
       let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([seen, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no marker within 200 s; COM1 tail: ${JSON.stringify(out.slice(-600))}`)), 200_000)))]);
+      await Promise.race([seen, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no marker within 280 s; COM1 tail: ${JSON.stringify(out.slice(-600))}`)), 280_000)))]);
       clearTimeout(timer);
       expect(out).toContain(`CMDLINE=${cmdline}`);
     } finally {
@@ -36,7 +36,7 @@ describe("v86 in Chromium boots what guest-image/v86 places from URLs", () => {
     }
   });
 
-  it("the same boot with v86 and guest-image/v86 in a Web Worker", { timeout: 240_000 }, async () => {
+  it("the same boot with v86 and guest-image/v86 in a Web Worker", { timeout: 330_000 }, async () => {
     const w = new Worker(new URL("./fixtures/v86-worker.ts", import.meta.url), { type: "module" });
     let out = "";
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -44,7 +44,7 @@ describe("v86 in Chromium boots what guest-image/v86 places from URLs", () => {
       const cmdline = "console=ttyS0 quiet v86worker=1";
       let placed: string[] = [];
       await new Promise<void>((resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`no marker from the worker within 200 s; COM1 tail: ${JSON.stringify(out.slice(-600))}`)), 200_000);
+        timer = setTimeout(() => reject(new Error(`no marker from the worker within 280 s; COM1 tail: ${JSON.stringify(out.slice(-600))}`)), 280_000);
         w.onerror = (e) => reject(new Error(`worker error: ${e.message}`));
         w.onmessage = (e) => {
           if (e.data.error) reject(new Error(e.data.error));
