@@ -5,7 +5,10 @@ import { inspectFile, type Inspection } from "guest-image";
 import { openRef, runLoad, toLoadError, type ImageRef, type LoadError, type LoadRequest, type LoadResult, type Slot } from "./load.js";
 import { memoryMapSvg, niceStep } from "./map.js";
 import { fmtHex, fmtSize, parseNum } from "./units.js";
-import { BOOT_RAM, bootInV86, serialOutput } from "./boot.js";
+// v86 and xterm.js (~0.5 MB) load on the first Boot click, not with the page.
+type BootModule = typeof import("./boot.js");
+let bootModule: BootModule | undefined;
+const loadBootModule = async (): Promise<BootModule> => (bootModule ??= await import("./boot.js"));
 
 interface Pick {
   name: string;
@@ -456,6 +459,7 @@ async function boot(): Promise<void> {
     stats.innerHTML = `${placed}${first}<span class="stat live" id="boot-bytes">${bytes === null ? "running, waiting for the guest…" : `<b>${bytes}</b> bytes from the guest`}</span>`;
   };
   try {
+    const { bootInV86 } = await loadBootModule();
     await bootInV86({ kernel: imgs.kernel, initrd: imgs.initrd, cmdline: $<HTMLInputElement>("#cmdline").value }, $("#terminal"), t0, {
       onProgress: (d, t) => (bar.style.width = `${t ? Math.min(100, (d / t) * 100) : 100}%`),
       onPlaced: (b) => {
@@ -494,7 +498,7 @@ function showBootMap(ram: { base: number; size: number }, placed: Array<{ name: 
 }
 
 // For the end-to-end test and the curious: the guest's serial output so far.
-(globalThis as unknown as { guestImageDemo: unknown }).guestImageDemo = { serial: serialOutput, bootRam: BOOT_RAM };
+(globalThis as unknown as { guestImageDemo: unknown }).guestImageDemo = { serial: () => bootModule?.serialOutput() ?? "" };
 
 buildSlots();
 setupPageDrop();
