@@ -263,36 +263,41 @@ export async function bootV86(emulator: V86Emulator, opts: BootV86Options): Prom
 
   const t0 = performance.now();
   if (scratch === "svga") saved = new Uint8Array(cpu.wasm_memory.buffer, scratchOffset, SCRATCH_BYTES).slice();
-  let result: Omit<V86Boot, "placeMs" | "scratch" | "placed" | "ram">;
-  let placed: Placement[];
+  let out: { result: Omit<V86Boot, "placeMs" | "scratch" | "placed" | "ram">; placed: Placement[]; apply: () => void };
   try {
     const vm = await createVm({ ram: [ram], memory: cpu.wasm_memory, memoryOffset: offset, scratchOffset, files: opts.files });
-    let useMultiboot = protocol === "multiboot";
-    if (protocol === "auto") {
-      const f = await vm.open(opts.kernel);
-      try {
-        useMultiboot = (await sniff(f)).format.name === "multiboot";
-      } finally {
-        await f.close();
+    // One transaction: if anything fails up to the CPU state being ready to apply (including the
+    // state's own checks, or the emulator having been started meanwhile), guest RAM is restored.
+    out = await vm.transaction(async (tvm) => {
+      let useMultiboot = protocol === "multiboot";
+      if (protocol === "auto") {
+        const f = await tvm.open(opts.kernel);
+        try {
+          useMultiboot = (await sniff(f)).format.name === "multiboot";
+        } finally {
+          await f.close();
+        }
       }
-    }
-    if (useMultiboot) {
-      result = await placeMultiboot(vm, opts);
-    } else {
-      // boot.rst "32-bit Boot Protocol": v86 is a 32-bit CPU without PAE, so never "long".
-      const linux = await bootLinux(vm, { arch: "x86", kernel: opts.kernel, initrd: opts.initrd, cmdline: opts.cmdline, x86Mode: "protected" });
-      result = { protocol: "linux", cpu: linux.cpu, linux };
-    }
-    placed = vm.placed();
+      let result: Omit<V86Boot, "placeMs" | "scratch" | "placed" | "ram">;
+      if (useMultiboot) {
+        result = await placeMultiboot(tvm, opts);
+      } else {
+        // boot.rst "32-bit Boot Protocol": v86 is a 32-bit CPU without PAE, so never "long".
+        const linux = await bootLinux(tvm, { arch: "x86", kernel: opts.kernel, initrd: opts.initrd, cmdline: opts.cmdline, x86Mode: "protected" });
+        result = { protocol: "linux", cpu: linux.cpu, linux };
+      }
+      const apply = planV86CpuState(cpu, result.cpu);
+      if (isRunning(emulator)) {
+        throw badArg("autostart", "the v86 emulator started running while images were placed: create it with autostart: false and run it after bootV86");
+      }
+      return { result, placed: tvm.placed(), apply };
+    });
   } finally {
     if (saved) new Uint8Array(cpu.wasm_memory.buffer, scratchOffset, SCRATCH_BYTES).set(saved);
   }
   const placeMs = performance.now() - t0;
-  if (isRunning(emulator)) {
-    throw badArg("autostart", "the v86 emulator started running while images were placed: create it with autostart: false and run it after bootV86");
-  }
-  setV86CpuState(emulator, result.cpu);
-  return { ...result, ram, placed, placeMs, scratch };
+  out.apply();
+  return { ...out.result, ram, placed: out.placed, placeMs, scratch };
 }
 
 /** Multiboot 1 (spec 0.6.96): kernel by its header, the initrd as module 0, then the info structure. */
@@ -377,7 +382,11 @@ const SEG_NAMES = ["es", "cs", "ss", "ds", "fs", "gs"] as const;
  * before the first field is written.
  */
 export function setV86CpuState(emulator: V86Emulator, state: BootCpuState): void {
-  const cpu = v86Cpu(emulator);
+  planV86CpuState(v86Cpu(emulator), state)();
+}
+
+/** Checks `state` against what v86 can enter; returns the function that writes it (no check can fail there). */
+function planV86CpuState(cpu: V86Cpu, state: BootCpuState): () => void {
   if (!state || typeof state !== "object") throw badArg("cpu", "setV86CpuState needs a boot CPU state");
   if (state.arch !== "x86") throw unsupported("cpu.arch", `v86 is a 32-bit x86 CPU: cannot enter a ${String(state.arch)} kernel`);
   if (state.mode !== "protected") throw unsupported("cpu.mode", `v86 starts kernels in 32-bit protected mode only (no BIOS for "real", no long mode), got ${JSON.stringify(state.mode)}`);
@@ -405,25 +414,27 @@ export function setV86CpuState(emulator: V86Emulator, state: BootCpuState): void
     else if (!(name in SEGS)) throw unsupported(`cpu.regs.${name}`, `register ${name} cannot be set in v86 by this adapter`);
   }
 
-  cpu.cr[0] = cr0 | 0;
-  cpu.protected_mode[0] = 1;
-  cpu.flags[0] = flags | 0;
-  cpu.is_32[0] = segs[SEGS.cs].db ? 1 : 0;
-  cpu.stack_size_32[0] = segs[SEGS.ss].db ? 1 : 0;
-  cpu.cpl[0] = 0;
-  for (let i = 0; i < 6; i++) {
-    cpu.sreg[i] = segs[i].selector;
-    cpu.segment_is_null[i] = 0;
-    cpu.segment_offsets[i] = segs[i].base | 0;
-    cpu.segment_limits[i] = segs[i].limit >>> 0;
-    cpu.segment_access_bytes[i] = segs[i].access;
-  }
-  for (const [name, t] of tables) {
-    (dt[`${name}_offset`] as Int32Array)[0] = Number(t.base) | 0;
-    (dt[`${name}_size`] as Int32Array)[0] = t.limit;
-  }
-  for (let i = 0; i < 8; i++) cpu.reg32[i] = gp[i] | 0;
-  cpu.instruction_pointer[0] = pc | 0; // linear: CS base + EIP (state.pc is linear already)
-  cpu.update_state_flags();
-  cpu.jit_clear_cache?.();
+  return () => {
+    cpu.cr[0] = cr0 | 0;
+    cpu.protected_mode[0] = 1;
+    cpu.flags[0] = flags | 0;
+    cpu.is_32[0] = segs[SEGS.cs].db ? 1 : 0;
+    cpu.stack_size_32[0] = segs[SEGS.ss].db ? 1 : 0;
+    cpu.cpl[0] = 0;
+    for (let i = 0; i < 6; i++) {
+      cpu.sreg[i] = segs[i].selector;
+      cpu.segment_is_null[i] = 0;
+      cpu.segment_offsets[i] = segs[i].base | 0;
+      cpu.segment_limits[i] = segs[i].limit >>> 0;
+      cpu.segment_access_bytes[i] = segs[i].access;
+    }
+    for (const [name, t] of tables) {
+      (dt[`${name}_offset`] as Int32Array)[0] = Number(t.base) | 0;
+      (dt[`${name}_size`] as Int32Array)[0] = t.limit;
+    }
+    for (let i = 0; i < 8; i++) cpu.reg32[i] = gp[i] | 0;
+    cpu.instruction_pointer[0] = pc | 0; // linear: CS base + EIP (state.pc is linear already)
+    cpu.update_state_flags();
+    cpu.jit_clear_cache?.();
+  };
 }
