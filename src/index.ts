@@ -34,6 +34,7 @@ export type { ProgressCallback, LoadPlan } from "./plan.js";
 export { bootLinux } from "./boot/linux.js";
 export type { BootLinuxOptions, BootPlacement, BootCpuState, LinuxBoot, Layout, LinuxArch } from "./boot/linux.js";
 export type { X86CpuState, X86Segment, X86Segments } from "./boot/cpu-x86.js";
+export type { Arm64CpuState, ArmCpuState, RiscvCpuState, BootStub } from "./boot/linux.js";
 export * as fdt from "./fdt/index.js";
 export { parseFdt, writeFdt } from "./fdt/index.js";
 export type { Fdt, FdtNode, FdtProperty, FdtReservation } from "./fdt/index.js";

@@ -35,8 +35,13 @@ import { buildBootParams, ZERO_PAGE_SIZE } from "./x86-boot-params.js";
 import { LEGACY_HOLE_END, LEGACY_HOLE_START } from "./x86-e820.js";
 import { longModeState, protectedModeState, realModeState, type X86CpuState } from "./cpu-x86.js";
 import { placeX86Tables, type PlacedTables } from "./x86-tables.js";
+import { arm64Cpu, armCpu, riscvCpu, type ArmCpuStateVariant, type BootStub } from "./cpu-arm.js";
+import { ARM64_STUB_ALIGN, arm64Stub } from "./stubs/arm64.js";
+import { ARM_STUB_ALIGN, armStub } from "./stubs/arm.js";
+import { RISCV_STUB_ALIGN, riscvStub } from "./stubs/riscv.js";
 
 export type { Layout, LinuxArch } from "./layout.js";
+export type { Arm64CpuState, ArmCpuState, RiscvCpuState, BootStub } from "./cpu-arm.js";
 
 export interface BootLinuxOptions {
   arch: LinuxArch;
@@ -69,6 +74,18 @@ export interface BootLinuxOptions {
    * (createVm `reserved`); automatic placement keeps out of them.
    */
   reserved?: ReservedRange[];
+  /**
+   * arm64, arm, riscv: place a boot stub (src/boot/stubs/) that loads the protocol's registers and
+   * jumps to the kernel (riscv with firmware: to the firmware); cpu.pc is then the stub's address.
+   * Refused (UNSUPPORTED) on x86.
+   */
+  stub?: boolean;
+  /**
+   * Device trees: /chosen rng-seed (32 bytes) and kaslr-seed (8 bytes) are fresh random bytes
+   * (WebCrypto getRandomValues) for every boot. A seed (integer 0 … 2^64 − 1) derives them
+   * instead, so the boot is reproducible byte for byte.
+   */
+  seed?: number | bigint;
 }
 
 export interface BootPlacement extends Placement {
@@ -78,18 +95,16 @@ export interface BootPlacement extends Placement {
 }
 
 /**
- * The state the first instruction sees: X86CpuState (src/boot/cpu-x86.ts) on x86, the generic
- * shape below on the device-tree architectures.
+ * The state the first instruction sees: one variant per architecture, told apart by `arch`:
+ * arm64/arm/riscv in src/boot/cpu-arm.ts, x86 in src/boot/cpu-x86.ts. Registers not listed are
+ * don't-care (booting docs).
  */
-export type BootCpuState = X86CpuState | DtCpuState;
+export type BootCpuState = ArmCpuStateVariant | X86CpuState;
 
-/** The state the first instruction sees. Registers not listed are don't-care (booting docs). */
-export interface DtCpuState {
+/** Kept for callers of the first version: the fields every variant has. */
+export interface CommonCpuState {
   arch: LinuxArch;
-  /**
-   * arm64: "el1/el2, MMU off"; arm: "svc, MMU off"; riscv: "s" (kernel) or "m" (firmware);
-   * x86: "real", "protected" (flat 32-bit, paging off), "long" (64-bit, identity-mapped).
-   */
+  /** For people: "EL1h, MMU off…", "svc…", "S"/"M", "real"/"protected"/"long". */
   mode: string;
   /** Guest physical address of the first instruction. */
   pc: bigint;
@@ -123,8 +138,14 @@ const KERNEL_FORMATS: Record<"arm64" | "arm" | "riscv" | "x86", readonly string[
 const ELF_MACHINES: Record<string, RegExp> = { arm64: /aarch64/i, arm: /^arm$/i, riscv: /risc-?v/i };
 
 const DEFAULT_FDT_FREE_SPACE = 64 * KiB;
-/** booting.rst: "The device tree blob (dtb) must be placed on an 8-byte boundary and must not exceed 2 megabytes in size." */
-const ARM64_DTB_MAX = 2 * MiB;
+/**
+ * arm64 booting.rst: "The device tree blob (dtb) must be placed on an 8-byte boundary and must not
+ * exceed 2 megabytes in size." arm's booting.rst states no number, but arch/arm/kernel/head.S
+ * maps the tree with two 1 MiB sections (ARM_DTB_WINDOW below): never more than 2 MiB either.
+ */
+const DTB_MAX: Partial<Record<LinuxArch, number>> = { arm64: 2 * MiB, arm: 2 * MiB };
+/** arm: two 1 MiB sections from the tree's section start are mapped early (head.S). */
+const ARM_DTB_WINDOW = 2 * MiB;
 /** booting.rst: initrd and kernel "within a 1 GB aligned physical memory window of up to 32 GB in size". */
 const ARM64_INITRD_WINDOW = 32 * GiB;
 
@@ -155,6 +176,11 @@ async function boot(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
   if (!Number.isSafeInteger(freeSpace) || freeSpace < 0) throw bad("fdtFreeSpace", `fdtFreeSpace must be a non-negative integer, got ${String(freeSpace)}`);
   const fam = family(arch);
   if (fam === "x86" && opts.dtb !== undefined) throw bad("dtb", "x86 boots without a device tree (setup_data DTBs are not supported)");
+  if (opts.stub !== undefined && typeof opts.stub !== "boolean") throw bad("stub", `stub must be true or false, got ${String(opts.stub)}`);
+  if (opts.stub && fam === "x86") {
+    throw new GuestImageError("UNSUPPORTED", `no boot stub for ${arch}: stubs exist for arm64, arm, riscv64 and riscv32 (x86 hands over a full CPU state instead)`, { field: "stub" });
+  }
+  const seeds = fam === "x86" ? undefined : bootSeeds(opts.seed);
 
   // ── validate inputs before placing anything ──
   const kfile = await vm.open(opts.kernel);
@@ -237,7 +263,7 @@ async function boot(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
     }
   };
   const ram = mainRam(vm.ram.regions);
-  const ctx: Ctx = { vm, opts, arch, layout, ram, kformat, textOffset, imageSize, initrdSize, dtbFileSize, freeSpace, hartId, firmwareIsElf, record, step };
+  const ctx: Ctx = { vm, opts, arch, layout, ram, kformat, textOffset, imageSize, initrdSize, dtbFileSize, freeSpace, hartId, firmwareIsElf, seeds, record, step };
   if (fam === "x86") return bootX86(ctx, placements);
   return bootDt(ctx, fdt!, placements);
 }
@@ -256,6 +282,8 @@ interface Ctx {
   freeSpace: number;
   hartId: number;
   firmwareIsElf: boolean;
+  /** Device trees: fresh (or seeded) /chosen rng-seed and kaslr-seed. */
+  seeds?: { rng: Uint8Array; kaslr: bigint };
   record(role: string, x: { name: string; format: string; paddr: number; size: number }): void;
   step<T>(what: string, fn: () => Promise<T>): Promise<T>;
 }
@@ -302,13 +330,25 @@ async function bootDt(c: Ctx, fdt: Fdt, placements: BootPlacement[]): Promise<Li
       initrdCells: cells ?? (qemu ? 1 : undefined),
       memory: rewriteMemory ? memory : undefined,
       memoryMode: qemu ? "qemu" : "exact",
+      seeds: c.seeds,
     });
   };
   // Draft with 2-cell initrd values: the largest the tree can get, so the final blob fits its slot.
   edits(c.opts.initrd !== undefined ? { start: 0, end: 0 } : undefined, c.opts.initrd !== undefined && !qemu ? 2 : undefined);
-  const dtbSize = Math.max(writeFdt(fdt, { freeSpace: c.freeSpace }).length, qemuSize);
-  if (arch === "arm64" && dtbSize > ARM64_DTB_MAX) {
-    throw new GuestImageError("TOO_LARGE", `the device tree is ${hex(dtbSize)} bytes with its free space; arm64 booting.rst allows at most 2 MiB`, { image: "dtb", field: "dtb" });
+  // Free space (ours, or QEMU's 2 × (size + 10000)) never pushes the tree past the architecture's
+  // limit: the padding shrinks; only a tree whose content alone is too large is refused.
+  const limit = DTB_MAX[arch];
+  const content = writeFdt(fdt).length;
+  if (limit !== undefined && content > limit) {
+    const name = typeof opts.dtb === "string" ? opts.dtb : "dtb";
+    const rule = arch === "arm64" ? "arm64 booting.rst allows" : "arm's head.S maps";
+    throw new GuestImageError("TOO_LARGE", `the device tree's content is ${hex(content)} bytes (totalsize without free space); ${rule} at most ${hex(limit)} (2 MiB)`, { image: name, field: "totalsize" });
+  }
+  let freeSpace = c.freeSpace;
+  let dtbSize = Math.max(content + freeSpace, qemuSize);
+  if (limit !== undefined && dtbSize > limit) {
+    dtbSize = limit;
+    freeSpace = Math.min(freeSpace, limit - content);
   }
 
   // Initrd and device tree addresses.
@@ -345,33 +385,67 @@ async function bootDt(c: Ctx, fdt: Fdt, placements: BootPlacement[]): Promise<Li
     await loadInitrd({ auto: { ...initrdAuto, from: "top", min: Math.max(window, kernelEnd), max: Math.min(dtbAt, windowEnd ?? dtbAt) } });
   }
 
+  if (arch === "arm") {
+    // arch/arm/kernel/head.S maps the tree with two 1 MiB sections from its section's start ("We
+    // map 2 sections in case the ATAGs/DTB crosses a section boundary"): it must end within 2 MiB
+    // of the 1 MiB boundary below it. Shrink the padding to that; refuse only content beyond it.
+    const room = ARM_DTB_WINDOW - (dtbAt % MiB);
+    if (content > room) {
+      const name = typeof opts.dtb === "string" ? opts.dtb : "dtb";
+      throw new GuestImageError("TOO_LARGE", `the device tree's content (${hex(content)} bytes) at ${hex(dtbAt)} would end past the 2 MiB the arm kernel maps from ${hex(alignDownN(dtbAt, MiB))} (arch/arm/kernel/head.S)`, { image: name, field: "totalsize" });
+    }
+    if (dtbSize > room) {
+      dtbSize = room;
+      freeSpace = Math.min(freeSpace, room - content);
+    }
+  }
+
   // Final tree: initrd addresses filled in; padded to the slot size computed above.
   edits(initrd ? { start: initrd.paddr, end: initrd.paddr + initrd.size } : undefined);
-  const blob = writeFdt(fdt, { freeSpace: c.freeSpace, minTotalsize: dtbSize });
+  const blob = writeFdt(fdt, { freeSpace, minTotalsize: dtbSize });
   const dtbName = riscv ? "fdt" : "dtb"; // QEMU's ROM blob names
   const dtb = await c.step("placing the device tree", () => vm.place(dtbName, blob, { at: dtbAt, align: 8, format: "fdt" }));
   c.record("dtb", dtb);
 
-  // CPU state.
-  let cpu: BootCpuState;
+  // CPU state, and the stub that sets it when asked for.
   const d = BigInt(dtb.paddr);
-  if (arch === "arm64") {
-    cpu = { arch, mode: "el2 or el1 (h), MMU off, D-cache off, DAIF masked", pc: kernel.entry, regs: { x0: d, x1: 0n, x2: 0n, x3: 0n } };
-  } else if (arch === "arm") {
-    // booting.rst: r1 = machine type; ~0 says "no machine type, use the device tree" (QEMU's value).
-    cpu = { arch, mode: "svc, MMU off, IRQ/FIQ masked, ARM (not Thumb)", pc: kernel.entry & ~1n, regs: { r0: 0n, r1: 0xffffffffn, r2: d } };
-  } else {
+  let target: bigint;
+  let fwInfo: bigint | undefined;
+  if (arch === "arm64") target = kernel.entry;
+  else if (arch === "arm") target = kernel.entry & ~1n; // booting.rst: ARM state (a zImage entry is A32 code)
+  else {
     // riscv: the kernel's entry is its lowest address (QEMU passes the lowest PT_LOAD for an ELF).
     const kernelEntry = kernel.format === "elf" ? BigInt(kernel.paddr) : kernel.entry;
+    target = kernelEntry;
     if (firmware) {
       const info = fwDynamicInfo(arch as "riscv64" | "riscv32", kernelEntry, c.hartId);
       const placedInfo = await c.step("placing fw_dynamic_info", () => vm.place("fw_dynamic_info", info, { auto: { align: 8, from: "top" }, format: "fw_dynamic_info" }));
       c.record("fw_dynamic_info", placedInfo);
-      cpu = { arch, mode: "m", pc: firmware.entry, regs: { a0: BigInt(c.hartId), a1: d, a2: BigInt(placedInfo.paddr) } };
-    } else {
-      cpu = { arch, mode: "s, satp = 0 (MMU off), interrupts off", pc: kernelEntry, regs: { a0: BigInt(c.hartId), a1: d } };
+      target = firmware.entry;
+      fwInfo = BigInt(placedInfo.paddr);
     }
   }
+  let stub: BootStub | undefined;
+  if (opts.stub) {
+    const bits32 = arch === "arm" || arch === "riscv32";
+    if (bits32 && (target > 0xffffffffn || d > 0xffffffffn)) {
+      throw new GuestImageError("BAD_ADDRESS", `the ${arch} stub holds 32-bit addresses: entry ${hex(target)} or device tree ${hex(d)} is above 4 GiB`, { field: "stub" });
+    }
+    const bytes = arch === "arm64" ? arm64Stub({ dtb: d, entry: target })
+      : arch === "arm" ? armStub({ dtb: d, entry: target })
+        : riscvStub({ xlen: arch === "riscv64" ? 64 : 32, priv: fwInfo !== undefined ? "M" : "S", hart: BigInt(c.hartId), dtb: d, a2: fwInfo ?? 0n, target });
+    const align = arch === "arm64" ? ARM64_STUB_ALIGN : arch === "arm" ? ARM_STUB_ALIGN : RISCV_STUB_ALIGN;
+    // At the top of RAM: clear of the RAM base, where emulators tend to put their own blobs
+    // (QEMU virt: its 1 MiB device tree on arm), so the stub and the kernel's pieces load around them.
+    const placed = await c.step("placing the boot stub", () =>
+      vm.place("stub", bytes, { auto: { align: Math.max(align, 16), from: "top", max: bits32 ? 4 * GiB : undefined }, format: "boot-stub" }));
+    c.record("stub", placed);
+    stub = { paddr: placed.paddr, size: placed.size };
+  }
+  const pc = stub ? BigInt(stub.paddr) : target;
+  const cpu: BootCpuState = arch === "arm64" ? arm64Cpu({ pc, target, dtb: d, stub })
+    : arch === "arm" ? armCpu({ pc, target, dtb: d, stub })
+      : riscvCpu({ arch: arch as "riscv64" | "riscv32", pc, target, hart: BigInt(c.hartId), dtb: d, fwInfo, stub });
   return { arch, layout, kernel, initrd, dtb: { paddr: dtb.paddr, size: dtb.size, fdt }, cpu, placements };
 }
 
@@ -428,10 +502,42 @@ function fwDynamicInfo(arch: "riscv64" | "riscv32", next: bigint, hart: number):
   return out;
 }
 
+/**
+ * /chosen rng-seed (32 bytes, as QEMU writes) and kaslr-seed (a u64): from WebCrypto for every
+ * boot, or derived from `seed` with splitmix64 (a reproducible boot, not a secret).
+ */
+function bootSeeds(seed: number | bigint | undefined): { rng: Uint8Array; kaslr: bigint } {
+  const bytes = new Uint8Array(40);
+  const dv = new DataView(bytes.buffer);
+  if (seed === undefined) {
+    const crypto = (globalThis as { crypto?: { getRandomValues?(a: Uint8Array): Uint8Array } }).crypto;
+    if (typeof crypto?.getRandomValues !== "function") {
+      throw new GuestImageError("UNSUPPORTED", "fresh device tree seeds need WebCrypto (crypto.getRandomValues); pass a seed for a reproducible boot", { field: "seed" });
+    }
+    crypto.getRandomValues(bytes);
+  } else {
+    if (!(typeof seed === "bigint" || Number.isSafeInteger(seed)) || BigInt(seed) < 0n || BigInt(seed) > 0xffffffffffffffffn) {
+      throw bad("seed", `seed must be an integer from 0 to 2^64 - 1, got ${String(seed)}`);
+    }
+    // splitmix64 (Steele, Lea, Flood 2014): one 64-bit output per 8 bytes.
+    const M = (1n << 64n) - 1n;
+    let x = BigInt(seed);
+    for (let o = 0; o < bytes.length; o += 8) {
+      x = (x + 0x9e3779b97f4a7c15n) & M;
+      let z = x;
+      z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M;
+      z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M;
+      dv.setBigUint64(o, z ^ (z >> 31n), true);
+    }
+  }
+  return { rng: bytes.slice(0, 32), kaslr: dv.getBigUint64(32, false) };
+}
+
 // ── x86: bzImage + command line + zero page ──
 
 async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> {
-  const { vm, opts, arch, layout } = c;
+  const { vm, opts, layout } = c;
+  const arch = c.arch as X86CpuState["arch"];
   const qemu = layout === "qemu";
   const mode = opts.x86Mode ?? (qemu ? "real" : undefined);
   if (mode !== undefined && !["real", "protected", "long"].includes(mode)) throw bad("x86Mode", `x86Mode must be "real", "protected" or "long", got ${JSON.stringify(mode)}`);
@@ -526,9 +632,8 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
   let tables: PlacedTables | undefined;
   if (!real && x86Tables) {
     // boot.rst 64-bit: identity-map the kernel's init_size range from its load address, the zero page and the command line.
-    const kEnd = kernel.paddr + Math.max(kernel.size, k.init_size ?? 0);
-    const mapEnd = Math.max(kEnd, zp.paddr + zp.size, cmdline.paddr + cmdline.size);
-    tables = await c.step("placing the GDT and page tables", () => placeX86Tables(vm, { long: entryMode === "long", mapEnd, avoid }));
+    const map = [{ base: kernel.paddr, size: Math.max(kernel.size, k.init_size ?? 0) }, { base: zp.paddr, size: zp.size }, { base: cmdline.paddr, size: cmdline.size }];
+    tables = await c.step("placing the GDT and page tables", () => placeX86Tables(vm, { long: entryMode === "long", map, avoid }));
     c.record("gdt", tables.gdt);
     if (tables.pageTables) c.record("page tables", tables.pageTables);
   }

@@ -60,6 +60,10 @@ export interface BootArgs {
   x86Entry?: "real" | "32" | "64";
   /** --no-x86-tables: leave the GDT and page tables to the VMM. */
   noX86Tables: boolean;
+  /** arm64, arm, riscv: place a boot stub; cpu.pc is its address. */
+  stub?: boolean;
+  /** Device tree rng-seed/kaslr-seed derived from this instead of fresh random bytes. */
+  seed?: bigint;
 }
 
 export interface InspectArgs {
@@ -78,8 +82,8 @@ export const USAGE = `usage:
   guest-image boot --arch arm64|arm|riscv64|riscv32|x86_64|x86 --ram <base>:<size> [--ram ...]
                    --kernel <file> [--initrd <file>] [--dtb <file>] [--cmdline <string>]
                    [--layout qemu|default] [--firmware <file>] [--json] [--measure]
-                   [--dump-ram <out>] [--dump-dtb <out>] [--reserve <base>:<size>[:<e820 type>] ...]
-                   [--x86-entry real|32|64] [--no-x86-tables]
+                   [--dump-ram <out>] [--dump-dtb <out>] [--stub] [--seed <n>]
+                   [--reserve <base>:<size>[:<e820 type>] ...] [--x86-entry real|32|64] [--no-x86-tables]
 
 Numbers are decimal or 0x hex; sizes may end in K, M or G (powers of 1024).`;
 
@@ -257,6 +261,16 @@ function parseBoot(rest: string[]): BootArgs {
       case "--measure":
         out.measure = true;
         break;
+      case "--stub":
+        out.stub = true;
+        break;
+      case "--seed": {
+        once();
+        const v = value();
+        if (!/^(0[xX][0-9a-fA-F]{1,16}|[0-9]+)$/.test(v) || BigInt(v) > 0xffffffffffffffffn) throw new UsageError(`--seed: "${v}" is not an integer from 0 to 2^64-1 (decimal or 0x hex)`);
+        out.seed = BigInt(v);
+        break;
+      }
       default:
         throw new UsageError(opt.startsWith("-") ? `boot: unknown option ${opt}` : `boot: unexpected argument "${opt}"`);
     }

@@ -16,6 +16,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { withSlot } from "./qemu-boot.js";
 
 /** A value from the library (bigint/number) or from the CLI's JSON ("0x…" strings). */
 export type Num = bigint | number | string;
@@ -109,19 +110,8 @@ function freePort(): Promise<number> {
   });
 }
 
-// At most two QEMUs at a time on this 2-core machine.
-let running = 0;
-const waiting: Array<() => void> = [];
-async function slot<T>(fn: () => Promise<T>): Promise<T> {
-  if (running >= 2) await new Promise<void>((r) => waiting.push(r));
-  running++;
-  try {
-    return await fn();
-  } finally {
-    running--;
-    waiting.shift()?.();
-  }
-}
+// At most two QEMUs at a time on this 2-core machine, shared with the other real-boot harnesses.
+const slot = withSlot;
 
 function run(cmd: string, args: string[], timeoutMs: number): Promise<{ out: string; code: number | null }> {
   return new Promise((resolve, reject) => {
@@ -219,7 +209,7 @@ async function bootOnce(opts: BootOptions): Promise<BootResult> {
       throw new Error(`gdb did not set the state cleanly:\n${gdb.out}\nQEMU: ${qemuErr}`);
     }
     const t0 = performance.now();
-    const deadline = t0 + (opts.timeoutMs ?? 50_000);
+    const deadline = t0 + (opts.timeoutMs ?? 120_000);
     while (!serial.includes(`${marker}\n`) && !serial.includes(`${marker}\r\n`) && !exited && performance.now() < deadline && !opts.stopOn?.test(serial)) {
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -275,7 +265,7 @@ export function qemuKernelBoot(opts: { kernel: string; initrd: string; cmdline: 
     q.stdout!.on("data", (d) => (serial += d));
     const closed = new Promise<void>((r) => q.on("close", () => ((exited = true), r())));
     const hit = () => serial.includes(`${opts.marker}\n`) || serial.includes(`${opts.marker}\r\n`);
-    const deadline = t0 + (opts.timeoutMs ?? 50_000);
+    const deadline = t0 + (opts.timeoutMs ?? 120_000);
     while (!hit() && !exited && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const seconds = (performance.now() - t0) / 1000;
     if (!exited) q.kill("SIGKILL");
