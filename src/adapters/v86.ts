@@ -358,7 +358,7 @@ function segmentsOf(state: BootCpuState): SegmentLoad[] {
       // The access byte of a descriptor is the low byte of the VMX access rights: type | S << 4 | DPL << 5 | P << 7.
       out.push({ selector: selectorOf(s.selector, name), base: u32(s.base, `segments.${name}.base`), limit, access: s.access & 0xff, db: s.db });
     } else {
-      const r = state.regs?.[name];
+      const r = (state.regs as Record<string, bigint> | undefined)?.[name];
       const selector = r === undefined ? Number(name === "cs" ? BOOT_CS : BOOT_DS) : selectorOf(u32(r, `regs.${name}`), name);
       out.push({ selector, base: 0, limit: 0xffffffff, access: name === "cs" ? ACCESS_CODE : ACCESS_DATA, db: true });
     }
@@ -409,7 +409,7 @@ function planV86CpuState(cpu: V86Cpu, state: BootCpuState): () => void {
   }
   const segs = segmentsOf(state);
   const gp = new Array<number>(8).fill(0);
-  for (const [name, value] of Object.entries(state.regs ?? {})) {
+  for (const [name, value] of Object.entries((state.regs ?? {}) as Record<string, bigint>)) {
     if (name in REGS) gp[REGS[name as keyof typeof REGS]] = u32(value, `regs.${name}`);
     else if (!(name in SEGS)) throw unsupported(`cpu.regs.${name}`, `register ${name} cannot be set in v86 by this adapter`);
   }
