@@ -32,7 +32,7 @@ const COUNT = (s) => {
   if (!m) throw new Error(`bad count "${s}" (e.g. 1000000, 500k, 1M)`);
   return Math.round(Number(m[1]) * { "": 1, k: 1e3, M: 1e6 }[m[2]]);
 };
-const CASES = { 1: "raw-file", 2: "raw-mem", 3: "elf", 4: "reloc", 5: "gzip", 6: "uimage", 7: "startup", 8: "rss" };
+const CASES = { 1: "raw-file", 2: "raw-mem", 3: "elf", 4: "reloc", 5: "gzip", 6: "uimage", 7: "startup", 8: "rss", 9: "v86" };
 const HELP = `usage: npm run bench -- [options]
   --quick              small sizes, 3 runs, no browser (a smoke test, < 20 s)
   --runs N             timed runs per measurement after one warm-up (default 7, quick 3)
@@ -43,6 +43,7 @@ const HELP = `usage: npm run bench -- [options]
   --x86-relocs N       case 4: entries in the x86 relocs stream (default 500k)
   --gz-size S          case 5: uncompressed Image size (default 64M)
   --uimage-size S      case 6: uImage payload (default 64M)
+  --v86-runs N         case 9: boots per side (default 3; --quick leaves case 9 out unless --only names it)
   --no-cold            skip the cold-RAM (page faults included) rows
   --browser / --no-browser   also run cases 2, 3, 4, 7 in Chromium (default: on unless --quick)
   --dist DIR           benchmark another build of the library (default: dist/, built if stale)
@@ -53,7 +54,7 @@ function parseArgs(argv) {
   const o = {
     quick, runs: quick ? 3 : 7, only: null, size: quick ? 16 * MiB : 256 * MiB, elfSize: quick ? 8 * MiB : 64 * MiB,
     relocs: quick ? 100_000 : 1_000_000, x86Relocs: quick ? 50_000 : 500_000, gzSize: quick ? 4 * MiB : 64 * MiB,
-    uimageSize: quick ? 8 * MiB : 64 * MiB, cold: true, browser: !quick, out: null,
+    uimageSize: quick ? 8 * MiB : 64 * MiB, cold: true, browser: !quick, out: null, v86Runs: quick ? 1 : 3,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -70,6 +71,7 @@ function parseArgs(argv) {
     else if (a === "--x86-relocs") o.x86Relocs = COUNT(val());
     else if (a === "--gz-size") o.gzSize = SIZE(val());
     else if (a === "--uimage-size") o.uimageSize = SIZE(val());
+    else if (a === "--v86-runs") o.v86Runs = Math.max(1, parseInt(val(), 10));
     else if (a === "--no-cold") o.cold = false;
     else if (a === "--browser") o.browser = true;
     else if (a === "--no-browser") o.browser = false;
@@ -376,6 +378,12 @@ async function main() {
 
   // ---- 8. peak resident memory -------------------------------------------------------------------
   if (want("rss")) await rssCase(o);
+
+  // ---- 9. v86: time to a Linux userspace marker, guest-image/v86 vs v86's own loader + SeaBIOS ----
+  if (o.only ? want("v86") : !o.quick) {
+    const { v86Case } = await import("./v86.mjs");
+    await v86Case({ dist: DIST, runs: o.v86Runs, row, notes: results.notes });
+  }
 
   // ---- Chromium ------------------------------------------------------------------------------------
   let browser = null;
