@@ -60,5 +60,5 @@ export interface ImageFormat {
   inspect?(file: ImageFile, head: Uint8Array): Promise<Record<string, unknown>>;
 }
 
-/** Bytes of a file's start handed to detection (Multiboot headers sit in the first 8 KiB). */
-export const HEAD_BYTES = 8192;
+/** Bytes of a file's start handed to detection (Multiboot 2 headers sit in the first 32 KiB, Multiboot 1's in 8 KiB). */
+export const HEAD_BYTES = 32768;
