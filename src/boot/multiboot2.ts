@@ -18,7 +18,7 @@
 // no framebuffer given is refused (UNSUPPORTED).
 import { GuestImageError } from "../errors.js";
 import { HEAD_BYTES } from "../formats/format.js";
-import { MB2_ARCH_I386, MULTIBOOT2_BOOTLOADER_MAGIC, readMultiboot2, type Multiboot2Image } from "../formats/multiboot2.js";
+import { checkRelocatableFits, MB2_ARCH_I386, MULTIBOOT2_BOOTLOADER_MAGIC, readMultiboot2, type Multiboot2Image } from "../formats/multiboot2.js";
 import { hex } from "../num.js";
 import { readBytes, type ImageFile } from "../sources/source.js";
 import type { LoadedImage, LoadedKernel, Vm } from "../vm.js";
@@ -120,6 +120,7 @@ export async function bootMultiboot2(vm: Vm, opts: BootMultiboot2Options): Promi
   }
   const h = img.header;
   const image = opts.kernel;
+  checkRelocatableFits(img, image);
   if (h.framebuffer?.required && !opts.framebuffer) {
     throw new GuestImageError("UNSUPPORTED", `the kernel's framebuffer header tag (type 5, ${h.framebuffer.width}x${h.framebuffer.height}x${h.framebuffer.depth}) is not optional, but no framebuffer was given (pass framebuffer)`, { image, field: "framebuffer" });
   }

@@ -220,7 +220,7 @@ export function parseMultiboot2Header(head: Uint8Array, size: number, image: str
   }
   const { offset, architecture, header_length, checksum } = loc;
   const fail = (code: ErrorCode, field: string, msg: string): never => {
-    throw new GuestImageError(code, `Multiboot2 header at file offset ${hex(offset)}: ${msg}`, { image, field });
+    throw new GuestImageError(code, `Multiboot2 header at file offset ${hex(offset)}: ${msg}${msg.includes(field) ? "" : ` (field ${field})`}`, { image, field });
   };
   if (architecture !== MB2_ARCH_I386 && architecture !== MB2_ARCH_MIPS32) {
     fail("UNSUPPORTED", "architecture", `architecture ${architecture} is neither 0 (i386 protected mode) nor 4 (32-bit MIPS), the two the specification defines`);
@@ -443,7 +443,7 @@ export async function readMultiboot2(file: ImageFile, head: Uint8Array): Promise
   const h = parseMultiboot2Header(head, file.size, image);
   if (h.address) return { header: h, elf: null, link_base: h.address.load_start, size: h.address.load_size + h.address.bss_size };
   if (!isElf(head)) {
-    throw new GuestImageError("BAD_HEADER", `Multiboot2 header at file offset ${hex(h.offset)}: no address tag (type 2) and not an ELF image, so there is no way to know where to load it`, { image, field: "tags" });
+    throw new GuestImageError("BAD_HEADER", `Multiboot2 header at file offset ${hex(h.offset)}: no address tag (type 2) among its tags and not an ELF image, so there is no way to know where to load it`, { image, field: "tags" });
   }
   const elf = await readElf(file);
   const eh = elf.header;
@@ -463,7 +463,7 @@ export async function readMultiboot2(file: ImageFile, head: Uint8Array): Promise
     // Spec 3.5 and the i386 state: paging is off and every tag's address is 32-bit, so nothing may
     // load above 4 GiB − 1 (GRUB refuses the same for ELF64 segments).
     if (s.paddr + s.memsz > BigInt(FOUR_GIB)) {
-      throw new GuestImageError("BAD_HEADER", `program header ${s.index} (LOAD) [${hex(s.paddr)}, ${hex(s.paddr + s.memsz)}) crosses 4 GiB; a Multiboot2 image must load below 4 GiB`, { image, field: "p_paddr" });
+      throw new GuestImageError("BAD_HEADER", `program header ${s.index} (LOAD) [${hex(s.paddr)}, ${hex(s.paddr + s.memsz)}) crosses 4 GiB (p_paddr + p_memsz); a Multiboot2 image must load below 4 GiB`, { image, field: "p_paddr" });
     }
   }
   return { header: h, elf, link_base: Number(lo), size: Number(hi - lo) };
@@ -489,11 +489,7 @@ export function chooseMultiboot2Base(img: Multiboot2Image, ctx: Pick<FormatConte
     return own;
   }
   const align = Math.max(r.align, ctx.align > 1 ? ctx.align : 1);
-  // Spec 3.1.13: no byte below min_addr; "Highest possible physical address at which loaded image
-  // should end": the image ends at or below max_addr.
-  if (img.size > r.max_addr - r.min_addr) {
-    throw new GuestImageError("BAD_HEADER", `relocatable tag: the image (${hex(img.size)} bytes) does not fit between min_addr ${hex(r.min_addr)} and max_addr ${hex(r.max_addr)}`, { image, field: "max_addr" });
-  }
+  checkRelocatableFits(img, image);
   const fits = (b: number) => b >= r.min_addr && b + img.size <= r.max_addr && b % align === 0;
   if (ctx.at !== undefined) {
     if (!fits(ctx.at)) {
@@ -520,6 +516,17 @@ export function chooseMultiboot2Base(img: Multiboot2Image, ctx: Pick<FormatConte
     throw new GuestImageError("OUT_OF_RAM", `relocatable tag: no RAM for the image (${hex(img.size)} bytes, align ${hex(align)}) within [${hex(r.min_addr)}, ${hex(r.max_addr)}]`, { image, field: "min_addr" });
   }
   return r.preference === "highest" ? Math.max(...candidates) : Math.min(...candidates);
+}
+
+/**
+ * Spec 3.1.13: no byte below min_addr; "Highest possible physical address at which loaded image
+ * should end": the image ends at or below max_addr. An image larger than that range is a bad header.
+ */
+export function checkRelocatableFits(img: Multiboot2Image, image: string): void {
+  const r = img.header.relocatable;
+  if (r && img.size > r.max_addr - r.min_addr) {
+    throw new GuestImageError("BAD_HEADER", `relocatable tag: the image (${hex(img.size)} bytes) does not fit between min_addr ${hex(r.min_addr)} and max_addr ${hex(r.max_addr)}`, { image, field: "max_addr" });
+  }
 }
 
 /** Plans the image at `base` (its own address, or a relocatable image's chosen one). */
