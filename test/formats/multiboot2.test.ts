@@ -5,6 +5,7 @@
 // allowed by min_addr/max_addr/align), ELF containers' placements come from readelf, and the
 // information structure is decoded here by the spec's 3.6 layout. Nothing expected comes from
 // running the loader.
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -414,5 +415,33 @@ describe("the information structure (spec 3.6), decoded here by the spec's layou
     expect(r.format).toBe("multiboot2");
     const m = r["multiboot2"] as { tags: Array<{ type: number }> };
     expect(m.tags.map((t) => t.type)).toEqual([2, 3, 6]);
+  });
+});
+
+describe("CLI: guest-image multiboot2", () => {
+  const ROOT = new URL("../..", import.meta.url).pathname;
+  const cli = (args: string[]) => spawnSync(process.execPath, ["dist/cli/main.js", ...args], { cwd: ROOT, encoding: "utf8", timeout: 30_000 });
+  it("--json reports the kernel, modules with their strings, the information structure and the CPU state", () => {
+    const k = join(dir, "cli-k");
+    const m = join(dir, "cli-m");
+    writeFileSync(k, kernelA([{ type: 6 }]));
+    writeFileSync(m, pattern(0x321));
+    const r = cli(["multiboot2", "--ram", "0:32M", "--kernel", k, "--cmdline", "a b", "--module", m, "--module-cmdline", "mod str", "--json"]);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.kernel).toMatchObject({ format: "multiboot2", load_paddr: "0x100000", size: "0x5000", entry: "0x100080" });
+    expect(j.modules).toEqual([expect.objectContaining({ cmdline: "mod str", size: "0x321" })]);
+    expect(parseInt(j.modules[0].load_paddr, 16) % 0x1000).toBe(0);
+    expect(j.cpu).toMatchObject({ arch: "x86", mode: "protected", pc: "0x100080", regs: { eax: "0x36d76289", ebx: j.info.load_paddr } });
+    expect(j.info.tags).toBe("1,2,3,4,6,0");
+  });
+  it("a bad header fails with its code; a usage error exits 2", () => {
+    const k = join(dir, "cli-bad");
+    writeFileSync(k, kernelA([], { bss_end_addr: 0x101000 }));
+    const r = cli(["multiboot2", "--ram", "0:32M", "--kernel", k, "--json"]);
+    expect(r.status).toBe(1);
+    expect(JSON.parse(r.stdout).error.code).toBe("BAD_HEADER");
+    expect(cli(["multiboot2", "--ram", "0:32M", "--kernel", k, "--module-cmdline", "x"]).status).toBe(2);
   });
 });
