@@ -282,9 +282,11 @@ export function buildMultiboot2Info(opts: Multiboot2InfoOptions): Multiboot2Info
       });
     } else if (type === 1) {
       const rgb = fb.rgb;
-      if (!rgb) bad("BAD_ARGUMENT", "framebuffer.rgb", "an rgb framebuffer needs rgb: { red, green, blue } as [field position, mask size]");
-      color = new Uint8Array([...rgb.red, ...rgb.green, ...rgb.blue].map((v, i) => u32Arg(v, `framebuffer.rgb[${i}]`, 0xff)));
-      if (color.length !== 6) bad("BAD_ARGUMENT", "framebuffer.rgb", "framebuffer.rgb red, green and blue are each [field position, mask size]");
+      const pairs = [rgb?.red, rgb?.green, rgb?.blue];
+      if (!pairs.every((x) => Array.isArray(x) && x.length === 2)) {
+        bad("BAD_ARGUMENT", "framebuffer.rgb", "an rgb framebuffer needs rgb: { red, green, blue }, each [field position, mask size]");
+      }
+      color = new Uint8Array(pairs.flatMap((x) => [...(x as readonly number[])]).map((v, i) => u32Arg(v, `framebuffer.rgb[${i}]`, 0xff)));
     } else color = new Uint8Array(0);
     tag(8, 32 + color.length, (d, b) => {
       d.setBigUint64(0, BigInt(addr), true);

@@ -5,7 +5,8 @@
 //                (tag 10) at the base `at` asks for, else the lowest (preference none/lowest) or
 //                highest free base within [min_addr, max_addr] (as GRUB chooses)
 //   modules      each file verbatim, page aligned (GRUB aligns every module to 4 KiB; the module
-//                alignment tag demands it), in free RAM below 4 GiB unless `at` is given
+//                alignment tag demands it), in free RAM below 4 GiB unless `at` is given (and, for
+//                i386 kernels, above 1 MiB: out of the PC legacy area the memory map reserves)
 //   ELF sections for an ELF kernel, its section header table in tag 9; sections the program
 //                headers do not load (symbol and string tables) are placed too and their sh_addr
 //                set, as the specification says ("All sections are loaded") and GRUB does
@@ -105,7 +106,9 @@ export async function bootMultiboot2(vm: Vm, opts: BootMultiboot2Options): Promi
   if (!Array.isArray(modules)) throw bad("modules", "modules must be an array of { name, cmdline? }");
   modules.forEach((m, i) => {
     if (!m || typeof m.name !== "string" || m.name === "") throw bad(`modules[${i}].name`, `modules[${i}].name must name a file`);
+    if (m.cmdline !== undefined && typeof m.cmdline !== "string") throw bad(`modules[${i}].cmdline`, `modules[${i}].cmdline must be a string`);
   });
+  if (opts.memoryRanges !== undefined && !Array.isArray(opts.memoryRanges)) throw bad("memoryRanges", "memoryRanges must be an array of { base, size, type? }");
 
   // ── read and check everything before placing anything ──
   const kfile = await vm.open(opts.kernel);
@@ -145,20 +148,23 @@ export async function bootMultiboot2(vm: Vm, opts: BootMultiboot2Options): Promi
     placements.push({ role: "kernel", name: kernel.name, paddr: kernel.paddr, size: kernel.size });
     const loadBase = kernel.paddr;
 
+    // Auto placements keep out of the PC legacy area the memory map marks reserved: above 1 MiB
+    // when there is RAM there.
+    const legacy = h.architecture === MB2_ARCH_I386 && opts.pcLegacyArea !== false;
+    const autoMin = legacy && tvm.ram.regions.some((g) => g.base + g.size > PC_LEGACY.end) ? PC_LEGACY.end : 0;
     const mods: Multiboot2Boot["modules"] = [];
     for (const [i, m] of modules.entries()) {
       const cmdline = m.cmdline ?? "";
-      if (typeof cmdline !== "string") throw bad(`modules[${i}].cmdline`, `modules[${i}].cmdline must be a string`);
-      const placed = await tvm.loadModule(m.name, m.at !== undefined ? { at: m.at, align: PAGE } : { align: PAGE, auto: { align: PAGE, max: FOUR_GIB } });
+      const placed = await tvm.loadModule(m.name, m.at !== undefined ? { at: m.at, align: PAGE } : { align: PAGE, auto: { align: PAGE, min: autoMin, max: FOUR_GIB } });
       mods.push({ ...placed, cmdline });
       placements.push({ role: "module", name: placed.name, paddr: placed.paddr, size: placed.size });
     }
 
     let elfSections: Multiboot2ElfSections | undefined;
-    if (shdrs) elfSections = await loadSections(tvm, image, img, shdrs, placements);
+    if (shdrs) elfSections = await loadSections(tvm, image, img, shdrs, placements, autoMin);
 
     const memoryRanges: Multiboot2MemoryRange[] = [];
-    if (h.architecture === MB2_ARCH_I386 && opts.pcLegacyArea !== false) {
+    if (legacy) {
       const covered = tvm.ram.regions.some((g) => g.base < PC_LEGACY.end && g.base + g.size > PC_LEGACY.base);
       if (covered) memoryRanges.push({ base: PC_LEGACY.base, size: PC_LEGACY.end - PC_LEGACY.base, type: MB2_MEMORY_RESERVED });
     }
@@ -181,7 +187,7 @@ export async function bootMultiboot2(vm: Vm, opts: BootMultiboot2Options): Promi
     if (opts.infoAt !== undefined && (typeof opts.infoAt !== "number" || opts.infoAt % 8 !== 0 || opts.infoAt + info.size > FOUR_GIB)) {
       throw bad("infoAt", `infoAt ${String(opts.infoAt)} must be 8-byte aligned with the structure (${hex(info.size)} bytes) below 4 GiB`);
     }
-    const placedInfo = await tvm.place("multiboot2-info", info.bytes, opts.infoAt !== undefined ? { at: opts.infoAt, format: "multiboot2-info" } : { auto: { align: 8, max: FOUR_GIB }, format: "multiboot2-info" });
+    const placedInfo = await tvm.place("multiboot2-info", info.bytes, opts.infoAt !== undefined ? { at: opts.infoAt, format: "multiboot2-info" } : { auto: { align: 8, min: autoMin, max: FOUR_GIB }, format: "multiboot2-info" });
     placements.push({ role: "info", name: placedInfo.name, paddr: placedInfo.paddr, size: placedInfo.size });
 
     const flat = (kind: "code" | "data"): FlatSegment => ({ base: 0, limit: 0xffffffff, kind });
@@ -224,7 +230,7 @@ async function readSectionHeaders(file: ImageFile, img: Multiboot2Image): Promis
  * kernel knows its offset from the load base tag).
  */
 async function loadSections(
-  vm: Vm, image: string, img: Multiboot2Image, sh: { bytes: Uint8Array; is64: boolean }, placements: Multiboot2Boot["placements"],
+  vm: Vm, image: string, img: Multiboot2Image, sh: { bytes: Uint8Array; is64: boolean }, placements: Multiboot2Boot["placements"], autoMin: number,
 ): Promise<Multiboot2ElfSections> {
   const eh = img.elf!.header;
   const headers = sh.bytes.slice();
@@ -248,7 +254,7 @@ async function loadSections(
       }
       const align = Number(rd(b + AL));
       const bytes = await readBytes(kfile, Number(off), Number(size));
-      const placed = await vm.place(`${image} section ${i}`, bytes, { auto: { align: align > 8 && (align & (align - 1)) === 0 && align <= PAGE ? align : 8, max: FOUR_GIB }, format: "elf-section" });
+      const placed = await vm.place(`${image} section ${i}`, bytes, { auto: { align: align > 8 && (align & (align - 1)) === 0 && align <= PAGE ? align : 8, min: autoMin, max: FOUR_GIB }, format: "elf-section" });
       wr(b + A, placed.paddr);
       placements.push({ role: "elf-section", name: placed.name, paddr: placed.paddr, size: placed.size });
     }
