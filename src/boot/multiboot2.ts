@@ -18,7 +18,7 @@
 // checked before anything is placed: a required framebuffer header tag or a required console with
 // no framebuffer given is refused (UNSUPPORTED).
 import { GuestImageError } from "../errors.js";
-import { HEAD_BYTES } from "../formats/format.js";
+import { SNIFF_BYTES } from "../formats/format.js";
 import { checkRelocatableFits, MB2_ARCH_I386, MULTIBOOT2_BOOTLOADER_MAGIC, readMultiboot2, type Multiboot2Image } from "../formats/multiboot2.js";
 import { hex } from "../num.js";
 import { readBytes, type ImageFile } from "../sources/source.js";
@@ -115,7 +115,7 @@ export async function bootMultiboot2(vm: Vm, opts: BootMultiboot2Options): Promi
   let img: Multiboot2Image;
   let shdrs: { bytes: Uint8Array; is64: boolean } | null = null;
   try {
-    const head = await readBytes(kfile, 0, Math.min(HEAD_BYTES, kfile.size));
+    const head = await readBytes(kfile, 0, Math.min(SNIFF_BYTES, kfile.size));
     img = await readMultiboot2(kfile, head);
     if (img.elf && img.elf.header.shnum > 0 && img.elf.header.shoff > 0n) shdrs = await readSectionHeaders(kfile, img);
   } finally {

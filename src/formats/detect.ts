@@ -14,7 +14,7 @@ import { bzImageFormat } from "./bzimage.js";
 import { elfFormat } from "./elf.js";
 import { cpioFormat } from "./cpio.js";
 import { fdtFormat } from "./fdt.js";
-import { HEAD_BYTES, type ImageFormat } from "./format.js";
+import { SNIFF_BYTES, type ImageFormat } from "./format.js";
 import { multibootFormat } from "./multiboot.js";
 import { multiboot2Format } from "./multiboot2.js";
 import { gzipFormat } from "./gzip.js";
@@ -47,6 +47,6 @@ export function detect(head: Uint8Array, size: number): ImageFormat {
 
 /** Reads a file's head and detects its format. */
 export async function sniff(file: ImageFile): Promise<{ format: ImageFormat; head: Uint8Array }> {
-  const head = await readBytes(file, 0, Math.min(HEAD_BYTES, file.size));
+  const head = await readBytes(file, 0, Math.min(SNIFF_BYTES, file.size));
   return { format: detect(head, file.size), head };
 }
