@@ -23,7 +23,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const kernels = new Map<Variant, string>();
 beforeAll(() => {
-  for (const v of ["elf32", "elf64", "elf32-reloc"] as const) kernels.set(v, buildKernel(dir, v));
+  for (const v of ["elf32", "elf64", "elf32-reloc", "aout"] as const) kernels.set(v, buildKernel(dir, v));
 });
 
 /** Module contents: deterministic, different lengths, not page multiples. */
@@ -67,6 +67,13 @@ function readelfSections(path: string) {
     shstrndx: num(/Section header string table index:\s+(\d+)/),
     sections,
   };
+}
+
+/** A symbol's address as nm reports it. */
+function nmSymbol(path: string, name: string): number {
+  const line = execFileSync("nm", [path], { encoding: "utf8" }).split("\n").find((l) => l.endsWith(` ${name}`));
+  if (!line) throw new Error(`nm: no ${name} in ${path}`);
+  return parseInt(line.split(" ")[0], 16);
 }
 
 const SHT: Record<string, number> = { NULL: 0, PROGBITS: 1, SYMTAB: 2, STRTAB: 3, NOBITS: 8 };
@@ -146,6 +153,16 @@ describe("Multiboot 2 test kernel booted from guest-image's RAM in QEMU", () => 
     expect(p.tags.map((t) => t.type)).toEqual([21, 1, 2, 3, 3, 4, 6, 9]);
   }, 120_000);
 
+  it("address tag (flat binary): loaded by its address and entry tags, no ELF sections tag", async () => {
+    const inp = input("aout");
+    const { boot, out } = await bootOurs(dir, inp);
+    const p = parse(out);
+    expect(boot.kernel.format).toBe("multiboot2");
+    expectHandOff(p, inp, "guest-image", nmSymbol(`${inp.kernel}.elf`, "_start"));
+    expect(p.tags.map((t) => t.type)).toEqual([1, 2, 3, 3, 4, 6]);
+    expect(p.end).toBe(boot.info.size);
+  }, 120_000);
+
   it("negative controls: a Multiboot 1 magic in EAX, or EBX off by 8, fail the checks", async () => {
     const inp = input("elf32");
     const re = readelfSections(inp.kernel);
@@ -181,6 +198,19 @@ describe("the same kernel booted by GRUB 2.06 (the oracle for the structure's la
       expect(ours.meminfo!.lower).toBe(grub.meminfo!.lower);
     }, 240_000);
   }
+
+  it("address tag (flat binary): GRUB hands over the same command line, modules and memory information", async () => {
+    const inp = input("aout");
+    const grub = parse((await bootGrub(dir, inp)).out);
+    const ours = parse((await bootOurs(dir, inp)).out);
+    expectHandOff(grub, inp, grub.loader!, nmSymbol(`${inp.kernel}.elf`, "_start"));
+    const ourTypes = ours.tags.map((t) => t.type);
+    expect(grub.tags.map((t) => t.type).filter((t) => ourTypes.includes(t)).sort()).toEqual([...ourTypes].sort());
+    // GRUB answers the kernel's ELF sections request with an empty tag (num 0); we leave the tag
+    // out, as the spec says for information that is not available (3.1.4).
+    expect(grub.elf?.num ?? 0, "no ELF sections for a flat binary").toBe(0);
+    expect(ours.elf).toBeUndefined();
+  }, 240_000);
 
   it("relocatable ELF32: GRUB also reports a load base honouring the tag, where the kernel runs", async () => {
     const inp = input("elf32-reloc");

@@ -13,6 +13,8 @@
 #   MB2T LOADBASE <load_base_addr>               MB2T END <total_size>   then it halts.
 #
 # No numeric local labels: in Intel syntax "1b" reads as a binary number.
+# Variants: --defsym ELF64=1 (x86-64 container), RELOC=1 (relocatable tag), AOUT=1 (address and
+# entry tags, linked into a flat binary).
 # Position independent: every data reference is ebp-relative (ebp = runtime − link address), so
 # the relocatable variant (--defsym RELOC=1) runs wherever the loader moved it.
 # Checksum: h = 5381; for each byte b: h = h * 33 ^ b (mod 2^32).
@@ -45,6 +47,18 @@ mb2_header:
         .balign 8
         .short 6, 0
         .long 8
+.ifdef AOUT
+        # address tag (a flat binary: header_addr = load_addr = the file's first byte; load_end_addr
+        # 0: the whole file; BSS to the stack's end) and entry address tag
+        .balign 8
+        .short 2, 0
+        .long 24
+        .long mb2_header, mb2_header, 0, stack_top
+        .balign 8
+        .short 3, 0
+        .long 12
+        .long _start
+.endif
 .ifdef RELOC
         # relocatable: min_addr 0x300000, max_addr 0x2000000, align 2 MiB, preference 1 (lowest)
         .balign 8
