@@ -20,7 +20,7 @@ import { machineName, readElf } from "../formats/elf.js";
 import { SETUP_HEADER_OFFSET, XLF_CAN_BE_LOADED_ABOVE_4G, XLF_KERNEL_64 } from "../formats/bzimage.js";
 import { hex } from "../num.js";
 import type { Placement } from "../ram/ledger.js";
-import type { LoadedImage, LoadedKernel, Vm } from "../vm.js";
+import { checkReserved, type LoadedImage, type LoadedKernel, type ReservedRange, type Vm } from "../vm.js";
 import { applyLinuxEdits } from "../fdt/linux.js";
 import { parseFdt, readFdt } from "../fdt/parse.js";
 import { cellWidths, emptyFdt, ensureNode, setProp, u32Value, type Fdt } from "../fdt/tree.js";
@@ -32,8 +32,16 @@ import {
   type Layout, type LinuxArch,
 } from "./layout.js";
 import { buildBootParams, ZERO_PAGE_SIZE } from "./x86-boot-params.js";
+import { LEGACY_HOLE_END, LEGACY_HOLE_START } from "./x86-e820.js";
+import { longModeState, protectedModeState, realModeState, type X86CpuState } from "./cpu-x86.js";
+import { placeX86Tables, type PlacedTables } from "./x86-tables.js";
+import { arm64Cpu, armCpu, riscvCpu, type ArmCpuStateVariant, type BootStub } from "./cpu-arm.js";
+import { ARM64_STUB_ALIGN, arm64Stub } from "./stubs/arm64.js";
+import { ARM_STUB_ALIGN, armStub } from "./stubs/arm.js";
+import { RISCV_STUB_ALIGN, riscvStub } from "./stubs/riscv.js";
 
 export type { Layout, LinuxArch } from "./layout.js";
+export type { Arm64CpuState, ArmCpuState, RiscvCpuState, BootStub } from "./cpu-arm.js";
 
 export interface BootLinuxOptions {
   arch: LinuxArch;
@@ -55,6 +63,29 @@ export interface BootLinuxOptions {
   fdtFreeSpace?: number;
   /** x86 entry: "real" (QEMU's, needs a BIOS), "protected" (32-bit protocol), "long" (64-bit protocol). */
   x86Mode?: "real" | "protected" | "long";
+  /**
+   * x86 32/64-bit entries: place a GDT (__BOOT_CS 0x10, __BOOT_DS 0x18) and, for the 64-bit entry,
+   * identity page tables (≥ 0–4 GiB), and report them in `cpu` (default true). false: the VMM
+   * provides them (`cpu.gdtr` and, in long mode, `cpu.cr3` are then null).
+   */
+  x86Tables?: boolean;
+  /**
+   * x86: ranges the e820 map lists as reserved (type default 2), in addition to the VM's own
+   * (createVm `reserved`); automatic placement keeps out of them.
+   */
+  reserved?: ReservedRange[];
+  /**
+   * arm64, arm, riscv: place a boot stub (src/boot/stubs/) that loads the protocol's registers and
+   * jumps to the kernel (riscv with firmware: to the firmware); cpu.pc is then the stub's address.
+   * Refused (UNSUPPORTED) on x86.
+   */
+  stub?: boolean;
+  /**
+   * Device trees: /chosen rng-seed (32 bytes) and kaslr-seed (8 bytes) are fresh random bytes
+   * (WebCrypto getRandomValues) for every boot. A seed (integer 0 … 2^64 − 1) derives them
+   * instead, so the boot is reproducible byte for byte.
+   */
+  seed?: number | bigint;
 }
 
 export interface BootPlacement extends Placement {
@@ -63,13 +94,17 @@ export interface BootPlacement extends Placement {
   format: string;
 }
 
-/** The state the first instruction sees. Registers not listed are don't-care (booting docs). */
-export interface BootCpuState {
+/**
+ * The state the first instruction sees: one variant per architecture, told apart by `arch`:
+ * arm64/arm/riscv in src/boot/cpu-arm.ts, x86 in src/boot/cpu-x86.ts. Registers not listed are
+ * don't-care (booting docs).
+ */
+export type BootCpuState = ArmCpuStateVariant | X86CpuState;
+
+/** Kept for callers of the first version: the fields every variant has. */
+export interface CommonCpuState {
   arch: LinuxArch;
-  /**
-   * arm64: "el1/el2, MMU off"; arm: "svc, MMU off"; riscv: "s" (kernel) or "m" (firmware);
-   * x86: "real", "protected" (flat 32-bit, paging off), "long" (64-bit, identity-mapped).
-   */
+  /** For people: "EL1h, MMU off…", "svc…", "S"/"M", "real"/"protected"/"long". */
   mode: string;
   /** Guest physical address of the first instruction. */
   pc: bigint;
@@ -103,8 +138,14 @@ const KERNEL_FORMATS: Record<"arm64" | "arm" | "riscv" | "x86", readonly string[
 const ELF_MACHINES: Record<string, RegExp> = { arm64: /aarch64/i, arm: /^arm$/i, riscv: /risc-?v/i };
 
 const DEFAULT_FDT_FREE_SPACE = 64 * KiB;
-/** booting.rst: "The device tree blob (dtb) must be placed on an 8-byte boundary and must not exceed 2 megabytes in size." */
-const ARM64_DTB_MAX = 2 * MiB;
+/**
+ * arm64 booting.rst: "The device tree blob (dtb) must be placed on an 8-byte boundary and must not
+ * exceed 2 megabytes in size." arm's booting.rst states no number, but arch/arm/kernel/head.S
+ * maps the tree with two 1 MiB sections (ARM_DTB_WINDOW below): never more than 2 MiB either.
+ */
+const DTB_MAX: Partial<Record<LinuxArch, number>> = { arm64: 2 * MiB, arm: 2 * MiB };
+/** arm: two 1 MiB sections from the tree's section start are mapped early (head.S). */
+const ARM_DTB_WINDOW = 2 * MiB;
 /** booting.rst: initrd and kernel "within a 1 GB aligned physical memory window of up to 32 GB in size". */
 const ARM64_INITRD_WINDOW = 32 * GiB;
 
@@ -128,11 +169,18 @@ async function boot(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
   if (opts.initrd !== undefined && (typeof opts.initrd !== "string" || opts.initrd === "")) throw bad("initrd", "initrd must name a file");
   if (opts.cmdline !== undefined && (typeof opts.cmdline !== "string" || opts.cmdline.includes("\0"))) throw bad("cmdline", "cmdline must be a string without NUL");
   if (opts.firmware !== undefined && family(arch) !== "riscv") throw bad("firmware", "firmware is for riscv (SBI firmware such as OpenSBI)");
+  if (opts.reserved !== undefined && family(arch) !== "x86") throw bad("reserved", "reserved is for x86 (the e820 map); a device tree lists reserved memory itself (/memreserve/, /reserved-memory)");
+  checkReserved(opts.reserved, "reserved");
   // QEMU layout: the tree's free space is what QEMU leaves (its blob size, see layout.ts), unless asked for.
   const freeSpace = opts.fdtFreeSpace ?? (layout === "qemu" ? 0 : DEFAULT_FDT_FREE_SPACE);
   if (!Number.isSafeInteger(freeSpace) || freeSpace < 0) throw bad("fdtFreeSpace", `fdtFreeSpace must be a non-negative integer, got ${String(freeSpace)}`);
   const fam = family(arch);
   if (fam === "x86" && opts.dtb !== undefined) throw bad("dtb", "x86 boots without a device tree (setup_data DTBs are not supported)");
+  if (opts.stub !== undefined && typeof opts.stub !== "boolean") throw bad("stub", `stub must be true or false, got ${String(opts.stub)}`);
+  if (opts.stub && fam === "x86") {
+    throw new GuestImageError("UNSUPPORTED", `no boot stub for ${arch}: stubs exist for arm64, arm, riscv64 and riscv32 (x86 hands over a full CPU state instead)`, { field: "stub" });
+  }
+  const seeds = fam === "x86" ? undefined : bootSeeds(opts.seed);
 
   // ── validate inputs before placing anything ──
   const kfile = await vm.open(opts.kernel);
@@ -215,7 +263,7 @@ async function boot(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
     }
   };
   const ram = mainRam(vm.ram.regions);
-  const ctx: Ctx = { vm, opts, arch, layout, ram, kformat, textOffset, imageSize, initrdSize, dtbFileSize, freeSpace, hartId, firmwareIsElf, record, step };
+  const ctx: Ctx = { vm, opts, arch, layout, ram, kformat, textOffset, imageSize, initrdSize, dtbFileSize, freeSpace, hartId, firmwareIsElf, seeds, record, step };
   if (fam === "x86") return bootX86(ctx, placements);
   return bootDt(ctx, fdt!, placements);
 }
@@ -234,6 +282,8 @@ interface Ctx {
   freeSpace: number;
   hartId: number;
   firmwareIsElf: boolean;
+  /** Device trees: fresh (or seeded) /chosen rng-seed and kaslr-seed. */
+  seeds?: { rng: Uint8Array; kaslr: bigint };
   record(role: string, x: { name: string; format: string; paddr: number; size: number }): void;
   step<T>(what: string, fn: () => Promise<T>): Promise<T>;
 }
@@ -280,13 +330,25 @@ async function bootDt(c: Ctx, fdt: Fdt, placements: BootPlacement[]): Promise<Li
       initrdCells: cells ?? (qemu ? 1 : undefined),
       memory: rewriteMemory ? memory : undefined,
       memoryMode: qemu ? "qemu" : "exact",
+      seeds: c.seeds,
     });
   };
   // Draft with 2-cell initrd values: the largest the tree can get, so the final blob fits its slot.
   edits(c.opts.initrd !== undefined ? { start: 0, end: 0 } : undefined, c.opts.initrd !== undefined && !qemu ? 2 : undefined);
-  const dtbSize = Math.max(writeFdt(fdt, { freeSpace: c.freeSpace }).length, qemuSize);
-  if (arch === "arm64" && dtbSize > ARM64_DTB_MAX) {
-    throw new GuestImageError("TOO_LARGE", `the device tree is ${hex(dtbSize)} bytes with its free space; arm64 booting.rst allows at most 2 MiB`, { image: "dtb", field: "dtb" });
+  // Free space (ours, or QEMU's 2 × (size + 10000)) never pushes the tree past the architecture's
+  // limit: the padding shrinks; only a tree whose content alone is too large is refused.
+  const limit = DTB_MAX[arch];
+  const content = writeFdt(fdt).length;
+  if (limit !== undefined && content > limit) {
+    const name = typeof opts.dtb === "string" ? opts.dtb : "dtb";
+    const rule = arch === "arm64" ? "arm64 booting.rst allows" : "arm's head.S maps";
+    throw new GuestImageError("TOO_LARGE", `the device tree's content is ${hex(content)} bytes (totalsize without free space); ${rule} at most ${hex(limit)} (2 MiB)`, { image: name, field: "totalsize" });
+  }
+  let freeSpace = c.freeSpace;
+  let dtbSize = Math.max(content + freeSpace, qemuSize);
+  if (limit !== undefined && dtbSize > limit) {
+    dtbSize = limit;
+    freeSpace = Math.min(freeSpace, limit - content);
   }
 
   // Initrd and device tree addresses.
@@ -323,33 +385,67 @@ async function bootDt(c: Ctx, fdt: Fdt, placements: BootPlacement[]): Promise<Li
     await loadInitrd({ auto: { ...initrdAuto, from: "top", min: Math.max(window, kernelEnd), max: Math.min(dtbAt, windowEnd ?? dtbAt) } });
   }
 
+  if (arch === "arm") {
+    // arch/arm/kernel/head.S maps the tree with two 1 MiB sections from its section's start ("We
+    // map 2 sections in case the ATAGs/DTB crosses a section boundary"): it must end within 2 MiB
+    // of the 1 MiB boundary below it. Shrink the padding to that; refuse only content beyond it.
+    const room = ARM_DTB_WINDOW - (dtbAt % MiB);
+    if (content > room) {
+      const name = typeof opts.dtb === "string" ? opts.dtb : "dtb";
+      throw new GuestImageError("TOO_LARGE", `the device tree's content (${hex(content)} bytes) at ${hex(dtbAt)} would end past the 2 MiB the arm kernel maps from ${hex(alignDownN(dtbAt, MiB))} (arch/arm/kernel/head.S)`, { image: name, field: "totalsize" });
+    }
+    if (dtbSize > room) {
+      dtbSize = room;
+      freeSpace = Math.min(freeSpace, room - content);
+    }
+  }
+
   // Final tree: initrd addresses filled in; padded to the slot size computed above.
   edits(initrd ? { start: initrd.paddr, end: initrd.paddr + initrd.size } : undefined);
-  const blob = writeFdt(fdt, { freeSpace: c.freeSpace, minTotalsize: dtbSize });
+  const blob = writeFdt(fdt, { freeSpace, minTotalsize: dtbSize });
   const dtbName = riscv ? "fdt" : "dtb"; // QEMU's ROM blob names
   const dtb = await c.step("placing the device tree", () => vm.place(dtbName, blob, { at: dtbAt, align: 8, format: "fdt" }));
   c.record("dtb", dtb);
 
-  // CPU state.
-  let cpu: BootCpuState;
+  // CPU state, and the stub that sets it when asked for.
   const d = BigInt(dtb.paddr);
-  if (arch === "arm64") {
-    cpu = { arch, mode: "el2 or el1 (h), MMU off, D-cache off, DAIF masked", pc: kernel.entry, regs: { x0: d, x1: 0n, x2: 0n, x3: 0n } };
-  } else if (arch === "arm") {
-    // booting.rst: r1 = machine type; ~0 says "no machine type, use the device tree" (QEMU's value).
-    cpu = { arch, mode: "svc, MMU off, IRQ/FIQ masked, ARM (not Thumb)", pc: kernel.entry & ~1n, regs: { r0: 0n, r1: 0xffffffffn, r2: d } };
-  } else {
+  let target: bigint;
+  let fwInfo: bigint | undefined;
+  if (arch === "arm64") target = kernel.entry;
+  else if (arch === "arm") target = kernel.entry & ~1n; // booting.rst: ARM state (a zImage entry is A32 code)
+  else {
     // riscv: the kernel's entry is its lowest address (QEMU passes the lowest PT_LOAD for an ELF).
     const kernelEntry = kernel.format === "elf" ? BigInt(kernel.paddr) : kernel.entry;
+    target = kernelEntry;
     if (firmware) {
       const info = fwDynamicInfo(arch as "riscv64" | "riscv32", kernelEntry, c.hartId);
       const placedInfo = await c.step("placing fw_dynamic_info", () => vm.place("fw_dynamic_info", info, { auto: { align: 8, from: "top" }, format: "fw_dynamic_info" }));
       c.record("fw_dynamic_info", placedInfo);
-      cpu = { arch, mode: "m", pc: firmware.entry, regs: { a0: BigInt(c.hartId), a1: d, a2: BigInt(placedInfo.paddr) } };
-    } else {
-      cpu = { arch, mode: "s, satp = 0 (MMU off), interrupts off", pc: kernelEntry, regs: { a0: BigInt(c.hartId), a1: d } };
+      target = firmware.entry;
+      fwInfo = BigInt(placedInfo.paddr);
     }
   }
+  let stub: BootStub | undefined;
+  if (opts.stub) {
+    const bits32 = arch === "arm" || arch === "riscv32";
+    if (bits32 && (target > 0xffffffffn || d > 0xffffffffn)) {
+      throw new GuestImageError("BAD_ADDRESS", `the ${arch} stub holds 32-bit addresses: entry ${hex(target)} or device tree ${hex(d)} is above 4 GiB`, { field: "stub" });
+    }
+    const bytes = arch === "arm64" ? arm64Stub({ dtb: d, entry: target })
+      : arch === "arm" ? armStub({ dtb: d, entry: target })
+        : riscvStub({ xlen: arch === "riscv64" ? 64 : 32, priv: fwInfo !== undefined ? "M" : "S", hart: BigInt(c.hartId), dtb: d, a2: fwInfo ?? 0n, target });
+    const align = arch === "arm64" ? ARM64_STUB_ALIGN : arch === "arm" ? ARM_STUB_ALIGN : RISCV_STUB_ALIGN;
+    // At the top of RAM: clear of the RAM base, where emulators tend to put their own blobs
+    // (QEMU virt: its 1 MiB device tree on arm), so the stub and the kernel's pieces load around them.
+    const placed = await c.step("placing the boot stub", () =>
+      vm.place("stub", bytes, { auto: { align: Math.max(align, 16), from: "top", max: bits32 ? 4 * GiB : undefined }, format: "boot-stub" }));
+    c.record("stub", placed);
+    stub = { paddr: placed.paddr, size: placed.size };
+  }
+  const pc = stub ? BigInt(stub.paddr) : target;
+  const cpu: BootCpuState = arch === "arm64" ? arm64Cpu({ pc, target, dtb: d, stub })
+    : arch === "arm" ? armCpu({ pc, target, dtb: d, stub })
+      : riscvCpu({ arch: arch as "riscv64" | "riscv32", pc, target, hart: BigInt(c.hartId), dtb: d, fwInfo, stub });
   return { arch, layout, kernel, initrd, dtb: { paddr: dtb.paddr, size: dtb.size, fdt }, cpu, placements };
 }
 
@@ -406,13 +502,50 @@ function fwDynamicInfo(arch: "riscv64" | "riscv32", next: bigint, hart: number):
   return out;
 }
 
+/**
+ * /chosen rng-seed (32 bytes, as QEMU writes) and kaslr-seed (a u64): from WebCrypto for every
+ * boot, or derived from `seed` with splitmix64 (a reproducible boot, not a secret).
+ */
+function bootSeeds(seed: number | bigint | undefined): { rng: Uint8Array; kaslr: bigint } {
+  const bytes = new Uint8Array(40);
+  const dv = new DataView(bytes.buffer);
+  if (seed === undefined) {
+    const crypto = (globalThis as { crypto?: { getRandomValues?(a: Uint8Array): Uint8Array } }).crypto;
+    if (typeof crypto?.getRandomValues !== "function") {
+      throw new GuestImageError("UNSUPPORTED", "fresh device tree seeds need WebCrypto (crypto.getRandomValues); pass a seed for a reproducible boot", { field: "seed" });
+    }
+    crypto.getRandomValues(bytes);
+  } else {
+    if (!(typeof seed === "bigint" || Number.isSafeInteger(seed)) || BigInt(seed) < 0n || BigInt(seed) > 0xffffffffffffffffn) {
+      throw bad("seed", `seed must be an integer from 0 to 2^64 - 1, got ${String(seed)}`);
+    }
+    // splitmix64 (Steele, Lea, Flood 2014): one 64-bit output per 8 bytes.
+    const M = (1n << 64n) - 1n;
+    let x = BigInt(seed);
+    for (let o = 0; o < bytes.length; o += 8) {
+      x = (x + 0x9e3779b97f4a7c15n) & M;
+      let z = x;
+      z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M;
+      z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M;
+      dv.setBigUint64(o, z ^ (z >> 31n), true);
+    }
+  }
+  return { rng: bytes.slice(0, 32), kaslr: dv.getBigUint64(32, false) };
+}
+
 // ── x86: bzImage + command line + zero page ──
 
 async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> {
-  const { vm, opts, arch, layout } = c;
+  const { vm, opts, layout } = c;
+  const arch = c.arch as X86CpuState["arch"];
   const qemu = layout === "qemu";
   const mode = opts.x86Mode ?? (qemu ? "real" : undefined);
   if (mode !== undefined && !["real", "protected", "long"].includes(mode)) throw bad("x86Mode", `x86Mode must be "real", "protected" or "long", got ${JSON.stringify(mode)}`);
+
+  // The e820 map's reserved ranges (the VM's and this boot's) and the PC's legacy area
+  // 0x9FC00–0x100000 (x86-e820.ts) are kept out of by every automatic placement.
+  const reserved = [...vm.reserved, ...checkReserved(opts.reserved, "reserved")];
+  const avoid = [...reserved, { base: LEGACY_HOLE_START, size: LEGACY_HOLE_END - LEGACY_HOLE_START }];
 
   const kernel = await c.step("placing the kernel", () => vm.loadKernel(opts.kernel, qemu ? { at: QEMU_X86_PROT_ADDR } : {}));
   c.record("kernel", kernel);
@@ -425,10 +558,30 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
     throw new GuestImageError("UNSUPPORTED", `x86Mode "long" needs a kernel with XLF_KERNEL_64 (xloadflags ${hex(k.xloadflags)})`, { image: kernel.name, field: "xloadflags" });
   }
   const cmdBytes = new TextEncoder().encode((opts.cmdline ?? "") + "\0");
+  const x86Tables = opts.x86Tables ?? true;
+  if (typeof x86Tables !== "boolean") throw bad("x86Tables", `x86Tables must be true or false, got ${JSON.stringify(x86Tables)}`);
+  // The 32-bit entry: the kernel, zero page, command line and initrd must be reachable with
+  // 32-bit pointers (esi, cmd_line_ptr, ramdisk_image without ext_*): below 4 GiB.
+  const lowMax = entryMode === "long" && !x86Tables ? undefined : 4 * GiB;
+  const why = entryMode === "long" ? "the 64-bit entry with library page tables, which map from 0 and are themselves below 4 GiB" : "the 32-bit entry: esi and cmd_line_ptr are 32-bit pointers";
+  const below4G = async (what: string, fn: () => Promise<LoadedImage>): Promise<LoadedImage> => {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!(e instanceof GuestImageError) || e.code !== "OUT_OF_RAM" || lowMax === undefined) throw e;
+      throw new GuestImageError("OUT_OF_RAM", `must lie below 4 GiB for ${why}, and there is no free RAM there: ${e.message}`, { image: what, field: e.field, cause: e });
+    }
+  };
+  if (entryMode === "protected") {
+    const end = kernel.paddr + Math.max(kernel.size, k.init_size ?? 0);
+    if (end > 4 * GiB) {
+      throw new GuestImageError("OUT_OF_RAM", `the 32-bit entry runs the kernel where it was loaded, [${hex(kernel.paddr)}, ${hex(end)}) (init_size), which is not below 4 GiB: load it lower or use the 64-bit entry`, { image: kernel.name, field: "code32_start" });
+    }
+  }
 
   // Command line.
   const cmdline = await c.step("placing the command line", () =>
-    vm.place("cmdline", cmdBytes, { ...(qemu ? { at: QEMU_X86_CMDLINE_ADDR } : { auto: { from: "bottom", min: 0x1000, align: 16 } }), format: "cmdline" }));
+    below4G("cmdline", () => vm.place("cmdline", cmdBytes, { ...(qemu ? { at: QEMU_X86_CMDLINE_ADDR } : { auto: { from: "bottom", min: 0x1000, align: 16, max: lowMax, avoid } }), format: "cmdline" })));
   c.record("cmdline", cmdline);
 
   // Initrd: as high as the kernel can reach (boot.rst, initrd_addr_max).
@@ -444,7 +597,7 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
       initrd = await c.step("placing the initrd", () => vm.loadModule(opts.initrd!, { at: at >>> 0 }));
     } else {
       const max = above4g && entryMode === "long" ? undefined : Math.min(addrMax + 1, 4 * GiB);
-      initrd = await c.step("placing the initrd", () => vm.loadModule(opts.initrd!, { auto: { from: "top", align: 4 * KiB, min: 0x100000, max } }));
+      initrd = await c.step("placing the initrd", () => vm.loadModule(opts.initrd!, { auto: { from: "top", align: 4 * KiB, min: 0x100000, max, avoid } }));
     }
     c.record("initrd", initrd);
   }
@@ -456,6 +609,7 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
     cmdline: { paddr: cmdline.paddr, length: cmdBytes.length - 1 },
     ramdisk: initrd && { paddr: initrd.paddr, size: initrd.size },
     ram: vm.ram.regions,
+    reserved,
     typeOfLoader: qemu ? QEMU_TYPE_OF_LOADER : undefined,
     // QEMU: heap_end_ptr = cmdline_addr − real_addr − 0x200 (the heap runs up to the command line).
     heapEnd: real ? QEMU_X86_CMDLINE_ADDR - QEMU_X86_REAL_ADDR : undefined,
@@ -468,25 +622,33 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
     zp = await c.step("placing the setup code", () => vm.place("setup", setup, { at: QEMU_X86_REAL_ADDR, format: "x86-setup" }));
     c.record("setup", zp);
   } else {
-    zp = await c.step("placing the zero page", () => vm.place("zero-page", page, { auto: { from: "bottom", min: 0x1000, align: 4 * KiB }, format: "boot_params" }));
+    // esi/rsi is a 32-bit value for the 32-bit entry; the 64-bit entry finds it through our identity map (≤ 4 GiB here too).
+    zp = await c.step("placing the zero page", () =>
+      below4G("zero-page", () => vm.place("zero-page", page, { auto: { from: "bottom", min: 0x1000, align: 4 * KiB, max: lowMax, avoid }, format: "boot_params" })));
     c.record("zero-page", zp);
+  }
+
+  // GDT and page tables (x86-tables.ts), unless the VMM provides them.
+  let tables: PlacedTables | undefined;
+  if (!real && x86Tables) {
+    // boot.rst 64-bit: identity-map the kernel's init_size range from its load address, the zero page and the command line.
+    const map = [{ base: kernel.paddr, size: Math.max(kernel.size, k.init_size ?? 0) }, { base: zp.paddr, size: zp.size }, { base: cmdline.paddr, size: cmdline.size }];
+    tables = await c.step("placing the GDT and page tables", () => placeX86Tables(vm, { long: entryMode === "long", map, avoid }));
+    c.record("gdt", tables.gdt);
+    if (tables.pageTables) c.record("page tables", tables.pageTables);
   }
 
   let cpu: BootCpuState;
   if (real) {
     // QEMU linuxboot_dma.c: segments = setup_addr >> 4, esp = cmdline_addr − setup_addr − 16, far jump to seg+0x20:0.
-    const seg = BigInt(QEMU_X86_REAL_ADDR >> 4);
-    cpu = {
-      arch, mode: "real", pc: BigInt(QEMU_X86_REAL_ADDR + 0x200),
-      regs: { cs: seg + 0x20n, ip: 0n, ds: seg, es: seg, fs: seg, gs: seg, ss: seg, sp: BigInt(QEMU_X86_CMDLINE_ADDR - QEMU_X86_REAL_ADDR - 16) },
-    };
+    cpu = realModeState(arch as "x86" | "x86_64", QEMU_X86_REAL_ADDR, QEMU_X86_CMDLINE_ADDR - QEMU_X86_REAL_ADDR - 16);
   } else if (entryMode === "long") {
     // boot.rst "64-bit Boot Protocol": rsi = boot_params, paging on with the kernel, zero page and
     // command line identity-mapped, CS = __BOOT_CS (0x10), DS/ES/SS = __BOOT_DS (0x18), interrupts off.
-    cpu = { arch, mode: "long", pc: k.entry64!, regs: { rsi: BigInt(zp.paddr), cs: 0x10n, ds: 0x18n, es: 0x18n, ss: 0x18n } };
+    cpu = longModeState(arch as "x86" | "x86_64", k.entry64!, zp.paddr, tables ? { gdt: tables.gdt.paddr, gdtLimit: tables.gdtLimit, cr3: tables.pageTables!.paddr } : null);
   } else {
     // boot.rst "32-bit Boot Protocol": esi = boot_params, flat segments __BOOT_CS/__BOOT_DS, ebp = edi = ebx = 0, paging off.
-    cpu = { arch, mode: "protected", pc: k.entry32, regs: { esi: BigInt(zp.paddr), ebp: 0n, edi: 0n, ebx: 0n, cs: 0x10n, ds: 0x18n, es: 0x18n, ss: 0x18n } };
+    cpu = protectedModeState(arch as "x86" | "x86_64", k.entry32, zp.paddr, tables ? { base: tables.gdt.paddr, limit: tables.gdtLimit } : null);
   }
   return { arch, layout, kernel, initrd, zeroPage: { paddr: zp.paddr, size: zp.size }, cmdline: { paddr: cmdline.paddr, size: cmdline.size }, cpu, placements };
 }

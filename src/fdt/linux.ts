@@ -29,6 +29,12 @@ export interface LinuxFdtEdits {
    * reg = the regions, as QEMU's arm_load_dtb does (no renaming, no removal).
    */
   memoryMode?: "exact" | "qemu";
+  /**
+   * /chosen rng-seed (bytes for the kernel's entropy pool, drivers/of/fdt.c
+   * early_init_dt_scan_chosen) and kaslr-seed (u64, arm64 KASLR). Both replace whatever the
+   * input tree had, so no seed is ever handed on from one boot to the next.
+   */
+  seeds?: { rng: Uint8Array; kaslr: bigint };
 }
 
 const isMemoryNode = (n: FdtNode) => readString(getProp(n, "device_type")) === "memory" || baseName(n.name) === "memory";
@@ -45,6 +51,11 @@ export function applyLinuxEdits(fdt: Fdt, edits: LinuxFdtEdits): void {
       setProp(chosen, "linux,initrd-start", cellsValue([{ value: start, cells: cellsFor(start), what: "linux,initrd-start" }]));
       setProp(chosen, "linux,initrd-end", cellsValue([{ value: end, cells: cellsFor(end), what: "linux,initrd-end" }]));
     }
+  }
+  if (edits.seeds) {
+    const chosen = ensureNode(fdt, "/chosen");
+    setProp(chosen, "rng-seed", edits.seeds.rng.slice());
+    setProp(chosen, "kaslr-seed", cellsValue([{ value: edits.seeds.kaslr, cells: 2, what: "kaslr-seed" }]));
   }
   if (edits.memory) {
     const regions = [...edits.memory].sort((a, b) => a.base - b.base);
