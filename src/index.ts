@@ -30,7 +30,7 @@ export type { Multiboot2KernelArch } from "./formats/multiboot2.js";
 export { buildMultiboot2Info, multiboot2MemoryMap } from "./boot/multiboot2-info.js";
 export type { Multiboot2InfoOptions, Multiboot2Info, Multiboot2Framebuffer, Multiboot2MemoryRange, Multiboot2ModuleInfo, Multiboot2ElfSections } from "./boot/multiboot2-info.js";
 export { bootMultiboot2 } from "./boot/multiboot2.js";
-export type { BootMultiboot2Options, Multiboot2Boot, Multiboot2CpuState, FlatSegment } from "./boot/multiboot2.js";
+export type { BootMultiboot2Options, Multiboot2Boot, Multiboot2CpuState, Mips32CpuState } from "./boot/multiboot2.js";
 export { buildBootParams, ZERO_PAGE_SIZE, E820_MAX_ENTRIES } from "./boot/x86-boot-params.js";
 export type { BootParamsOptions } from "./boot/x86-boot-params.js";
 export type { BzImageKernelArch, BzImageSetupHeader } from "./formats/bzimage.js";

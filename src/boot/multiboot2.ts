@@ -11,7 +11,10 @@
 //                headers do not load (symbol and string tables) are placed too and their sh_addr
 //                set, as the specification says ("All sections are loaded") and GRUB does
 //   info         src/boot/multiboot2-info.ts, 8-byte aligned below 4 GiB
-//   CPU          EAX = 0x36d76289, EBX = info, flat 32-bit segments, CR0.PE, paging off, IF clear
+//   GDT          i386 kernels: the flat one of src/boot/x86-tables.ts (0x10 code, 0x18 data), at
+//                the lowest free address below 4 GiB, unless x86Tables: false (the VMM's GDT)
+//   CPU          an X86CpuState (src/boot/cpu-x86.ts): EAX = 0x36d76289, EBX = info, every other
+//                general register 0, CS/DS/ES/FS/GS/SS flat 32-bit, CR0.PE, paging off, IF clear
 //
 // Everything runs in one transaction: a boot that fails at any step leaves guest RAM, the ledger
 // and the event log as they were. Header requirements that depend on what the caller passes are
@@ -23,6 +26,8 @@ import { checkRelocatableFits, MB2_ARCH_I386, MULTIBOOT2_BOOTLOADER_MAGIC, readM
 import { hex } from "../num.js";
 import { readBytes, type ImageFile } from "../sources/source.js";
 import type { LoadedImage, LoadedKernel, Vm } from "../vm.js";
+import { protectedModeState, type X86CpuState } from "./cpu-x86.js";
+import { placeX86Tables } from "./x86-tables.js";
 import {
   buildMultiboot2Info, MB2_MEMORY_RESERVED,
   type Multiboot2ElfSections, type Multiboot2Framebuffer, type Multiboot2InfoOptions, type Multiboot2MemoryRange,
@@ -57,30 +62,25 @@ export interface BootMultiboot2Options {
   pcLegacyArea?: boolean;
   /** Where the information structure goes (8-byte aligned, below 4 GiB); default: free RAM. */
   infoAt?: number;
+  /** i386 kernels: place the flat GDT the segment registers are loaded from (default true); false: the VMM provides it (cpu.gdtr null). */
+  x86Tables?: boolean;
 }
 
-/** A flat segment as the specification requires it (base 0, limit 0xFFFFFFFF). */
-export interface FlatSegment {
-  base: 0;
-  limit: 0xffffffff;
-  /** "code" = 32-bit read/execute, "data" = 32-bit read/write. */
-  kind: "code" | "data";
-}
-
-/** The machine state at the kernel's first instruction (spec 3.3; MIPS 3.2). */
-export interface Multiboot2CpuState {
-  arch: "x86" | "mips32";
-  /** "protected": 32-bit protected mode, flat segments, paging off. */
-  mode: "protected" | "mips32";
+/** MIPS (spec 3.2): R4 (a0) = magic, R5 (a1) = the information structure. */
+export interface Mips32CpuState {
+  arch: "mips32";
+  mode: "mips32";
   pc: bigint;
-  /** x86: eax (magic), ebx (info); MIPS: a0, a1. */
-  regs: Record<string, bigint>;
-  /** x86: what each segment register must describe (selector values and the GDT are the VMM's). */
-  segments?: Record<"cs" | "ds" | "es" | "fs" | "gs" | "ss", FlatSegment>;
-  /** x86: CR0 with PE set and PG clear (other bits undefined); EFLAGS with VM and IF clear. */
-  cr0?: bigint;
-  eflags?: bigint;
+  regs: { a0: bigint; a1: bigint };
 }
+
+/**
+ * The machine state at the kernel's first instruction (spec 3.3; MIPS 3.2). For i386 kernels the
+ * x86 CPU state bootLinux reports for its 32-bit entry, with EAX = magic and EBX = info (spec 3.3:
+ * "CS must be a 32-bit read/execute code segment with an offset of 0 and a limit of 0xFFFFFFFF",
+ * DS…SS read/write data likewise; CR0.PE set, PG clear; EFLAGS.VM and IF clear).
+ */
+export type Multiboot2CpuState = X86CpuState | Mips32CpuState;
 
 export interface Multiboot2Boot {
   kernel: LoadedKernel;
@@ -92,7 +92,7 @@ export interface Multiboot2Boot {
   /** Requested information tags (optional or not) that were not provided because the caller gave no data for them. */
   missingInfo: number[];
   cpu: Multiboot2CpuState;
-  /** Every placement in order: kernel, modules, ELF sections, info. */
+  /** Every placement in order: kernel, modules, ELF sections, gdt, info. */
   placements: Array<{ role: string; name: string; paddr: number; size: number }>;
 }
 
@@ -109,6 +109,8 @@ export async function bootMultiboot2(vm: Vm, opts: BootMultiboot2Options): Promi
     if (m.cmdline !== undefined && typeof m.cmdline !== "string") throw bad(`modules[${i}].cmdline`, `modules[${i}].cmdline must be a string`);
   });
   if (opts.memoryRanges !== undefined && !Array.isArray(opts.memoryRanges)) throw bad("memoryRanges", "memoryRanges must be an array of { base, size, type? }");
+  const x86Tables = opts.x86Tables ?? true;
+  if (typeof x86Tables !== "boolean") throw bad("x86Tables", `x86Tables must be true or false, got ${JSON.stringify(x86Tables)}`);
 
   // ── read and check everything before placing anything ──
   const kfile = await vm.open(opts.kernel);
@@ -168,7 +170,8 @@ export async function bootMultiboot2(vm: Vm, opts: BootMultiboot2Options): Promi
       const covered = tvm.ram.regions.some((g) => g.base < PC_LEGACY.end && g.base + g.size > PC_LEGACY.base);
       if (covered) memoryRanges.push({ base: PC_LEGACY.base, size: PC_LEGACY.end - PC_LEGACY.base, type: MB2_MEMORY_RESERVED });
     }
-    memoryRanges.push(...(opts.memoryRanges ?? []));
+    // The VM's own reserved ranges (createVm reserved) are in the map too, with their types.
+    memoryRanges.push(...tvm.reserved.map((r) => ({ base: r.base, size: r.size, type: r.type })), ...(opts.memoryRanges ?? []));
     const infoOpts: Multiboot2InfoOptions = {
       ram: tvm.ram.regions.map((g) => ({ base: g.base, size: g.size })),
       memoryRanges,
@@ -183,6 +186,12 @@ export async function bootMultiboot2(vm: Vm, opts: BootMultiboot2Options): Promi
       acpiRsdpV2: opts.acpiRsdpV2,
       smbios: opts.smbios,
     };
+    let gdt: { base: number; limit: number } | null = null;
+    if (h.architecture === MB2_ARCH_I386 && x86Tables) {
+      const t = await placeX86Tables(tvm, { long: false, map: [], avoid: [] });
+      gdt = { base: t.gdt.paddr, limit: t.gdtLimit };
+      placements.push({ role: "gdt", name: t.gdt.name, paddr: t.gdt.paddr, size: t.gdt.size });
+    }
     const info = buildMultiboot2Info(infoOpts);
     if (opts.infoAt !== undefined && (typeof opts.infoAt !== "number" || opts.infoAt % 8 !== 0 || opts.infoAt + info.size > FOUR_GIB)) {
       throw bad("infoAt", `infoAt ${String(opts.infoAt)} must be 8-byte aligned with the structure (${hex(info.size)} bytes) below 4 GiB`);
@@ -190,16 +199,15 @@ export async function bootMultiboot2(vm: Vm, opts: BootMultiboot2Options): Promi
     const placedInfo = await tvm.place("multiboot2-info", info.bytes, opts.infoAt !== undefined ? { at: opts.infoAt, format: "multiboot2-info" } : { auto: { align: 8, min: autoMin, max: FOUR_GIB }, format: "multiboot2-info" });
     placements.push({ role: "info", name: placedInfo.name, paddr: placedInfo.paddr, size: placedInfo.size });
 
-    const flat = (kind: "code" | "data"): FlatSegment => ({ base: 0, limit: 0xffffffff, kind });
-    const cpu: Multiboot2CpuState = h.architecture === MB2_ARCH_I386
-      ? {
-        arch: "x86", mode: "protected", pc: kernel.entry,
-        regs: { eax: BigInt(MULTIBOOT2_BOOTLOADER_MAGIC), ebx: BigInt(placedInfo.paddr) },
-        segments: { cs: flat("code"), ds: flat("data"), es: flat("data"), fs: flat("data"), gs: flat("data"), ss: flat("data") },
-        cr0: 0x11n, // PE, ET (set on every CPU since the 486); PG clear
-        eflags: 0x2n, // bit 1 is always 1; VM and IF clear
-      }
-      : { arch: "mips32", mode: "mips32", pc: kernel.entry, regs: { a0: BigInt(MULTIBOOT2_BOOTLOADER_MAGIC), a1: BigInt(placedInfo.paddr) } };
+    let cpu: Multiboot2CpuState;
+    if (h.architecture === MB2_ARCH_I386) {
+      const x = protectedModeState("x86", kernel.entry, 0, gdt);
+      x.regs.eax = BigInt(MULTIBOOT2_BOOTLOADER_MAGIC);
+      x.regs.ebx = BigInt(placedInfo.paddr);
+      cpu = x;
+    } else {
+      cpu = { arch: "mips32", mode: "mips32", pc: kernel.entry, regs: { a0: BigInt(MULTIBOOT2_BOOTLOADER_MAGIC), a1: BigInt(placedInfo.paddr) } };
+    }
     return {
       kernel, modules: mods, info: { paddr: placedInfo.paddr, size: info.size, tags: info.tags },
       loadBase, missingInfo, cpu, placements,

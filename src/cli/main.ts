@@ -238,7 +238,8 @@ async function multiboot2(a: Multiboot2Args): Promise<number> {
   }
   out(`guest RAM: ${vm.ram.regions.map((r) => `[${hex(r.base)}, ${hex(r.base + r.size)}) ${human(r.size)}`).join(", ")}`);
   out(`Multiboot 2 kernel ${k.name}, load base ${hex(boot.loadBase)}, entry ${hex(k.entry)}; information structure at ${hex(boot.info.paddr)} (tags ${boot.info.tags.map((t) => t.type).join(" ")})`);
-  out(`first instruction: pc ${hex(boot.cpu.pc)}, ${boot.cpu.mode}; ${Object.entries(boot.cpu.regs).map(([r, v]) => `${r}=${hex(v)}`).join(" ")}${boot.cpu.cr0 !== undefined ? ` cr0=${hex(boot.cpu.cr0)} eflags=${hex(boot.cpu.eflags!)}; cs, ds, es, fs, gs, ss flat 4 GiB` : ""}`);
+  const c = boot.cpu;
+  out(`first instruction: pc ${hex(c.pc)}, ${c.mode}; ${Object.entries(c.regs).map(([r, v]) => `${r}=${hex(v)}`).join(" ")}${"cr0" in c ? ` cr0=${hex(c.cr0)} rflags=${hex(c.rflags)}; flat 4 GiB segments, GDT ${c.gdtr ? `at ${hex(c.gdtr.base)}` : "the VMM's"}` : ""}`);
   out();
   table(["ROLE", "NAME", "START", "END", "SIZE"], boot.placements.map((p) => [p.role, p.name, hex(p.paddr), hex(p.paddr + p.size), human(p.size)]));
   if (a.measure) printEvents(vm.measurements());

@@ -403,8 +403,26 @@ describe("the information structure (spec 3.6), decoded here by the spec's layou
     const vm = await vmWith({ k: kernelA(), m: pattern(0x10) });
     const b = await bootMultiboot2(vm, { kernel: "k", cmdline: "c", modules: [{ name: "m", cmdline: "s" }] });
     expect(b.info.paddr % 8).toBe(0);
-    expect(b.cpu).toMatchObject({ arch: "x86", mode: "protected", pc: 0x100080n, regs: { eax: 0x36d76289n, ebx: BigInt(b.info.paddr) }, cr0: 0x11n });
+    // Spec 3.3: EAX magic, EBX the structure; CR0.PE set, PG clear; IF and VM clear; flat segments.
+    expect(b.cpu).toMatchObject({ arch: "x86", mode: "protected", pc: 0x100080n, rip: 0x100080n, regs: { eax: 0x36d76289n, ebx: BigInt(b.info.paddr) } });
+    if (b.cpu.arch !== "x86") throw new Error("x86 expected");
+    expect(b.cpu.cr0 & 1n).toBe(1n);
+    expect(b.cpu.cr0 & 0x8000_0000n).toBe(0n);
+    expect(b.cpu.rflags & ((1n << 9n) | (1n << 17n))).toBe(0n);
+    for (const r of ["cs", "ds", "es", "fs", "gs", "ss"] as const) expect([b.cpu.segments[r].base, b.cpu.segments[r].limit, b.cpu.segments[r].db]).toEqual([0n, 0xffffffff, true]);
+    expect(b.cpu.segments.cs.type & 0x8, "CS is a code segment").toBe(0x8);
+    // The GDT it placed holds those descriptors (Intel SDM: base 0, limit 0xfffff × 4 KiB, D = 1).
+    const gdt = b.placements.find((p) => p.role === "gdt")!;
+    expect(b.cpu.gdtr).toEqual({ base: BigInt(gdt.paddr), limit: 31 });
+    const g = new DataView(vm.ram.read(gdt.paddr, 32).buffer);
+    expect(g.getBigUint64(b.cpu.segments.cs.selector, true) & 0x00cf_9800_0000_ffffn).toBe(0x00cf_9800_0000_ffffn);
+    expect(g.getBigUint64(b.cpu.segments.ds.selector, true) & 0x00cf_9200_0000_ffffn).toBe(0x00cf_9200_0000_ffffn);
     expect(decode(vm.ram.read(b.info.paddr, b.info.size)).total).toBe(b.info.size);
+    // x86Tables: false — the VMM's GDT: none placed, gdtr null.
+    const vm3 = await vmWith({ k: kernelA() });
+    const b3 = await bootMultiboot2(vm3, { kernel: "k", x86Tables: false });
+    expect(b3.placements.map((p) => p.role)).toEqual(["kernel", "info"]);
+    expect(b3.cpu.arch === "x86" && b3.cpu.gdtr).toBe(null);
     // A missing module after the kernel was placed: nothing stays.
     const vm2 = await vmWith({ k: kernelA() });
     await expectRefused(vm2, () => bootMultiboot2(vm2, { kernel: "k", modules: [{ name: "absent" }] }), "NOT_FOUND");

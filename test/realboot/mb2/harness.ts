@@ -2,8 +2,9 @@
  * The Multiboot 2 real boots: the test kernel (kernel.S) assembled with Debian's binutils, booted
  *  - from guest-image's RAM: QEMU 7.2 `-M pc` paused, every placement handed over with
  *    `-device loader,…,force-raw=on` (no -kernel, no BIOS run), CPU state from our cpu object set
- *    over the gdbstub (CR0 first, then the selectors, which QEMU loads from the GDT at physical 0
- *    — GDTR is base 0 after reset, realboot.md), then continued;
+ *    over the gdbstub (CR0 first, then the selectors, which QEMU loads from the GDT bootMultiboot2
+ *    placed at physical 0 — GDTR is base 0 after reset and QEMU 7.2's gdbstub cannot set it,
+ *    realboot.md), then continued;
  *  - by GRUB (Debian grub-pc-bin): an ISO made with grub-mkrescue (+ xorriso, mtools), SeaBIOS
  *    boots it, grub.cfg says `multiboot2 /k …` and `module2 /mN …`.
  * Either way the kernel's COM1 output (its "MB2T …" lines) is returned.
@@ -80,15 +81,6 @@ const le = (v: bigint, bytes: number) => {
 /** QEMU x86_64 gdbstub register numbers (gdb's i386:x86-64 layout; realboot.md). */
 const REG = { eax: 0, ebx: 1, ecx: 2, edx: 3, esi: 4, edi: 5, ebp: 6, esp: 7, rip: 16, eflags: 17, cs: 18, ss: 19, ds: 20, es: 21, fs: 22, gs: 23, cr0: 27 } as const;
 
-/** A GDT for physical 0: null, null, 0x10 flat 32-bit code, 0x18 flat 32-bit data (the selectors bootLinux uses too). */
-export function flatGdt(): Uint8Array {
-  const g = new Uint8Array(32);
-  const d = new DataView(g.buffer);
-  d.setBigUint64(0x10, 0x00cf9a000000ffffn, true); // base 0, limit 0xfffff × 4 KiB, present, ring 0, code r/x, 32-bit
-  d.setBigUint64(0x18, 0x00cf92000000ffffn, true); // the same, data r/w
-  return g;
-}
-
 export interface OursOptions {
   /** Negative controls: hand over a wrong magic or a wrong EBX. */
   eax?: bigint;
@@ -100,11 +92,11 @@ export async function bootOurs(dir: string, input: BootInput, opts: OursOptions 
   const files: Record<string, Uint8Array> = { k: new Uint8Array(readFileSync(input.kernel)) };
   input.modules.forEach((m) => (files[m.name] = m.bytes));
   const vm = await createVm({ ram: [{ base: 0, size: 256 * MiB }], files: fromMap(files) });
-  // The VMM's part: a flat GDT where QEMU's reset GDTR (base 0) points, placed first.
-  await vm.place("gdt", flatGdt(), { at: 0 });
   const boot = await bootMultiboot2(vm, { kernel: "k", cmdline: input.cmdline, modules: input.modules.map((m) => ({ name: m.name, cmdline: m.cmdline })) });
   const cpu = boot.cpu;
   if (cpu.arch !== "x86" || cpu.mode !== "protected") throw new Error(`unexpected cpu state ${JSON.stringify(cpu, (_k, v) => (typeof v === "bigint" ? v.toString(16) : v))}`);
+  // QEMU's gdbstub cannot load GDTR: the library's GDT must be where the reset GDTR points.
+  if (cpu.gdtr?.base !== 0n) throw new Error(`the GDT is at ${cpu.gdtr?.base.toString(16)}, not at 0 where QEMU's reset GDTR points`);
   const loaders: string[] = [];
   vm.placed().forEach((p, i) => {
     const f = join(dir, `blob${i}.bin`);
@@ -123,13 +115,14 @@ export async function bootOurs(dir: string, input: BootInput, opts: OursOptions 
     const xml = await q.gdbPacket("qXfer:features:read:target.xml:0,fff");
     if (!/^[lm]/.test(xml)) throw new Error(`gdbstub gave no target description: ${JSON.stringify(xml.slice(0, 80))}`);
     // CR0 first: with PE set, the selector writes load descriptors from the GDT.
-    await set("cr0", cpu.cr0!);
-    await set("cs", 0x10n, 4);
-    for (const s of ["ds", "es", "fs", "gs", "ss"] as const) await set(s, 0x18n, 4);
-    await set("eflags", cpu.eflags!, 4);
-    await set("eax", opts.eax ?? cpu.regs.eax);
-    await set("ebx", cpu.regs.ebx + (opts.ebxDelta ?? 0n));
-    await set("rip", cpu.pc);
+    await set("cr0", cpu.cr0);
+    for (const s of ["cs", "ds", "es", "fs", "gs", "ss"] as const) await set(s, BigInt(cpu.segments[s].selector), 4);
+    await set("eflags", cpu.rflags, 4);
+    // Every general register the cpu object names (all zero but eax and ebx), then the controls.
+    for (const r of ["eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp"] as const) await set(r, cpu.regs[r]);
+    if (opts.eax !== undefined) await set("eax", opts.eax);
+    if (opts.ebxDelta !== undefined) await set("ebx", cpu.regs.ebx + opts.ebxDelta);
+    await set("rip", cpu.rip);
     await q.gdbPacket("c", { noReply: true });
     return pollSerial(serial, finished, 45_000);
   });
