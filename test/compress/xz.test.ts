@@ -34,7 +34,7 @@ function layout(f: Uint8Array): { blocks: Array<{ start: number; headerSize: num
 }
 
 describe("xz: Debian kernels, ours == xz -dc", () => {
-  it("the amd64 bzImage payload as the kernel build wrote it (x86 BCJ + LZMA2, CRC32, 32 MiB dictionary, 4-byte size after)", () => {
+  it("the amd64 bzImage payload as the kernel build wrote it (x86 BCJ + LZMA2, CRC32, 32 MiB dictionary, 4-byte size after)", { timeout: 300_000 }, () => {
     const payload = bzImagePayload();
     const ref = unxz(payload);
     const r = decodeSame(xz, payload, ref, ref.length + 4096);
@@ -43,7 +43,7 @@ describe("xz: Debian kernels, ours == xz -dc", () => {
     expect(Buffer.from(payload.subarray(payload.length - 4)).readUInt32LE()).toBe(ref.length);
   });
 
-  it("the arm64 Image at preset -6 with an exactly sized room, and declaredSize from the index", () => {
+  it("the arm64 Image at preset -6 with an exactly sized room, and declaredSize from the index", { timeout: 300_000 }, () => {
     const img = arm64Image();
     const f = tool("xz", ["-6", "-T1", "-c"], img);
     const ref = unxz(f);
@@ -174,7 +174,7 @@ describe("xz: edge cases", () => {
 });
 
 describe("xz: throughput", () => {
-  it("decodes the amd64 bzImage payload at ≥ 0.33× `xz -dc`", () => {
+  it("decodes the amd64 bzImage payload at ≥ 0.33× `xz -dc`", { timeout: 300_000 }, () => {
     const payload = bzImagePayload();
     const size = Buffer.from(payload.subarray(payload.length - 4)).readUInt32LE();
     const t = throughput(xz, payload.subarray(0, payload.length - 4), size, "xz");
