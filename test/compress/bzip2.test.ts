@@ -4,7 +4,7 @@
 // for MTF, one symbol), and the failures (truncation, corrupt blocks and CRCs, room).
 import { describe, expect, it } from "vitest";
 import { bzip2 } from "../../src/compress/bzip2.js";
-import { arm64Image, concat, decodeFails, decodeSame, throughput, tool } from "./lzma-tools.js";
+import { arm64Image, concat, decodeFails, decodeSame, fuzzCodec, throughput, tool } from "./lzma-tools.js";
 
 const bunzip2 = (f: Uint8Array) => tool("bzip2", ["-dc"], f);
 const random = (n: number) => tool("head", ["-c", String(n), "/dev/urandom"], new Uint8Array(0));
@@ -131,5 +131,14 @@ describe("bzip2: throughput", () => {
     const t = throughput(bzip2, f, img.length, "bzip2");
     console.log(`bzip2: ours ${t.ours.toFixed(1)} MB/s, bzip2 -dc ${t.native.toFixed(1)} MB/s, ratio ${t.ratio.toFixed(2)}`);
     expect(t.ratio).toBeGreaterThanOrEqual(0.33);
+  });
+});
+
+describe("bzip2: mutated streams", () => {
+  it("3000 mutants of a real kernel slice: a CodecError or success, never another exception, never past the room", { timeout: 300_000 }, () => {
+    const data = arm64Image().subarray(0x10000, 0x10000 + 60_000);
+    const f = tool("bzip2", ["-1", "-c"], data);
+    const failed = fuzzCodec(bzip2, f, data.length + 100, 3000);
+    expect(failed).toBeGreaterThan(1000);
   });
 });

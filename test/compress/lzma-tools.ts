@@ -89,3 +89,38 @@ export function throughput(codec: Codec, input: Uint8Array, size: number, cmd: s
   const native = size / 1e6 / (nativeBest / 1000);
   return { ours, native, ratio: ours / native };
 }
+
+/**
+ * Mutates `seed` `n` times (byte flips, truncations, insertions, deterministic PRNG) and decodes
+ * each: the decoder may succeed or throw a CodecError, nothing else, and never writes past the
+ * room (the guard bytes after it stay untouched). Returns how many mutants failed.
+ */
+export function fuzzCodec(codec: Codec, seed: Uint8Array, room: number, n: number, rngSeed = 1): number {
+  let s = rngSeed >>> 0;
+  const rnd = (k: number) => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return (s >>> 8) % k;
+  };
+  const backing = new Uint8Array(room + 64);
+  let failed = 0;
+  for (let i = 0; i < n; i++) {
+    let m = seed.slice();
+    const kind = rnd(4);
+    if (kind === 0) for (let k = 0, c = 1 + rnd(4); k < c; k++) m[rnd(m.length)] ^= 1 << rnd(8);
+    else if (kind === 1) m[rnd(m.length)] = rnd(256);
+    else if (kind === 2) m = m.subarray(0, rnd(m.length));
+    else {
+      const at = rnd(m.length);
+      m = concat(m.subarray(0, at), new Uint8Array([rnd(256), rnd(256)]), m.subarray(at));
+    }
+    backing.fill(0xa5, room);
+    try {
+      codec.decode(m, backing.subarray(0, room));
+    } catch (e) {
+      if (!(e instanceof CodecError)) throw new Error(`mutant ${i} (kind ${kind}): ${String(e)}`);
+      failed++;
+    }
+    expect(backing.subarray(room).every((b) => b === 0xa5), `mutant ${i} wrote past the room`).toBe(true);
+  }
+  return failed;
+}

@@ -3,7 +3,7 @@
 // and lc/lp/pb, a header with a known size, and the failures (truncation, bad header, room).
 import { describe, expect, it } from "vitest";
 import { lzma } from "../../src/compress/lzma.js";
-import { arm64Image, concat, decodeFails, decodeSame, throughput, tool } from "./lzma-tools.js";
+import { arm64Image, concat, decodeFails, decodeSame, fuzzCodec, throughput, tool } from "./lzma-tools.js";
 
 const unlzma = (f: Uint8Array) => tool("lzma", ["-dc"], f);
 
@@ -126,5 +126,14 @@ describe("lzma: throughput", () => {
     const t = throughput(lzma, f, img.length, "lzma");
     console.log(`lzma: ours ${t.ours.toFixed(1)} MB/s, lzma -dc ${t.native.toFixed(1)} MB/s, ratio ${t.ratio.toFixed(2)}`);
     expect(t.ratio).toBeGreaterThanOrEqual(0.33);
+  });
+});
+
+describe("lzma: mutated streams", () => {
+  it("3000 mutants of a real kernel slice: a CodecError or success, never another exception, never past the room", { timeout: 300_000 }, () => {
+    const data = arm64Image().subarray(0x10000, 0x10000 + 60_000);
+    const f = tool("lzma", ["-c"], data);
+    const failed = fuzzCodec(lzma, f, data.length + 100, 3000);
+    expect(failed).toBeGreaterThan(1000);
   });
 });

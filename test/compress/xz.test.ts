@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { xz } from "../../src/compress/xz.js";
-import { arm64Image, bzImagePayload, concat, decodeFails, decodeSame, throughput, tool } from "./lzma-tools.js";
+import { arm64Image, bzImagePayload, concat, decodeFails, decodeSame, fuzzCodec, throughput, tool } from "./lzma-tools.js";
 
 const unxz = (f: Uint8Array) => tool("xz", ["-dc", "--single-stream"], f);
 const unxzAll = (f: Uint8Array) => tool("xz", ["-dc"], f);
@@ -180,5 +180,14 @@ describe("xz: throughput", () => {
     const t = throughput(xz, payload.subarray(0, payload.length - 4), size, "xz");
     console.log(`xz: ours ${t.ours.toFixed(1)} MB/s, xz -dc ${t.native.toFixed(1)} MB/s, ratio ${t.ratio.toFixed(2)}`);
     expect(t.ratio).toBeGreaterThanOrEqual(0.33);
+  });
+});
+
+describe("xz: mutated streams", () => {
+  it("3000 mutants of a real kernel slice: a CodecError or success, never another exception, never past the room", { timeout: 300_000 }, () => {
+    const data = arm64Image().subarray(0x10000, 0x10000 + 60_000);
+    const f = tool("xz", ["-c", "--check=crc32", "--x86", "--lzma2", "--block-size=20000"], data);
+    const failed = fuzzCodec(xz, f, data.length + 100, 3000);
+    expect(failed).toBeGreaterThan(1000);
   });
 });
