@@ -115,11 +115,17 @@ export function qemuX86InitrdMax(opts: { above4g: boolean; initrdAddrMax: number
   return max;
 }
 
-/** The end of RAM contiguous from address 0, capped at 4 GiB (QEMU's below_4g_mem_size for a pc). */
+/**
+ * The end of RAM contiguous from address 0, capped at 4 GiB (QEMU's below_4g_mem_size for a pc).
+ * A gap inside the PC's legacy area 0xA0000–0x100000 does not end it: QEMU's pc RAM runs through
+ * there (the VGA window and ROMs only cover it), so a PC map given as `0:0xa0000` + `0x100000:…`
+ * is the same machine.
+ */
 export function below4g(ram: readonly RamRegion[]): number {
   let end = 0;
   for (const r of [...ram].sort((a, b) => a.base - b.base)) {
-    if (r.base !== end) break;
+    const legacyGap = end >= 0xa0000 && end < 0x100000 && r.base > end && r.base <= 0x100000;
+    if (r.base !== end && !legacyGap) break;
     end = r.base + r.size;
   }
   return Math.min(end, 4 * GiB);
