@@ -35,6 +35,7 @@ import { buildBootParams, ZERO_PAGE_SIZE } from "./x86-boot-params.js";
 import { LEGACY_HOLE_END, LEGACY_HOLE_START } from "./x86-e820.js";
 import { longModeState, protectedModeState, realModeState, type X86CpuState } from "./cpu-x86.js";
 import { placeX86Tables, type PlacedTables } from "./x86-tables.js";
+import { loadX86Direct } from "./x86-direct.js";
 
 export type { Layout, LinuxArch } from "./layout.js";
 
@@ -64,6 +65,12 @@ export interface BootLinuxOptions {
    * provides them (`cpu.gdtr` and, in long mode, `cpu.cr3` are then null).
    */
   x86Tables?: boolean;
+  /**
+   * x86 direct boot (src/boot/x86-direct.ts): decompress the bzImage's payload on the host, place
+   * the vmlinux inside at its link address and enter it (startup_64 / startup_32) instead of the
+   * bzImage's own decompressor. Default layout only; 64-bit entry on x86_64, 32-bit on x86.
+   */
+  x86Direct?: boolean;
   /**
    * x86: ranges the e820 map lists as reserved (type default 2), in addition to the VM's own
    * (createVm `reserved`); automatic placement keeps out of them.
@@ -441,7 +448,17 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
   const reserved = [...vm.reserved, ...checkReserved(opts.reserved, "reserved")];
   const avoid = [...reserved, { base: LEGACY_HOLE_START, size: LEGACY_HOLE_END - LEGACY_HOLE_START }];
 
-  const kernel = await c.step("placing the kernel", () => vm.loadKernel(opts.kernel, qemu ? { at: QEMU_X86_PROT_ADDR } : {}));
+  const direct = opts.x86Direct ?? false;
+  if (typeof direct !== "boolean") throw bad("x86Direct", `x86Direct must be true or false, got ${JSON.stringify(direct)}`);
+  if (direct && (qemu || mode === "real")) {
+    throw bad("x86Direct", "direct boot enters the decompressed kernel itself, which has no real-mode entry: use the default layout and the 64-bit (x86_64) or 32-bit (x86) entry");
+  }
+  if (direct && arch === "x86_64" && mode === "protected") {
+    throw new GuestImageError("UNSUPPORTED", 'direct boot of an x86_64 kernel enters startup_64 (an x86_64 vmlinux has no 32-bit entry): use x86Mode "long"', { image: opts.kernel, field: "x86Mode" });
+  }
+  const kernel = direct
+    ? await c.step("decompressing and placing the kernel (direct boot)", () => loadX86Direct(vm, opts.kernel, { arch: arch as "x86" | "x86_64" }))
+    : await c.step("placing the kernel", () => vm.loadKernel(opts.kernel, qemu ? { at: QEMU_X86_PROT_ADDR } : {}));
   c.record("kernel", kernel);
   const k = kernel.arch as unknown as BzImageKernelArch;
   const h = k.setup_header;
