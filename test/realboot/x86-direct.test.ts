@@ -20,7 +20,7 @@ async function directBoot(opts: { arch: "x86_64" | "x86"; fixture: string; initr
     ram: [{ base: 0, size: 256 * MiB }],
     files: fromMap({ bzImage: readFixture(opts.fixture), initrd: markerInitrd(opts.initrdArch, { marker: MARKER }) }),
   });
-  const b = await bootLinux(vm, { arch: opts.arch, kernel: "bzImage", initrd: "initrd", cmdline: CMDLINE, x86Direct: true });
+  const b = await bootLinux(vm, { arch: opts.arch, kernel: "bzImage", initrd: "initrd", cmdline: CMDLINE, x86Direct: opts.at === undefined ? true : { at: opts.at } });
   const pieces = vm.placed().map((p) => ({ paddr: p.paddr, bytes: vm.ram.read(p.paddr, p.size) }));
   return { cpu: b.cpu as X86CpuState, pieces, boot: b };
 }
@@ -51,6 +51,33 @@ describe.concurrent("bzImage direct boot reaches userspace in QEMU (no -kernel, 
     const r = await bootX86({ cpu, pieces, marker: MARKER, timeoutMs: 120_000 });
     expectMarker(r);
     expect(r.serial).not.toMatch(/Decompressing Linux/);
+  }, 300_000);
+
+  it("Debian 686 moved to 32 MiB: the 32-bit relocations applied by the library make it run there", async () => {
+    const { cpu, pieces, boot } = await directBoot({ arch: "x86", fixture: "i386/bzImage", initrdArch: "i386", at: 32 * MiB });
+    expect(cpu.pc).toBe(BigInt(32 * MiB));
+    expect(boot.placements.find((p) => p.role === "kernel")!.paddr).toBe(32 * MiB);
+    const r = await bootX86({ cpu, pieces, marker: MARKER, timeoutMs: 120_000 });
+    expectMarker(r);
+  }, 300_000);
+
+  it("negative control: the 686 kernel laid out for its link address but run at 32 MiB (no relocations) never reaches the marker", async () => {
+    const { cpu, pieces, boot } = await directBoot({ arch: "x86", fixture: "i386/bzImage", initrdArch: "i386" });
+    const k = boot.placements.find((p) => p.role === "kernel")!;
+    const shift = 32 * MiB - k.paddr;
+    expect(shift).toBe(16 * MiB);
+    // Only the kernel moves (the rest of the hand-off is unchanged): exactly what skipping relocation would give.
+    const moved = pieces.map((p) => (p.paddr === k.paddr ? { paddr: p.paddr + shift, bytes: p.bytes } : p));
+    const wrong = { ...cpu, rip: cpu.rip + BigInt(shift), pc: cpu.pc + BigInt(shift) };
+    const r = await bootX86({ cpu: wrong, pieces: moved, marker: MARKER, timeoutMs: 40_000 });
+    expect(r.marker).toBe(false);
+  }, 300_000);
+
+  it("Debian amd64 moved to 32 MiB: startup_64 finds its physical offset itself (no relocations on x86_64)", async () => {
+    const { cpu, pieces } = await directBoot({ arch: "x86_64", fixture: "amd64/bzImage", initrdArch: "amd64", at: 32 * MiB });
+    expect(cpu.pc).toBe(BigInt(32 * MiB));
+    const r = await bootX86({ cpu, pieces, marker: MARKER, timeoutMs: 120_000 });
+    expectMarker(r);
   }, 300_000);
 
   it("negative control: the amd64 direct hand-off entering 4 KiB past startup_64 never reaches the marker", async () => {
