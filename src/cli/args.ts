@@ -60,6 +60,8 @@ export interface BootArgs {
   x86Entry?: "real" | "32" | "64";
   /** --no-x86-tables: leave the GDT and page tables to the VMM. */
   noX86Tables: boolean;
+  /** --direct / --direct-at <addr>: bzImage direct boot (bootLinux x86Direct). */
+  direct?: true | { at: number };
 }
 
 export interface InspectArgs {
@@ -79,7 +81,7 @@ export const USAGE = `usage:
                    --kernel <file> [--initrd <file>] [--dtb <file>] [--cmdline <string>]
                    [--layout qemu|default] [--firmware <file>] [--json] [--measure]
                    [--dump-ram <out>] [--dump-dtb <out>] [--reserve <base>:<size>[:<e820 type>] ...]
-                   [--x86-entry real|32|64] [--no-x86-tables]
+                   [--x86-entry real|32|64] [--no-x86-tables] [--direct | --direct-at <addr>]
 
 Numbers are decimal or 0x hex; sizes may end in K, M or G (powers of 1024).`;
 
@@ -225,6 +227,16 @@ function parseBoot(rest: string[]): BootArgs {
       case "--no-x86-tables":
         out.noX86Tables = true;
         break;
+      case "--direct":
+        once();
+        if (out.direct !== undefined) throw new UsageError("--direct and --direct-at: give one");
+        out.direct = true;
+        break;
+      case "--direct-at":
+        once();
+        if (out.direct !== undefined) throw new UsageError("--direct and --direct-at: give one");
+        out.direct = { at: parseNumber(value(), "--direct-at") };
+        break;
       case "--arch": {
         once();
         const v = value();
@@ -267,5 +279,6 @@ function parseBoot(rest: string[]): BootArgs {
   if ((out.x86Entry !== undefined || out.noX86Tables || out.reserved!.length) && out.arch !== "x86" && out.arch !== "x86_64") {
     throw new UsageError(`boot: --x86-entry, --no-x86-tables and --reserve are for --arch x86 or x86_64, not ${out.arch}`);
   }
+  if (out.direct !== undefined && out.arch !== "x86" && out.arch !== "x86_64") throw new UsageError(`boot: --direct is for --arch x86 or x86_64, not ${out.arch}`);
   return out as BootArgs;
 }

@@ -4,16 +4,24 @@
 // bzImage's own decompressor never runs: with earlyprintk on, it would print "Decompressing
 // Linux" on the serial port (arch/x86/boot/compressed/misc.c), which the normal path shows and
 // these boots must not. Negative control: the same hand-off entering 4 KiB past startup_64.
-import { describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
 import { bootLinux, createVm, fromMap } from "../../src/node.js";
 import type { X86CpuState } from "../../src/boot/cpu-x86.js";
-import { readFixture } from "../qemu/fixtures.js";
+import { fixture, readFixture } from "../qemu/fixtures.js";
 import { markerInitrd } from "./initrd.js";
-import { bootX86, type BootResult } from "./x86-qemu.js";
+import { bootX86, piecesFromDump, type BootResult, type CpuLike } from "./x86-qemu.js";
 
 const MiB = 1024 * 1024;
 const MARKER = "GUEST-IMAGE-X86-DIRECT-OK";
 const CMDLINE = "console=ttyS0 earlyprintk=serial,ttyS0 panic=-1";
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const work = mkdtempSync(join(tmpdir(), "gi-x86-direct-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 async function directBoot(opts: { arch: "x86_64" | "x86"; fixture: string; initrdArch: "amd64" | "i386"; at?: number }) {
   const vm = await createVm({
@@ -78,6 +86,25 @@ describe.concurrent("bzImage direct boot reaches userspace in QEMU (no -kernel, 
     expect(cpu.pc).toBe(BigInt(32 * MiB));
     const r = await bootX86({ cpu, pieces, marker: MARKER, timeoutMs: 120_000 });
     expectMarker(r);
+  }, 300_000);
+
+  it("CLI: guest-image boot --direct (amd64), RAM from --dump-ram and the cpu from --json", async () => {
+    const initrdPath = join(work, "initrd.cpio");
+    writeFileSync(initrdPath, markerInitrd("amd64", { marker: MARKER }));
+    const dump = join(work, "direct.ram");
+    const r = spawnSync(process.execPath, [join(ROOT, "dist/cli/main.js"), "boot", "--arch", "x86_64", "--kernel", fixture("amd64/bzImage"), "--initrd", initrdPath,
+      "--cmdline", CMDLINE, "--ram", "0:256M", "--direct", "--dump-ram", dump, "--json"], { encoding: "utf8", maxBuffer: 64 * MiB });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const j = JSON.parse(r.stdout);
+    const pieces = piecesFromDump(new Uint8Array(readFileSync(dump)), j.ram, j.placed);
+    rmSync(dump);
+    const cpu = j.cpu as CpuLike;
+    expect(cpu.mode).toBe("long");
+    expect(BigInt(cpu.pc)).toBe(0x1000000n);
+    const b = await bootX86({ cpu, pieces, marker: MARKER, timeoutMs: 120_000 });
+    expectMarker(b);
+    expect(b.serial).not.toMatch(/Decompressing Linux/);
   }, 300_000);
 
   it("negative control: the amd64 direct hand-off entering 4 KiB past startup_64 never reaches the marker", async () => {
