@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { prepareX86Direct } from "../../src/boot/x86-direct.js";
+import { parseArgs, UsageError } from "../../src/cli/args.js";
 import { bootLinux, createVm, fromMap, GuestImageError, type Vm } from "../../src/node.js";
 import { readFixture } from "../qemu/fixtures.js";
 
@@ -146,6 +147,16 @@ describe("direct boot: refusals, before anything is written", () => {
     const vm2 = await vmWith(readFixture("amd64/bzImage"));
     const e = await refused(vm2, () => bootLinux(vm2, { arch: "x86_64", kernel: "bzImage", x86Direct: { at: 0x2100000 } }), "BAD_ADDRESS", /load_address/);
     expect(e.message).toMatch(/kernel_alignment 0x200000/);
+  });
+});
+
+describe("direct boot: CLI options", () => {
+  const base = ["boot", "--arch", "x86_64", "--ram", "0:256M", "--kernel", "bzImage"];
+  it("--direct and --direct-at <addr> become x86Direct; other architectures and both at once are usage errors", () => {
+    expect(parseArgs([...base, "--direct"])).toMatchObject({ direct: true });
+    expect(parseArgs([...base, "--direct-at", "0x2000000"])).toMatchObject({ direct: { at: 0x2000000 } });
+    expect(() => parseArgs([...base, "--direct", "--direct-at", "32M"])).toThrow(UsageError);
+    expect(() => parseArgs(["boot", "--arch", "arm64", "--ram", "0:256M", "--kernel", "Image", "--direct"])).toThrow(/--direct is for --arch x86/);
   });
 });
 

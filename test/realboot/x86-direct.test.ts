@@ -46,28 +46,28 @@ describe.concurrent("bzImage direct boot reaches userspace in QEMU (no -kernel, 
     expect(k.format).toBe("vmlinux (direct)");
     // readelf -h of the decompressed payload: Entry point address 0x1000000 (phys_startup_64).
     expect(cpu.pc).toBe(0x1000000n);
-    const r = await bootX86({ cpu, pieces, marker: MARKER, timeoutMs: 120_000 });
+    const r = await bootX86({ cpu, pieces, marker: MARKER, timeoutMs: 200_000 });
     expectMarker(r);
     expect(r.serial).not.toMatch(/Decompressing Linux/);
     expect(r.serial).toMatch(/Linux version 6\./);
-  }, 300_000);
+  }, 600_000);
 
   it("Debian 686: xz payload, vmlinux at its link address, 32-bit entry at startup_32", async () => {
     const { cpu, pieces } = await directBoot({ arch: "x86", fixture: "i386/bzImage", initrdArch: "i386" });
     expect(cpu.mode).toBe("protected");
     expect(cpu.pc).toBe(0x1000000n);
-    const r = await bootX86({ cpu, pieces, marker: MARKER, timeoutMs: 120_000 });
+    const r = await bootX86({ cpu, pieces, marker: MARKER, timeoutMs: 200_000 });
     expectMarker(r);
     expect(r.serial).not.toMatch(/Decompressing Linux/);
-  }, 300_000);
+  }, 600_000);
 
   it("Debian 686 moved to 32 MiB: the 32-bit relocations applied by the library make it run there", async () => {
     const { cpu, pieces, boot } = await directBoot({ arch: "x86", fixture: "i386/bzImage", initrdArch: "i386", at: 32 * MiB });
     expect(cpu.pc).toBe(BigInt(32 * MiB));
     expect(boot.placements.find((p) => p.role === "kernel")!.paddr).toBe(32 * MiB);
-    const r = await bootX86({ cpu, pieces, marker: MARKER, timeoutMs: 120_000 });
+    const r = await bootX86({ cpu, pieces, marker: MARKER, timeoutMs: 200_000 });
     expectMarker(r);
-  }, 300_000);
+  }, 600_000);
 
   it("negative control: the 686 kernel laid out for its link address but run at 32 MiB (no relocations) never reaches the marker", async () => {
     const { cpu, pieces, boot } = await directBoot({ arch: "x86", fixture: "i386/bzImage", initrdArch: "i386" });
@@ -79,14 +79,14 @@ describe.concurrent("bzImage direct boot reaches userspace in QEMU (no -kernel, 
     const wrong = { ...cpu, rip: cpu.rip + BigInt(shift), pc: cpu.pc + BigInt(shift) };
     const r = await bootX86({ cpu: wrong, pieces: moved, marker: MARKER, timeoutMs: 40_000 });
     expect(r.marker).toBe(false);
-  }, 300_000);
+  }, 600_000);
 
   it("Debian amd64 moved to 32 MiB: startup_64 finds its physical offset itself (no relocations on x86_64)", async () => {
     const { cpu, pieces } = await directBoot({ arch: "x86_64", fixture: "amd64/bzImage", initrdArch: "amd64", at: 32 * MiB });
     expect(cpu.pc).toBe(BigInt(32 * MiB));
-    const r = await bootX86({ cpu, pieces, marker: MARKER, timeoutMs: 120_000 });
+    const r = await bootX86({ cpu, pieces, marker: MARKER, timeoutMs: 200_000 });
     expectMarker(r);
-  }, 300_000);
+  }, 600_000);
 
   it("CLI: guest-image boot --direct (amd64), RAM from --dump-ram and the cpu from --json", async () => {
     const initrdPath = join(work, "initrd.cpio");
@@ -102,15 +102,15 @@ describe.concurrent("bzImage direct boot reaches userspace in QEMU (no -kernel, 
     const cpu = j.cpu as CpuLike;
     expect(cpu.mode).toBe("long");
     expect(BigInt(cpu.pc)).toBe(0x1000000n);
-    const b = await bootX86({ cpu, pieces, marker: MARKER, timeoutMs: 120_000 });
+    const b = await bootX86({ cpu, pieces, marker: MARKER, timeoutMs: 200_000 });
     expectMarker(b);
     expect(b.serial).not.toMatch(/Decompressing Linux/);
-  }, 300_000);
+  }, 600_000);
 
   it("negative control: the amd64 direct hand-off entering 4 KiB past startup_64 never reaches the marker", async () => {
     const { cpu, pieces } = await directBoot({ arch: "x86_64", fixture: "amd64/bzImage", initrdArch: "amd64" });
     const wrong = { ...cpu, rip: cpu.rip + 0x1000n, pc: cpu.pc + 0x1000n };
     const r = await bootX86({ cpu: wrong, pieces, marker: MARKER, timeoutMs: 40_000 });
     expect(r.marker).toBe(false);
-  }, 300_000);
+  }, 600_000);
 });
