@@ -549,9 +549,8 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
   let tables: PlacedTables | undefined;
   if (!real && x86Tables) {
     // boot.rst 64-bit: identity-map the kernel's init_size range from its load address, the zero page and the command line.
-    const kEnd = kernel.paddr + Math.max(kernel.size, k.init_size ?? 0);
-    const mapEnd = Math.max(kEnd, zp.paddr + zp.size, cmdline.paddr + cmdline.size);
-    tables = await c.step("placing the GDT and page tables", () => placeX86Tables(vm, { long: entryMode === "long", mapEnd, avoid }));
+    const map = [{ base: kernel.paddr, size: Math.max(kernel.size, k.init_size ?? 0) }, { base: zp.paddr, size: zp.size }, { base: cmdline.paddr, size: cmdline.size }];
+    tables = await c.step("placing the GDT and page tables", () => placeX86Tables(vm, { long: entryMode === "long", map, avoid }));
     c.record("gdt", tables.gdt);
     if (tables.pageTables) c.record("page tables", tables.pageTables);
   }

@@ -20,7 +20,7 @@
 // zero-page.rst: e820_entries (0x1E8, u8), e820_table (0x2D0, 128 × struct boot_e820_entry
 // { u64 addr; u64 size; u32 type; } packed), alt_mem_k (0x1E0, u32).
 import { GuestImageError } from "../errors.js";
-import { checkAddress, hex } from "../num.js";
+import { checkAddress, hex, MAX_SAFE } from "../num.js";
 import type { RamRegion } from "../ram/guest-ram.js";
 import type { ReservedRange } from "../vm.js";
 
@@ -54,7 +54,12 @@ export interface E820Map {
  * BAD_ARGUMENT for reserved ranges of different types that overlap, TOO_LARGE past 128 entries.
  */
 export function buildE820(ram: readonly RamRegion[], reserved: readonly Required<ReservedRange>[] = []): E820Map {
-  const regions = ram.map((r, i) => ({ base: checkAddress(r?.base, `ram[${i}].base`), size: checkAddress(r?.size, `ram[${i}].size`) })).filter((r) => r.size > 0);
+  const regions = ram.map((r, i) => {
+    const base = checkAddress(r?.base, `ram[${i}].base`);
+    const size = checkAddress(r?.size, `ram[${i}].size`);
+    if (base > MAX_SAFE - size) throw new GuestImageError("BAD_ARGUMENT", `ram[${i}] [${hex(base)}, +${hex(size)}) ends past 2^53-1`, { field: `ram[${i}].size` });
+    return { base, size };
+  }).filter((r) => r.size > 0);
   for (let i = 0; i < reserved.length; i++) {
     for (let j = i + 1; j < reserved.length; j++) {
       const a = reserved[i];

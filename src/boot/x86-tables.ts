@@ -17,8 +17,9 @@
 // simply by setting the selectors. gdtr in the CPU state says where it went either way.
 //
 // Page tables (64-bit): 4-level, 2 MiB pages (PS in the page directory; no 1 GiB pages, which
-// older CPU models lack), identity-mapping [0, max(4 GiB, everything boot.rst names)) rounded
-// up to 1 GiB: one PML4, one PDPT per 512 GiB, one page directory per GiB; 6 pages for 4 GiB.
+// older CPU models lack), identity-mapping 0–4 GiB and every 1 GiB slot that what boot.rst names
+// touches (sparse above 4 GiB): one PML4, one PDPT per 512 GiB used, one page directory per GiB
+// slot; 6 pages for 4 GiB.
 // Placed lowest-first above 0x1000, below 4 GiB (so CR3 is also reachable from 32-bit code).
 import { GuestImageError } from "../errors.js";
 import { hex } from "../num.js";
@@ -51,28 +52,41 @@ export function buildGdt(long: boolean): Uint8Array {
   return gdt;
 }
 
-/** Bytes of identity page tables for [0, end) with 2 MiB pages (end rounded up to 1 GiB). */
-export function pageTablesSize(end: number): number {
-  const pds = Math.ceil(end / GiB);
-  return (1 + Math.ceil(pds / 512) + pds) * PAGE;
+/**
+ * The 1 GiB slots to map: [0, 4 GiB) always, plus every slot a range in `map` touches (the map is
+ * sparse above 4 GiB, so a kernel placed high costs one page directory per GiB it uses).
+ */
+export function gibSlots(map: ReadonlyArray<{ base: number; size: number }>): number[] {
+  const slots = new Set<number>([0, 1, 2, 3]);
+  for (const r of map) {
+    if (r.size <= 0) continue;
+    const end = r.base + r.size;
+    if (!(Number.isSafeInteger(r.base) && Number.isSafeInteger(end) && end <= MAX_MAPPED)) {
+      throw new GuestImageError("UNSUPPORTED", `identity map of [${hex(r.base)}, +${hex(r.size)}): 4-level paging reaches ${hex(MAX_MAPPED)}`, { field: "page tables" });
+    }
+    for (let g = Math.floor(r.base / GiB); g * GiB < end; g++) slots.add(g);
+  }
+  return [...slots].sort((a, b) => a - b);
 }
 
-/** Identity page tables for [0, end), to be placed at `base` (page-aligned): PML4, PDPTs, PDs. */
-export function buildPageTables(base: number, end: number): Uint8Array {
+/** Bytes of identity page tables for these 1 GiB slots: PML4, one PDPT per 512 GiB used, one PD per slot. */
+export function pageTablesSize(slots: readonly number[]): number {
+  return (1 + new Set(slots.map((g) => Math.floor(g / 512))).size + slots.length) * PAGE;
+}
+
+/** Identity page tables (2 MiB pages) for the 1 GiB `slots`, to be placed at `base` (page-aligned). */
+export function buildPageTables(base: number, slots: readonly number[]): Uint8Array {
   if (!Number.isSafeInteger(base) || base % PAGE !== 0) throw new GuestImageError("BAD_ARGUMENT", `page tables must start on a 4 KiB boundary, got ${String(base)}`, { field: "page tables" });
-  if (!(end > 0 && end <= MAX_MAPPED)) throw new GuestImageError("UNSUPPORTED", `identity map up to ${hex(end)}: 4-level paging reaches ${hex(MAX_MAPPED)}`, { field: "page tables" });
-  const pds = Math.ceil(end / GiB);
-  const pdpts = Math.ceil(pds / 512);
-  const out = new Uint8Array((1 + pdpts + pds) * PAGE);
+  const pdptIndex = [...new Set(slots.map((g) => Math.floor(g / 512)))].sort((a, b) => a - b);
+  const out = new Uint8Array(pageTablesSize(slots));
   const dv = new DataView(out.buffer);
-  const pdptAt = (i: number) => base + (1 + i) * PAGE;
-  const pdAt = (i: number) => base + (1 + pdpts + i) * PAGE;
-  for (let i = 0; i < pdpts; i++) dv.setBigUint64(i * 8, BigInt(pdptAt(i)) | PTE_P | PTE_RW, true);
-  for (let g = 0; g < pds; g++) {
-    dv.setBigUint64((1 + Math.floor(g / 512)) * PAGE + (g % 512) * 8, BigInt(pdAt(g)) | PTE_P | PTE_RW, true);
-    const pd = (1 + pdpts + g) * PAGE;
-    for (let j = 0; j < 512; j++) dv.setBigUint64(pd + j * 8, (BigInt(g) * BigInt(GiB) + BigInt(j) * 0x20_0000n) | PTE_P | PTE_RW | PTE_PS, true);
-  }
+  const pdptPage = (i: number) => 1 + pdptIndex.indexOf(i);
+  pdptIndex.forEach((i, n) => dv.setBigUint64(i * 8, BigInt(base + (1 + n) * PAGE) | PTE_P | PTE_RW, true));
+  slots.forEach((g, n) => {
+    const pdPage = 1 + pdptIndex.length + n;
+    dv.setBigUint64(pdptPage(Math.floor(g / 512)) * PAGE + (g % 512) * 8, BigInt(base + pdPage * PAGE) | PTE_P | PTE_RW, true);
+    for (let j = 0; j < 512; j++) dv.setBigUint64(pdPage * PAGE + j * 8, (BigInt(g) * BigInt(GiB) + BigInt(j) * 0x20_0000n) | PTE_P | PTE_RW | PTE_PS, true);
+  });
   return out;
 }
 
@@ -84,14 +98,14 @@ export interface PlacedTables {
 }
 
 /**
- * Places the GDT and, for the 64-bit entry, page tables mapping [0, mapEnd) (at least 4 GiB)
- * identically, below 4 GiB and clear of `avoid`. OUT_OF_RAM, naming the constraint, when there
- * is no free RAM below 4 GiB for them.
+ * Places the GDT and, for the 64-bit entry, page tables identity-mapping 0–4 GiB and the ranges
+ * in `map`, below 4 GiB and clear of `avoid`. OUT_OF_RAM, naming the constraint, when there is no
+ * free RAM below 4 GiB for them.
  */
-export async function placeX86Tables(vm: Vm, opts: { long: boolean; mapEnd: number; avoid: ReadonlyArray<{ base: number; size: number }> }): Promise<PlacedTables> {
-  const where = (what: string, size: number, min: number, align: number) => {
+export async function placeX86Tables(vm: Vm, opts: { long: boolean; map: ReadonlyArray<{ base: number; size: number }>; avoid: ReadonlyArray<{ base: number; size: number }> }): Promise<PlacedTables> {
+  const where = (what: string, size: number, min: number, align: number, also?: { base: number; size: number }) => {
     try {
-      return vm.findFree(size, { from: "bottom", min, max: FOUR_GIB, align, avoid: opts.avoid });
+      return vm.findFree(size, { from: "bottom", min, max: FOUR_GIB, align, avoid: also ? [...opts.avoid, also] : opts.avoid });
     } catch (e) {
       if (e instanceof GuestImageError && e.code === "OUT_OF_RAM") {
         throw new GuestImageError("OUT_OF_RAM", `no free RAM below 4 GiB for the x86 ${what} (${hex(size)} bytes; boot.rst's 32-bit GDTR/CR3 must reach it; pass x86Tables: false to provide it yourself): ${e.message}`, { image: what, field: "x86Tables", cause: e });
@@ -99,12 +113,14 @@ export async function placeX86Tables(vm: Vm, opts: { long: boolean; mapEnd: numb
       throw e;
     }
   };
-  const gdtBytes = buildGdt(opts.long);
-  const gdt = await vm.place("gdt", gdtBytes, { at: where("gdt", GDT_SIZE, 0, 8), format: "x86-gdt" });
+  // Everything that can fail is decided before the first byte is placed.
+  const slots = opts.long ? gibSlots(opts.map) : [];
+  const gdtAt = where("gdt", GDT_SIZE, 0, 8);
+  const size = pageTablesSize(slots);
+  // The page tables' range, found with the GDT's bytes counted as taken.
+  const at = opts.long ? where("page tables", size, PAGE, PAGE, { base: gdtAt, size: GDT_SIZE }) : 0;
+  const gdt = await vm.place("gdt", buildGdt(opts.long), { at: gdtAt, format: "x86-gdt" });
   if (!opts.long) return { gdt, gdtLimit: GDT_SIZE - 1 };
-  const end = Math.ceil(Math.max(opts.mapEnd, FOUR_GIB) / GiB) * GiB;
-  const size = pageTablesSize(end);
-  const at = where("page tables", size, PAGE, PAGE);
-  const pageTables = await vm.place("page tables", buildPageTables(at, end), { at, format: "x86-page-tables" });
+  const pageTables = await vm.place("page tables", buildPageTables(at, slots), { at, format: "x86-page-tables" });
   return { gdt, gdtLimit: GDT_SIZE - 1, pageTables };
 }

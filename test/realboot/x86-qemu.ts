@@ -219,7 +219,7 @@ async function bootOnce(opts: BootOptions): Promise<BootResult> {
       throw new Error(`gdb did not set the state cleanly:\n${gdb.out}\nQEMU: ${qemuErr}`);
     }
     const t0 = performance.now();
-    const deadline = t0 + (opts.timeoutMs ?? 50_000);
+    const deadline = t0 + (opts.timeoutMs ?? 120_000);
     while (!serial.includes(`${marker}\n`) && !serial.includes(`${marker}\r\n`) && !exited && performance.now() < deadline && !opts.stopOn?.test(serial)) {
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -275,7 +275,7 @@ export function qemuKernelBoot(opts: { kernel: string; initrd: string; cmdline: 
     q.stdout!.on("data", (d) => (serial += d));
     const closed = new Promise<void>((r) => q.on("close", () => ((exited = true), r())));
     const hit = () => serial.includes(`${opts.marker}\n`) || serial.includes(`${opts.marker}\r\n`);
-    const deadline = t0 + (opts.timeoutMs ?? 50_000);
+    const deadline = t0 + (opts.timeoutMs ?? 120_000);
     while (!hit() && !exited && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const seconds = (performance.now() - t0) / 1000;
     if (!exited) q.kill("SIGKILL");
