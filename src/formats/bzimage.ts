@@ -32,6 +32,7 @@ import { alignUp, hex, isPowerOfTwo, MAX_SAFE } from "../num.js";
 import type { LoadPlan } from "../plan.js";
 import { readBytes, type ImageFile } from "../sources/source.js";
 import type { FormatContext, ImageFormat } from "./format.js";
+import { readKernelInfo } from "./kernel-info.js";
 
 /** boot.rst, header: 'Contains the magic number "HdrS" (0x53726448)', at 0x202. */
 export const BZIMAGE_MAGIC = 0x53726448;
@@ -489,6 +490,8 @@ export const bzImageFormat: ImageFormat = {
       relocatable: bz.relocatable,
       kernel_version_string: bz.kernelVersion,
       setup_header: bz.header,
+      // boot.rst "The kernel_info" (protocol 2.15): null when absent.
+      kernel_info: await readKernelInfo(file, bz),
     };
   },
 };
