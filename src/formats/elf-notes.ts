@@ -6,8 +6,9 @@
 //
 // A note is { n_namesz u32, n_descsz u32, n_type u32 } in the file's byte order, then the name
 // (n_namesz bytes including its NUL), padded, then the descriptor (n_descsz bytes), padded. The
-// padding is the note's alignment: 4 bytes in the gABI's original text; 8 bytes for notes in an
-// 8-aligned segment or section (the gABI's later wording, what binutils ≥ 2.31 emits for
+// padding is the note's alignment, counted from the start of the (aligned) note: the descriptor
+// at align_up(12 + n_namesz), the next note at align_up(end of descriptor). 4 bytes in the gABI's
+// original text; 8 bytes for notes in an 8-aligned segment or section (the gABI's later wording, what binutils ≥ 2.31 emits for
 // .note.gnu.property on x86-64, and what glibc/readelf honour by p_align/sh_addralign).
 //
 // Where loaders went wrong (what this file is written against):
@@ -111,7 +112,10 @@ async function walk(file: ImageFile, elf: ElfImage, r: Region): Promise<ElfNote[
     const type = dv.getUint32(pos + 8, le);
     const at = `${r.where}, note at file offset ${hex(base + pos)}`;
     const nameAt = pos + 12;
-    const descAt = nameAt + up(namesz);
+    // The descriptor starts at the next `pad` boundary after the name (readelf/binutils
+    // ELF_NOTE_DESC_OFFSET: align_up(12 + n_namesz, align)); with 8-byte notes the 12-byte header
+    // and a 4-byte "GNU\0" end exactly on one.
+    const descAt = up(nameAt + namesz);
     if (descAt > bytes.length) {
       throw new GuestImageError("BAD_HEADER", `${at}: n_namesz ${hex(namesz)} runs past the end of its ${hex(bytes.length)}-byte region`, { image, field: "n_namesz" });
     }
