@@ -94,6 +94,34 @@ describe.concurrent("x86 setup_data chain", () => {
     expect(r.memory[0]).toEqual(before);
   }, 600_000);
 
+  it("an e820 map of more than 128 entries: the rest go in SETUP_E820_EXT, and the kernel prints them as its extended map", async () => {
+    // 70 reserved pages scattered through RAM: 2 entries each, ~143 in all.
+    const reserved = Array.from({ length: 70 }, (_, i) => ({ base: 0x8000000 + i * 0x10000, size: 0x1000 }));
+    const vm = await createVm({
+      ram: [{ base: 0, size: 256 * MiB }],
+      files: fromMap({ bzImage: readFixture("amd64/bzImage"), initrd: markerInitrd("amd64", { marker: MARKER }) }),
+    });
+    const b = await bootLinux(vm, { arch: "x86_64", kernel: "bzImage", initrd: "initrd", cmdline: CMDLINE, reserved });
+    const ext = b.setupData!.nodes.find((n) => n.type === 1)!;
+    expect(ext.len % 20).toBe(0);
+    const raw = vm.ram.read(ext.paddr + 16, ext.len);
+    const dv = new DataView(raw.buffer, raw.byteOffset);
+    const mine = Array.from({ length: ext.len / 20 }, (_, i) => {
+      const addr = dv.getBigUint64(i * 20, true);
+      const size = dv.getBigUint64(i * 20 + 8, true);
+      return `${addr.toString(16).padStart(16, "0")}-${(addr + size - 1n).toString(16).padStart(16, "0")} ${dv.getUint32(i * 20 + 16, true) === 1 ? "usable" : "reserved"}`;
+    });
+    const zp = vm.ram.read(b.zeroPage!.paddr, 4096);
+    expect(zp[0x1e8]).toBe(128); // e820_entries: the zero page is full
+    const pieces = vm.placed().map((p) => ({ paddr: p.paddr, bytes: vm.ram.read(p.paddr, p.size) }));
+    const r = await bootX86({ cpu: b.cpu as X86CpuState, pieces, marker: MARKER, timeoutMs: 200_000, serialFile: true });
+    if (!r.marker) throw new Error(`no marker; serial tail:\n${r.serial.slice(-3000)}`);
+    // arch/x86/kernel/e820.c e820__memory_setup_extended: "extended physical RAM map:", then e820__print_table("extended").
+    const printed = [...r.serial.matchAll(/extended: \[mem 0x([0-9a-f]+)-0x([0-9a-f]+)\] (\w+)/g)].map((m) => `${m[1]}-${m[2]} ${m[3]}`);
+    expect(printed.length).toBeGreaterThan(128);
+    for (const e of mine) expect(printed).toContain(e);
+  }, 600_000);
+
   it("the seed is fresh every boot and reproducible with `seed`", async () => {
     const seedOf = async (seed?: number) => {
       const { vm, boot: b } = await boot({ seed });
