@@ -8,22 +8,24 @@
 // Negative control: EBX pointing 8 bytes past the start info (its magic is then wrong, and
 // xen_prepare_pvh stops).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootLinux, createVm, fromMap } from "../../src/node.js";
 import type { X86CpuState } from "../../src/boot/cpu-x86.js";
 import { prepareX86Direct } from "../../src/boot/x86-direct.js";
-import { readFixture } from "../qemu/fixtures.js";
+import { fixture, readFixture } from "../qemu/fixtures.js";
 import { markerInitrd } from "./initrd.js";
-import { bootX86, qemuKernelBoot, type BootResult } from "./x86-qemu.js";
+import { bootX86, piecesFromDump, qemuKernelBoot, type BootResult, type CpuLike } from "./x86-qemu.js";
 
 const MiB = 1024 * 1024;
 const MARKER = "GUEST-IMAGE-PVH-OK";
 // No earlyprintk: the console replays the whole log once registered, and under load the early
 // serial writes can lose bytes.
 const CMDLINE = "console=ttyS0 panic=-1 guest-image-pvh=1";
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const work = mkdtempSync(join(tmpdir(), "gi-pvh-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -110,6 +112,22 @@ describe.concurrent("PVH boot reaches userspace in QEMU from our RAM (no -kernel
     const r = await qemuKernelBoot({ kernel: vmlinuxPath, initrd: join(work, "initrd"), cmdline: CMDLINE, marker: MARKER, timeoutMs: 300_000 });
     expectMarker(r);
     // QEMU 7.2 refuses an ELF without the note ("Error loading uncompressed kernel without PVH ELF Note"), so this was a PVH entry.
+  }, 600_000);
+
+  it("CLI: guest-image boot --x86-entry pvh, RAM from --dump-ram and the cpu from --json", async () => {
+    const dump = join(work, "pvh.ram");
+    const r = spawnSync(process.execPath, [join(ROOT, "dist/cli/main.js"), "boot", "--arch", "x86_64", "--kernel", fixture("amd64/bzImage"), "--initrd", join(work, "initrd"),
+      "--cmdline", CMDLINE, "--ram", "0:256M", "--x86-entry", "pvh", "--dump-ram", dump, "--json"], { encoding: "utf8", maxBuffer: 64 * MiB });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const j = JSON.parse(r.stdout);
+    const pieces = piecesFromDump(new Uint8Array(readFileSync(dump)), j.ram, j.placed);
+    rmSync(dump);
+    const cpu = j.cpu as CpuLike;
+    expect(BigInt(cpu.pc)).toBe(readelfPvhEntry(vmlinuxPath));
+    expect(BigInt(cpu.regs.ebx)).toBe(BigInt(j.pvh.start_info.load_paddr));
+    const b = await bootX86({ cpu, pieces, marker: MARKER, timeoutMs: 200_000, serialFile: true });
+    expectMarker(b);
   }, 600_000);
 
   it("negative control: EBX 8 bytes past hvm_start_info never reaches the marker", async () => {
