@@ -490,8 +490,15 @@ export const bzImageFormat: ImageFormat = {
       relocatable: bz.relocatable,
       kernel_version_string: bz.kernelVersion,
       setup_header: bz.header,
-      // boot.rst "The kernel_info" (protocol 2.15): null when absent.
-      kernel_info: await readKernelInfo(file, bz),
+      // boot.rst "The kernel_info" (protocol 2.15): null when absent. A malformed one does not stop
+      // the kernel from loading (only setup_data needs it), so inspect reports why instead of failing.
+      ...(await readKernelInfo(file, bz).then(
+        (kernel_info) => ({ kernel_info }),
+        (e) => {
+          if (!(e instanceof GuestImageError)) throw e;
+          return { kernel_info: null, kernel_info_error: { code: e.code, message: e.message } };
+        },
+      )),
     };
   },
 };

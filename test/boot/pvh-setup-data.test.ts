@@ -103,7 +103,7 @@ describe("setup_data chain (bootparam.h struct setup_data: u64 next, u32 type, u
     expect(ok.setupData!.nodes.map((n) => n.type)).toEqual([5]);
   });
 
-  it("a kernel_info whose magic is wrong, or whose size_total runs past the file, fails inspect with a typed error", async () => {
+  it("a kernel_info whose magic is wrong, whose size_total runs past the file or whose size is too small: typed errors (inspect reports them; a setup_data boot fails with them)", async () => {
     const { inspectFile } = await import("../../src/inspect.js");
     const { bytesFile } = await import("../../src/sources/source.js");
     const k = b.bzImage({ kernelInfo: {} });
@@ -115,7 +115,15 @@ describe("setup_data chain (bootparam.h struct setup_data: u64 next, u32 type, u
     const bad3 = (k.bytes as Uint8Array).slice();
     new DataView(bad3.buffer).setUint32(field("kernel_info.size"), 4, true);
     const codes = [];
-    for (const x of [bad1, bad2, bad3]) codes.push(await inspectFile(bytesFile("k", x)).then(() => "ok", (e) => e.code));
+    for (const x of [bad1, bad2, bad3]) {
+      const info = await inspectFile(bytesFile("k", x));
+      expect(info.kernel_info).toBeNull();
+      codes.push((info.kernel_info_error as { code: string }).code);
+      const vm = await createVm({ ram: [{ base: 0, size: 64 * MiB }], files: fromMap({ k: x }) });
+      const e = await bootLinux(vm, { arch: "x86_64", kernel: "k", setupData: { rngSeed: true } }).catch((err) => err);
+      expect(e.code).toBe(codes[codes.length - 1]);
+      expect(vm.placed()).toEqual([]);
+    }
     expect(codes).toEqual(["BAD_MAGIC", "TRUNCATED", "BAD_HEADER"]);
   });
 });
