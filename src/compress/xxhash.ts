@@ -67,17 +67,15 @@ const P64_5 = k64(0x27d4eb2f, 0x165667c5);
 let rh = 0;
 let rl = 0;
 
-/** (ah, al) * k mod 2^64 into (rh, rl). */
+/** (ah, al) * k mod 2^64 into (rh, rl). The high half of al * k.lo comes from 16-bit pieces. */
 function mul(ah: number, al: number, k: K64): void {
   const a0 = al & 0xffff;
   const a1 = al >>> 16;
-  const mid = a0 * k.l1 + a1 * k.l0;
-  const low = a0 * k.l0 + (mid % 65536) * 65536;
-  const lo = low >>> 0;
-  const carry = (low - lo) / 4294967296;
-  const high = a1 * k.l1 + Math.floor(mid / 65536) + carry;
-  rh = (high + Math.imul(ah, k.lo) + Math.imul(al, k.hi)) >>> 0;
-  rl = lo;
+  const t = a1 * k.l0 + ((a0 * k.l0) >>> 16);
+  const w1 = (t & 0xffff) + a0 * k.l1;
+  const hi = a1 * k.l1 + (t >>> 16) + (w1 >>> 16);
+  rl = Math.imul(al, k.lo) >>> 0;
+  rh = (hi + Math.imul(ah, k.lo) + Math.imul(al, k.hi)) >>> 0;
 }
 
 /** (ah, al) + (bh, bl) mod 2^64 into (rh, rl). */
@@ -101,6 +99,49 @@ function round(acch: number, accl: number, ih: number, il: number): void {
   mul(rh, rl, P64_1);
 }
 
+const P2_HI = P64_2.hi, P2_LO = P64_2.lo, P2_L0 = P64_2.l0, P2_L1 = P64_2.l1;
+const P1_HI = P64_1.hi, P1_LO = P64_1.lo, P1_L0 = P64_1.l0, P1_L1 = P64_1.l1;
+
+/**
+ * The 32-byte stripes: lanes v[2k] (high) and v[2k + 1] (low) take round() of each 8-byte word.
+ * One function with everything inlined, as this loop is the whole cost of a checksum.
+ */
+function stripes(data: Uint8Array, v: Uint32Array): number {
+  const limit = data.length - 32;
+  let i = 0;
+  while (i <= limit) {
+    for (let k = 0; k < 8; k += 2) {
+      const p = i + k * 4;
+      const il = (data[p] | (data[p + 1] << 8) | (data[p + 2] << 16) | (data[p + 3] << 24)) >>> 0;
+      const ih = (data[p + 4] | (data[p + 5] << 8) | (data[p + 6] << 16) | (data[p + 7] << 24)) >>> 0;
+      // x = input * P2
+      let a0 = il & 0xffff;
+      let a1 = il >>> 16;
+      let t = a1 * P2_L0 + ((a0 * P2_L0) >>> 16);
+      let w1 = (t & 0xffff) + a0 * P2_L1;
+      let xh = (a1 * P2_L1 + (t >>> 16) + (w1 >>> 16) + Math.imul(ih, P2_LO) + Math.imul(il, P2_HI)) >>> 0;
+      const xl = Math.imul(il, P2_LO) >>> 0;
+      // acc += x
+      const sl = v[k + 1] + xl;
+      const accl = sl >>> 0;
+      const acch = (v[k] + xh + (sl > 0xffffffff ? 1 : 0)) >>> 0;
+      // rotl 31
+      const rhh = ((acch << 31) | (accl >>> 1)) >>> 0;
+      const rll = ((accl << 31) | (acch >>> 1)) >>> 0;
+      // * P1
+      a0 = rll & 0xffff;
+      a1 = rll >>> 16;
+      t = a1 * P1_L0 + ((a0 * P1_L0) >>> 16);
+      w1 = (t & 0xffff) + a0 * P1_L1;
+      xh = (a1 * P1_L1 + (t >>> 16) + (w1 >>> 16) + Math.imul(rhh, P1_LO) + Math.imul(rll, P1_HI)) >>> 0;
+      v[k] = xh;
+      v[k + 1] = Math.imul(rll, P1_LO);
+    }
+    i += 32;
+  }
+  return i;
+}
+
 /** XXH64 of `data` with seed 0, as a bigint. */
 export function xxh64(data: Uint8Array): bigint {
   const len = data.length;
@@ -115,18 +156,9 @@ export function xxh64(data: Uint8Array): bigint {
     let v3h = 0, v3l = 0;
     add(~P64_1.hi >>> 0, ~P64_1.lo >>> 0, 0, 1);
     let v4h = rh, v4l = rl;
-    const limit = len - 32;
-    while (i <= limit) {
-      round(v1h, v1l, u32(data, i + 4), u32(data, i));
-      v1h = rh; v1l = rl;
-      round(v2h, v2l, u32(data, i + 12), u32(data, i + 8));
-      v2h = rh; v2l = rl;
-      round(v3h, v3l, u32(data, i + 20), u32(data, i + 16));
-      v3h = rh; v3l = rl;
-      round(v4h, v4l, u32(data, i + 28), u32(data, i + 24));
-      v4h = rh; v4l = rl;
-      i += 32;
-    }
+    const v = new Uint32Array([v1h, v1l, v2h, v2l, v3h, v3l, v4h, v4l]);
+    i = stripes(data, v);
+    v1h = v[0]; v1l = v[1]; v2h = v[2]; v2l = v[3]; v3h = v[4]; v3l = v[5]; v4h = v[6]; v4l = v[7];
     rotlSmall(v1h, v1l, 1);
     let ah = rh, al = rl;
     rotlSmall(v2h, v2l, 7);
