@@ -1,12 +1,14 @@
 // Format detection: one ordered table, first match wins. The order is the one the anchors
 // converge on (reference/anchors.md, "Take-aways" 9): Multiboot scan (x86) → ELF → bzImage
-// "HdrS" → uImage → arm64/RISC-V magic at 0x38 → zImage magic at 0x24 → gzip → raw. Formats that
+// "HdrS" → uImage → arm64/RISC-V magic at 0x38 → zImage magic at 0x24 → gzip → the other
+// compressions (zstd, lz4, lzo, xz, bzip2, lzma) → raw. Formats that
 // are not kernels (device trees, cpio archives) sit in the table too, so a refusal can say what
 // the file is.
 import { readBytes, type ImageFile } from "../sources/source.js";
 import { arm64ImageFormat, riscvImageFormat } from "./arm64-image.js";
 import { bzImageFormat } from "./bzimage.js";
 import { elfFormat } from "./elf.js";
+import { COMPRESSED_FORMATS } from "./compressed.js";
 import { cpioFormat } from "./cpio.js";
 import { fdtFormat } from "./fdt.js";
 import { HEAD_BYTES, type ImageFormat } from "./format.js";
@@ -30,6 +32,8 @@ export const FORMATS: readonly ImageFormat[] = [
   fdtFormat,
   cpioFormat,
   gzipFormat,
+  // zstd, lz4, lzo (… xz, bzip2, lzma): raw compressed kernels, by their codec's magic
+  ...COMPRESSED_FORMATS,
   // ── end ──
 ];
 
