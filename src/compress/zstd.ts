@@ -792,16 +792,33 @@ function measure(input: Uint8Array, limit: number, declaredOnly = false): Decode
   }
 }
 
-/** One frame without a content size, decoded through a window-sized scratch buffer. */
+/**
+ * One frame without a content size, decoded through a scratch buffer that keeps the last
+ * Window_Size bytes behind the block being decoded. The buffer starts small and grows with the
+ * output up to the window (plus room to slide less often), so a small frame with a large
+ * declared window costs little.
+ */
 function measureFrame(input: Uint8Array, h: FrameHeader, limit: number): { ip: number; n: number } {
   const window = Math.min(h.windowSize, limit);
-  const span = Math.max(window, 1 << 20);
-  const scratch = new Uint8Array(window + span + BLOCK_MAX);
+  const span = Math.max(window >>> 2, 1 << 20);
+  const full = window + span + BLOCK_MAX;
+  let scratch = new Uint8Array(Math.min(full, 4 << 20));
   const st = newFrameState();
   let n = 0;
   let dp = 0; // output position in scratch
   let ip = h.blocks;
   for (;;) {
+    if (dp + BLOCK_MAX > scratch.length) {
+      if (scratch.length < full) {
+        const bigger = new Uint8Array(Math.min(full, scratch.length * 2));
+        bigger.set(scratch.subarray(0, dp));
+        scratch = bigger;
+      } else {
+        // keep the last `window` bytes at the start
+        scratch.copyWithin(0, dp - window, dp);
+        dp = window;
+      }
+    }
     const b = blockHeader(input, ip, h);
     const room = Math.min(BLOCK_MAX, limit - n);
     const s: Sink = { out: scratch, end: dp + room, partial: false };
@@ -826,11 +843,6 @@ function measureFrame(input: Uint8Array, h: FrameHeader, limit: number): { ip: n
     }
     n += after - dp;
     dp = after;
-    if (dp > window + span) {
-      // keep the last `window` bytes at the start
-      scratch.copyWithin(0, dp - window, dp);
-      dp = window;
-    }
     if (b.last) break;
   }
   if (h.checksum) {
