@@ -50,8 +50,12 @@ export interface DecodedOptions {
   inputCrc?: { crc32: number; field: string; what: string; fn: (data: Uint8Array) => number };
 }
 
-/** How the size was found, for `inspect` and the arch record. */
-export type SizeSource = "declared" | "stated" | "measured";
+/**
+ * How the size was found, for `inspect` and the arch record. "staged": the codec can neither
+ * declare nor measure it (bzip2, lzma without a size in its header), so the stream was decoded
+ * once into a host buffer (bounded by the room) that the load then copies from.
+ */
+export type SizeSource = "declared" | "stated" | "measured" | "staged";
 
 /** Maps a decoder's failure to the library's error, with the file offset it happened at. */
 export function codecError(e: unknown, o: { name: string; what: string; start: number; codec: Codec }): unknown {
@@ -60,6 +64,25 @@ export function codecError(e: unknown, o: { name: string; what: string; start: n
     image: o.name,
     field: o.codec.name,
   });
+}
+
+/**
+ * Decodes the whole stream into a host buffer, growing it (and decoding again) until the output
+ * fits, up to `cap`: for codecs that can neither declare nor measure their output size.
+ */
+function stage(input: Uint8Array, codec: Codec, cap: number, tooLarge: (n: number) => never): Uint8Array {
+  let n = Math.min(cap, Math.max(1 << 16, input.length * 4));
+  for (;;) {
+    const out = new Uint8Array(n);
+    try {
+      const r = codec.decode(input, out);
+      return out.subarray(0, r.written);
+    } catch (e) {
+      if (!(e instanceof CodecError) || e.kind !== "too-large") throw e;
+      if (n >= cap) tooLarge(n);
+      n = Math.min(cap, n * 2);
+    }
+  }
 }
 
 /** Reads the compressed stream, finds and checks its size, decodes the head. */
@@ -87,8 +110,13 @@ export async function openDecoded(o: DecodedOptions): Promise<DecodedFile> {
     if (size !== undefined && size > o.cap) {
       fail("TOO_LARGE", source === "stated" ? o.statedSize!.field : codec.name, `${codec.name} data decompresses to ${hex(size)} bytes (${source === "stated" ? o.statedSize!.field : "as the stream declares"}), more than the ${hex(o.cap)} bytes ${o.capWhat}`);
     }
+    if (size === undefined && !codec.measure) {
+      const whole = stage(input, codec, o.cap, (n) => fail("TOO_LARGE", codec.name, `${codec.name} data decompresses to more than the ${hex(o.cap)} bytes ${o.capWhat} (stopped at ${hex(n)})`));
+      const f = new DecodedFile(o, input, whole.length, "staged");
+      f.holdWhole(whole);
+      return f;
+    }
     if (size === undefined) {
-      if (!codec.measure) fail("UNSUPPORTED", codec.name, `${codec.name} data that does not declare its decompressed size cannot be sized before loading`);
       source = "measured";
       try {
         size = codec.measure!(input, o.cap).written;
@@ -172,6 +200,12 @@ export class DecodedFile implements ImageFile {
     }
     dst.set(this.whole.subarray(position, position + dst.length));
     return Promise.resolve();
+  }
+
+  /** @internal The whole output, already decoded (staged): head and reads come from it. */
+  holdWhole(whole: Uint8Array): void {
+    this.whole = whole;
+    this.head = whole.subarray(0, Math.min(this.o.headBytes, whole.length));
   }
 
   async close(): Promise<void> {
