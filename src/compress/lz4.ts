@@ -7,7 +7,8 @@
 // Frame:  magic 04 22 4d 18 | FLG | BD | [content size u64] | [dict ID u32] | HC |
 //         blocks (u32 size, bit 31 = stored; 0 = end mark; [u32 XXH32 of the block]) | [u32 XXH32 of the content]
 // Legacy: magic 02 21 4c 18 | blocks (u32 compressed size; each decodes alone to at most 8 MiB)
-//         until the input ends or a size no legacy block can have (the next frame's magic).
+//         until the input ends, a size no legacy block can have (the next frame's magic), or
+//         only 4 bytes are left (Linux's size_append).
 // Skippable: magic 5? 2a 4d 18 | u32 size | size bytes.
 //
 // Output goes straight into `out` (guest RAM) and matches read it back there: linked blocks reach
@@ -217,9 +218,12 @@ function frame(input: Uint8Array, ip: number, s: Sink, dp: number): { ip: number
 /** Decodes a legacy frame starting at its magic. Ends at the end of input or before a word that cannot be a block size. */
 function legacy(input: Uint8Array, ip: number, s: Sink, dp: number): { ip: number; dp: number } {
   ip += 4;
-  while (input.length - ip >= 4) {
+  // Ends before 4 bytes that are not a block: the next frame's magic (a size no legacy block
+  // can have), or the last 4 bytes of the input, where Linux's size_append puts the
+  // uncompressed size after `lz4 -l` output (scripts/Makefile.lib cmd_lz4).
+  while (input.length - ip > 4) {
     const n = rd32(input, ip);
-    if (n > LEGACY_BOUND) break; // the next frame's magic (or bytes that start no block)
+    if (n > LEGACY_BOUND) break;
     ip += 4;
     need(input, ip, n, "legacy block");
     const room: Sink = s.end - dp > LEGACY_BLOCK ? { ...s, end: dp + LEGACY_BLOCK } : s;
@@ -356,7 +360,7 @@ function measure(input: Uint8Array, limit: number): DecodeResult {
       }
     } else if (magic === LEGACY_MAGIC) {
       ip += 4;
-      while (input.length - ip >= 4) {
+      while (input.length - ip > 4) {
         const n = rd32(input, ip);
         if (n > LEGACY_BOUND) break;
         ip += 4;
