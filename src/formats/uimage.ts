@@ -23,7 +23,7 @@
 //   as it is whatever ih_comp says (U-Boot image_get_ramdisk and QEMU do not decompress it; the
 //   kernel unpacks its initramfs); a device tree must be uncompressed and an FDT (U-Boot
 //   image_get_fdt: "uImage is compressed", "uImage data is not a fdt").
-import type { GunzipFile } from "../compress/gunzip.js";
+import type { GzipPayload } from "../compress/gunzip.js";
 import { GuestImageError, type ErrorCode } from "../errors.js";
 import { alignUp, hex, MAX_SAFE } from "../num.js";
 import type { LoadPlan } from "../plan.js";
@@ -180,7 +180,7 @@ function planStored<R>(ctx: FormatContext, h: UImageHeader, dst: number, result:
 
 /** The data gunzipped to `dst`; ih_dcrc is checked over the compressed bytes as they stream in. */
 async function planGunzipped<R>(ctx: FormatContext, h: UImageHeader, dst: number, result: R): Promise<LoadPlan<R>> {
-  const gz: GunzipFile = await openPayload(
+  const gz: GzipPayload = await openPayload(
     ctx,
     { start: UIMAGE_HEADER_SIZE, end: UIMAGE_HEADER_SIZE + h.ih_size, what: "uImage data (gzip)" },
     { exact: dst },
