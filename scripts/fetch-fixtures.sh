@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# Real-kernel fixtures for the QEMU conformance tests (test/qemu/).
+# Real-kernel fixtures for the QEMU conformance tests (test/qemu/), the real-boot tests
+# (test/realboot/) and the v86 tests (test/v86/).
 #
-# Fetches Debian 12 (bookworm) kernels with `apt-get download` into a cache OUTSIDE the repo and
-# derives the other fixtures from them:
+# Fetches Debian kernels and busybox with `apt-get download`, through the Debian archive this
+# machine's apt is configured with (scripts/apt-sources.mjs reads /etc/apt/sources.list{,.d}; no
+# mirror host is named here), into a cache OUTSIDE the repo, and derives the other fixtures:
 #
-#   amd64/bzImage            linux-image-amd64's /boot/vmlinuz-*     (x86 bzImage)
-#   arm64/Image              linux-image-arm64's /boot/vmlinuz-*     (arm64 Image, also a PE/EFI app)
+#   amd64/bzImage            bookworm linux-image-amd64's /boot/vmlinuz-*   (x86 bzImage, xz payload)
+#   i386/bzImage             bookworm linux-image-686's /boot/vmlinuz-*     (32-bit, non-PAE: v86)
+#   arm64/Image              bookworm linux-image-arm64's /boot/vmlinuz-*   (arm64 Image, also a PE/EFI app)
+#   armhf/zImage             bookworm linux-image-armmp's /boot/vmlinuz-*   (ARM zImage, start 0)
+#   riscv64/Image            trixie linux-image-riscv64's /boot/vmlinux-*   (bookworm has no riscv64
+#                            kernel; despite the name an uncompressed EFI-stub RISC-V Image)
+#   busybox/<arch>/busybox   busybox-static's /bin/busybox for amd64, i386, arm64, armhf (bookworm)
+#                            and riscv64 (trixie): the userspace of the real-boot initrds
 #   arm64/Image.gz           gzip -9 -n Image
 #   arm64/uImage             mkimage -A arm64 -T kernel        -C none -a 0x40200000 -e 0x40200000
 #   arm64/uImage.gz          mkimage -A arm64 -T kernel        -C gzip (payload Image.gz), same addresses
 #   arm64/uImage-noload      mkimage -A arm64 -T kernel_noload -C none -a 0 -e 0
-#   armhf/zImage             linux-image-armmp's /boot/vmlinuz-*     (ARM zImage, start 0)
 #   armhf/uImage             mkimage -A arm   -T kernel        -C none -a 0x40008000 -e 0x40008000 (payload zImage)
 #   initrd/initrd.cpio       a tiny hand-made tree, cpio --reproducible -H newc
 #   initrd/initrd.cpio.gz    gzip -9 -n initrd.cpio
@@ -21,19 +28,18 @@
 # Usage: bash scripts/fetch-fixtures.sh         (idempotent: does nothing when the cache checks out)
 #        GUEST_IMAGE_FIXTURES=/some/dir bash scripts/fetch-fixtures.sh
 #        FORCE=1 bash scripts/fetch-fixtures.sh (fetch again)
+#        DEBIAN_MIRROR=… DEBIAN_SECURITY_MIRROR=…  (only if this machine's apt has no Debian archive)
 #
-# Needs a Debian-like system (apt-get, dpkg-deb) plus u-boot-tools (mkimage), device-tree-compiler
-# (dtc), cpio and gzip. Network only through apt, with a private apt state (lists, cache, sources,
-# no dpkg status), so the host's apt configuration and package lists are not touched. Works as
-# root (CI) and as an ordinary user.
+# Needs a Debian system (apt-get, dpkg-deb, debian-archive-keyring) plus node, u-boot-tools
+# (mkimage), device-tree-compiler (dtc), cpio and gzip. Network only through apt, with private apt
+# states (lists, cache, sources, no dpkg status), so the host's package lists and dpkg database are
+# not touched. Works as root (CI) and as an ordinary user.
 set -euo pipefail
 
 CACHE="${GUEST_IMAGE_FIXTURES:-${HOME:?}/.cache/guest-image-fixtures}"
-MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-SECURITY_MIRROR="${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
 KEYRING="${DEBIAN_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}"
 # Bump when the recipe below changes, so existing caches are rebuilt.
-RECIPE=1
+RECIPE=2
 STAMP="$CACHE/fixtures.stamp"
 
 export SOURCE_DATE_EPOCH=0 LC_ALL=C TZ=UTC
@@ -53,7 +59,7 @@ if [ -z "${FORCE:-}" ] && stamp_ok; then
   exit 0
 fi
 
-for tool in apt-get apt-cache dpkg-deb mkimage dtc cpio gzip sha256sum; do
+for tool in node apt-get apt-cache dpkg-deb mkimage dtc cpio gzip sha256sum; do
   command -v "$tool" >/dev/null || die "$tool not found (apt-get install u-boot-tools device-tree-compiler cpio)"
 done
 [ -r "$KEYRING" ] || die "Debian archive keyring $KEYRING not found (apt-get install debian-archive-keyring)"
@@ -63,68 +69,108 @@ mkdir -p "$CACHE"
 WORK=$(mktemp -d "$CACHE/.work.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
-# ── private apt state: amd64 + arm64 + armhf package lists, nothing shared with the host ──
-APT="$WORK/apt"
-mkdir -p "$APT/lists/partial" "$APT/cache/archives/partial" "$APT/etc/preferences.d" "$APT/etc/apt.conf.d" "$WORK/debs"
-write_sources() { # $1: "full" (bookworm, -updates, -security) or "plain" (bookworm only)
-  {
-    echo "deb [signed-by=$KEYRING] $MIRROR bookworm main"
-    if [ "$1" = full ]; then
-      echo "deb [signed-by=$KEYRING] $MIRROR bookworm-updates main"
-      echo "deb [signed-by=$KEYRING] $SECURITY_MIRROR bookworm-security main"
-    fi
-  } >"$APT/sources.list"
-}
-apt_opts=(
-  -o "APT::Architecture=amd64" -o "APT::Architectures=amd64,arm64,armhf"
-  -o "Dir::State=$APT" -o "Dir::State::Lists=$APT/lists" -o "Dir::State::Status=/dev/null"
-  -o "Dir::Cache=$APT/cache" -o "Dir::Etc::SourceList=$APT/sources.list" -o "Dir::Etc::SourceParts=-"
-  -o "Dir::Etc::Preferences=$APT/etc/preferences" -o "Dir::Etc::PreferencesParts=$APT/etc/preferences.d"
-  -o "Dir::Etc::Parts=$APT/etc/apt.conf.d"
-  -o "Acquire::Languages=none" -o "Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false"
-  -o "Debug::NoLocking=1" -o "APT::Get::List-Cleanup=false"
-)
-# As root, apt would download as _apt, which cannot reach a cache under /root: stay root.
-[ "$(id -u)" = 0 ] && apt_opts+=(-o "APT::Sandbox::User=root")
+# ── the Debian archive this machine's apt uses ──
+SOURCES=$(node "$(dirname "$0")/apt-sources.mjs") || die "cannot find the Debian archive in this machine's apt configuration"
+MIRROR=$(awk '$1 == "archive" {print $2}' <<<"$SOURCES")
+SECURITY_MIRROR=$(awk '$1 == "security" {print $2}' <<<"$SOURCES")
 
-write_sources full
-if ! apt-get "${apt_opts[@]}" -q update >"$WORK/update.log" 2>&1 || grep -qE '^(E:|W: Failed)' "$WORK/update.log"; then
-  # A mirror mid-sync gives "Hash Sum mismatch" on -security or -updates: the release suite is enough.
-  say "apt-get update with -updates/-security failed ($(grep -m1 -E '^(E|W):' "$WORK/update.log" || true)); using plain bookworm"
-  rm -rf "$APT/lists"; mkdir -p "$APT/lists/partial"
-  write_sources plain
-  apt-get "${apt_opts[@]}" -q update >"$WORK/update.log" 2>&1 || { cat "$WORK/update.log" >&2; die "apt-get update failed"; }
-fi
+# ── private apt states: one per suite, nothing shared with the host ──
+# apt_state NAME SUITE ARCHES: makes $WORK/apt-NAME and sets APT_OPTS_<NAME> (an array).
+apt_state() {
+  local name=$1 suite=$2 arches=$3 dir="$WORK/apt-$1"
+  mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/etc/preferences.d" "$dir/etc/apt.conf.d"
+  local -n opts="APT_OPTS_$name"
+  opts=(
+    -o "APT::Architecture=${arches%%,*}" -o "APT::Architectures=$arches"
+    -o "Dir::State=$dir" -o "Dir::State::Lists=$dir/lists" -o "Dir::State::Status=/dev/null"
+    -o "Dir::Cache=$dir/cache" -o "Dir::Etc::SourceList=$dir/sources.list" -o "Dir::Etc::SourceParts=-"
+    -o "Dir::Etc::Preferences=$dir/etc/preferences" -o "Dir::Etc::PreferencesParts=$dir/etc/preferences.d"
+    -o "Dir::Etc::Parts=$dir/etc/apt.conf.d"
+    -o "Acquire::Languages=none" -o "Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false"
+    -o "Debug::NoLocking=1" -o "APT::Get::List-Cleanup=false"
+  )
+  # As root, apt would download as _apt, which cannot reach a cache under /root: stay root.
+  [ "$(id -u)" = 0 ] && opts+=(-o "APT::Sandbox::User=root")
+  write_sources() { # $1: "full" (suite, -updates, -security) or "plain" (the suite only)
+    {
+      echo "deb [signed-by=$KEYRING] $MIRROR $suite main"
+      if [ "$1" = full ]; then
+        echo "deb [signed-by=$KEYRING] $MIRROR $suite-updates main"
+        [ -n "$SECURITY_MIRROR" ] && echo "deb [signed-by=$KEYRING] $SECURITY_MIRROR $suite-security main"
+      fi
+    } >"$dir/sources.list"
+  }
+  write_sources full
+  if ! apt-get "${opts[@]}" -q update >"$dir/update.log" 2>&1 || grep -qE '^(E:|W: Failed)' "$dir/update.log"; then
+    # A mirror mid-sync gives "Hash Sum mismatch" on -security or -updates: the release suite is enough.
+    say "apt-get update of $suite with -updates/-security failed ($(grep -m1 -E '^(E|W):' "$dir/update.log" || true)); using plain $suite"
+    rm -rf "$dir/lists"; mkdir -p "$dir/lists/partial"
+    write_sources plain
+    apt-get "${opts[@]}" -q update >"$dir/update.log" 2>&1 || { cat "$dir/update.log" >&2; die "apt-get update of $suite failed"; }
+  fi
+}
+declare -a APT_OPTS_bookworm APT_OPTS_trixie
+say "Debian archive from this machine's apt configuration: $MIRROR${SECURITY_MIRROR:+ (security: $SECURITY_MIRROR)}"
+apt_state bookworm bookworm amd64,arm64,armhf,i386
+apt_state trixie trixie riscv64
+mkdir -p "$WORK/debs"
+
+# download STATE PACKAGE ARCH: the .deb's path on stdout.
+download() {
+  local -n opts="APT_OPTS_$1"
+  say "downloading $2:$3 ($1)"
+  (cd "$WORK/debs" && apt-get "${opts[@]}" -q download "$2:$3" >>"$WORK/download.log" 2>&1) \
+    || { cat "$WORK/download.log" >&2; die "apt-get download $2:$3 from $1 failed"; }
+  local deb
+  deb=$(ls "$WORK/debs/${2}_"*"_$3.deb" 2>/dev/null | head -1)
+  [ -n "$deb" ] || die "apt-get download $2:$3 left no .deb"
+  du -b "$deb" | awk '{print $1}' >>"$WORK/deb-bytes"
+  echo "$deb"
+}
 
 # linux-image-<flavour> is a metapackage: its Depends names the versioned image package.
-resolve() { # $1 metapackage, $2 arch → versioned package name
-  apt-cache "${apt_opts[@]}" depends "$1:$2" 2>/dev/null | awk '/^  Depends: linux-image-[0-9]/ {print $2; exit}' | sed 's/:.*//'
+resolve() { # $1 state, $2 metapackage, $3 arch → versioned package name
+  local -n opts="APT_OPTS_$1"
+  apt-cache "${opts[@]}" depends "$2:$3" 2>/dev/null | awk '/^  Depends: linux-image-[0-9]/ {print $2; exit}' | sed 's/:.*//'
 }
-fetch_kernel() { # $1 metapackage, $2 arch, $3 output path
-  local pkg
-  pkg=$(resolve "$1" "$2")
-  [ -n "$pkg" ] || die "cannot resolve $1:$2 to a versioned linux-image package"
-  say "downloading $pkg:$2"
-  (cd "$WORK/debs" && apt-get "${apt_opts[@]}" -q download "$pkg:$2" >>"$WORK/download.log" 2>&1) \
-    || { cat "$WORK/download.log" >&2; die "apt-get download $pkg:$2 failed"; }
-  local deb
-  deb=$(ls "$WORK/debs/${pkg}_"*"_$2.deb")
-  du -b "$deb" | awk '{print $1}' >>"$WORK/deb-bytes"
+fetch_kernel() { # $1 state, $2 metapackage, $3 arch, $4 file glob inside the .deb, $5 output path
+  local pkg deb
+  pkg=$(resolve "$1" "$2" "$3")
+  [ -n "$pkg" ] || die "cannot resolve $2:$3 ($1) to a versioned linux-image package"
+  deb=$(download "$1" "$pkg" "$3")
   rm -rf "$WORK/x"; mkdir "$WORK/x"
   dpkg-deb -x "$deb" "$WORK/x"
-  local vmlinuz=("$WORK"/x/boot/vmlinuz-*)
-  [ -f "${vmlinuz[0]}" ] || die "$pkg has no /boot/vmlinuz-*"
-  mkdir -p "$(dirname "$3")"
-  cp "${vmlinuz[0]}" "$3"
-  echo "$1:$2 $pkg $(basename "${vmlinuz[0]}")" >>"$WORK/out/SOURCES"
+  local files=("$WORK"/x/$4)
+  [ -f "${files[0]}" ] || die "$pkg has no /$4"
+  mkdir -p "$(dirname "$5")"
+  cp "${files[0]}" "$5"
+  echo "$1 $2:$3 $pkg $(basename "${files[0]}")" >>"$WORK/out/SOURCES"
+  rm -rf "$WORK/x" "$deb"
+}
+fetch_busybox() { # $1 state, $2 arch
+  local deb
+  deb=$(download "$1" busybox-static "$2")
+  rm -rf "$WORK/x"; mkdir "$WORK/x"
+  dpkg-deb -x "$deb" "$WORK/x"
+  local bin="$WORK/x/bin/busybox" # bookworm; trixie (merged /usr) ships /usr/bin/busybox
+  [ -f "$bin" ] || bin="$WORK/x/usr/bin/busybox"
+  [ -f "$bin" ] || die "busybox-static:$2 has no /bin/busybox or /usr/bin/busybox"
+  mkdir -p "$OUT/busybox/$2"
+  cp "$bin" "$OUT/busybox/$2/busybox"
+  chmod 755 "$OUT/busybox/$2/busybox"
+  echo "$1 busybox-static:$2 $(basename "$deb")" >>"$WORK/out/SOURCES"
   rm -rf "$WORK/x" "$deb"
 }
 
 OUT="$WORK/out"
 mkdir -p "$OUT"
-fetch_kernel linux-image-amd64 amd64 "$OUT/amd64/bzImage"
-fetch_kernel linux-image-arm64 arm64 "$OUT/arm64/Image"
-fetch_kernel linux-image-armmp armhf "$OUT/armhf/zImage"
+fetch_kernel bookworm linux-image-amd64 amd64 'boot/vmlinuz-*' "$OUT/amd64/bzImage"
+fetch_kernel bookworm linux-image-686 i386 'boot/vmlinuz-*' "$OUT/i386/bzImage"
+fetch_kernel bookworm linux-image-arm64 arm64 'boot/vmlinuz-*' "$OUT/arm64/Image"
+fetch_kernel bookworm linux-image-armmp armhf 'boot/vmlinuz-*' "$OUT/armhf/zImage"
+fetch_kernel trixie linux-image-riscv64 riscv64 'boot/vmlinux-*' "$OUT/riscv64/Image"
+for arch in amd64 i386 arm64 armhf; do fetch_busybox bookworm "$arch"; done
+fetch_busybox trixie riscv64
 
 # ── derived fixtures ──
 mk() { mkimage "$@" >/dev/null; }
@@ -172,7 +218,7 @@ while read -r f; do mkdir -p "$CACHE/$(dirname "$f")"; mv -f "$OUT/$f" "$CACHE/$
 mv "$STAMP.tmp" "$STAMP"
 
 debs=$(awk '{s+=$1} END {print s+0}' "$WORK/deb-bytes")
-lists=$(du -sb "$APT/lists" | awk '{print $1}')
+lists=$(du -sbc "$WORK"/apt-*/lists | awk 'END {print $1}')
 say "made in $(( $(date +%s) - start )) s, downloaded $((debs / 1000000)) MB of .debs and $((lists / 1000000)) MB of package lists; cache $CACHE:"
 cat "$CACHE/SOURCES" >&2
 sed 1d "$STAMP" | awk '{print $2}' | while read -r f; do printf '  %-22s %10d bytes\n' "$f" "$(stat -c %s "$CACHE/$f")"; done

@@ -1,6 +1,6 @@
 // Public exports for every platform (no Node built-ins). Node-only pieces: "guest-image/node".
 export { createVm, Vm } from "./vm.js";
-export type { CreateVmOptions, KernelArch, KernelLoadOptions, LoadedImage, LoadedKernel, ModuleLoadOptions } from "./vm.js";
+export type { CreateVmOptions, KernelArch, KernelLoadOptions, LoadedImage, LoadedKernel, ModuleLoadOptions, ReservedRange } from "./vm.js";
 export { vm_load_guest_kernel, vm_load_guest_module } from "./guest_image.js";
 export type { guest_image_t, guest_kernel_image_t, guest_kernel_image_arch_t } from "./guest_image.js";
 export { GuestImageError, isGuestImageError } from "./errors.js";
@@ -33,6 +33,7 @@ export { SCRATCH_BYTES } from "./core/core.js";
 export type { ProgressCallback, LoadPlan } from "./plan.js";
 export { bootLinux } from "./boot/linux.js";
 export type { BootLinuxOptions, BootPlacement, BootCpuState, LinuxBoot, Layout, LinuxArch } from "./boot/linux.js";
+export type { X86CpuState, X86Segment, X86Segments } from "./boot/cpu-x86.js";
 export * as fdt from "./fdt/index.js";
 export { parseFdt, writeFdt } from "./fdt/index.js";
 export type { Fdt, FdtNode, FdtProperty, FdtReservation } from "./fdt/index.js";

@@ -52,6 +52,21 @@ export interface CreateVmOptions {
    * Off by default: hashing costs time an ordinary load does not need.
    */
   measure?: boolean;
+  /**
+   * Ranges of guest physical memory the guest must not use as RAM (firmware tables, device
+   * windows…). Automatic placement (findFree, `auto`) keeps out of them; an explicit `at` may
+   * still write there (that is how a VMM puts its own tables in). x86: listed in the e820 map
+   * with their type (default 2, reserved).
+   */
+  reserved?: ReservedRange[];
+}
+
+/** A reserved range of guest physical memory (CreateVmOptions.reserved, BootLinuxOptions.reserved). */
+export interface ReservedRange {
+  base: number;
+  size: number;
+  /** x86 e820 type (2 reserved, 3 ACPI, 4 NVS, 5 unusable, …); default 2. Not 1 (RAM). */
+  type?: number;
 }
 
 /** Where vm.findFree() may put a range (crosvm's arch::load_image_high is the model). */
@@ -64,6 +79,8 @@ export interface FindFreeOptions {
   max?: number;
   /** Search from the top of RAM down (default, like load_image_high) or from the bottom up. */
   from?: "top" | "bottom";
+  /** Ranges to keep out of, besides placed images and the VM's reserved ranges. */
+  avoid?: ReadonlyArray<{ base: number; size: number }>;
 }
 
 /** kernel_image_arch: one record per kernel format, told apart by `format`. */
@@ -124,9 +141,12 @@ export class Vm {
   readonly core: Core;
   /** The measured-boot event log, when the VM was created with `measure: true`. */
   readonly eventLog: EventLog | undefined;
+  /** The reserved ranges given to createVm (checked, type filled in), in the order given. */
+  readonly reserved: ReadonlyArray<Required<ReservedRange>>;
 
   /** @internal use createVm() */
-  constructor(ram: GuestRam, core: Core, files: Source | undefined, measure = false) {
+  constructor(ram: GuestRam, core: Core, files: Source | undefined, measure = false, reserved: Required<ReservedRange>[] = []) {
+    this.reserved = Object.freeze(reserved.map((r) => Object.freeze({ ...r })));
     this.ram = ram;
     this.core = core;
     this.files = files;
@@ -154,6 +174,15 @@ export class Vm {
     const min = checkAddress(opts.min ?? 0, "min");
     const max = opts.max === undefined ? MAX_SAFE : checkAddress(opts.max, "max");
     const from = opts.from ?? "top";
+    if (opts.avoid !== undefined && !Array.isArray(opts.avoid)) throw new GuestImageError("BAD_ARGUMENT", "findFree: avoid must be an array of { base, size }", { field: "avoid" });
+    const avoid = [...this.reserved, ...(opts.avoid ?? []).map((r, i) => ({ base: checkAddress(r?.base, `avoid[${i}].base`), size: checkAddress(r?.size, `avoid[${i}].size`) }))];
+    // The first placed image, or else range to keep out of, that overlaps [start, start + size).
+    const blocker = (start: number): { paddr: number; size: number } | undefined => {
+      const o = this.ledger.overlapping(start, size);
+      if (o) return o;
+      const a = avoid.find((r) => r.size > 0 && start < r.base + r.size && r.base < start + size);
+      return a && { paddr: a.base, size: a.size };
+    };
     if (from !== "top" && from !== "bottom") throw new GuestImageError("BAD_ARGUMENT", `findFree: from must be "top" or "bottom", got ${String(from)}`, { field: "from" });
     // RAM as spans of guest-physically contiguous regions, in address order.
     const spans: Array<{ base: number; end: number }> = [];
@@ -171,7 +200,7 @@ export class Vm {
         while (hi - lo >= size) {
           const start = down(hi - size);
           if (start < lo) break;
-          const o = this.ledger.overlapping(start, size);
+          const o = blocker(start);
           if (!o) return start;
           hi = o.paddr; // nothing that overlaps o fits above it (see test/measure.test.ts)
         }
@@ -183,7 +212,7 @@ export class Vm {
         for (;;) {
           const start = up(lo);
           if (start > MAX_SAFE - size || start + size > hi) break;
-          const o = this.ledger.overlapping(start, size);
+          const o = blocker(start);
           if (!o) return start;
           lo = o.paddr + o.size;
         }
@@ -191,7 +220,7 @@ export class Vm {
     }
     throw new GuestImageError(
       "OUT_OF_RAM",
-      `no free range of ${hex(size)} bytes aligned to ${hex(align)} in [${hex(min)}, ${max === MAX_SAFE ? "end" : hex(max)}) (RAM: ${this.ram.describe()}; placed: ${this.placed().map((p) => `"${p.name}" [${hex(p.paddr)}, ${hex(p.paddr + p.size)})`).join(", ") || "nothing"})`,
+      `no free range of ${hex(size)} bytes aligned to ${hex(align)} in [${hex(min)}, ${max === MAX_SAFE ? "end" : hex(max)}) (RAM: ${this.ram.describe()}; placed: ${this.placed().map((p) => `"${p.name}" [${hex(p.paddr)}, ${hex(p.paddr + p.size)})`).join(", ") || "nothing"}${avoid.length ? `; kept out of: ${avoid.map((r) => `[${hex(r.base)}, ${hex(r.base + r.size)})`).join(", ")}` : ""})`,
       where,
     );
   }
@@ -386,6 +415,29 @@ export class Vm {
   }
 }
 
+/**
+ * Validates caller-given reserved ranges (createVm / bootLinux `reserved`): base and size exact
+ * integers, size > 0, end ≤ 2^53 − 1, type an e820 type other than RAM (default 2). Throws
+ * BAD_ARGUMENT naming `field[i]`.
+ */
+export function checkReserved(list: unknown, field: string): Required<ReservedRange>[] {
+  if (list === undefined) return [];
+  if (!Array.isArray(list)) throw new GuestImageError("BAD_ARGUMENT", `${field} must be an array of { base, size, type? }, got ${typeof list}`, { field });
+  return list.map((r: ReservedRange, i) => {
+    const f = `${field}[${i}]`;
+    if (!r || typeof r !== "object") throw new GuestImageError("BAD_ARGUMENT", `${f} must be an object { base, size, type? }, got ${String(r)}`, { field: f });
+    const base = checkAddress(r.base, `${f}.base`);
+    const size = checkAddress(r.size, `${f}.size`);
+    if (size === 0) throw new GuestImageError("BAD_ARGUMENT", `${f}.size is 0: a reserved range must cover at least one byte`, { field: `${f}.size` });
+    if (base > MAX_SAFE - size) throw new GuestImageError("BAD_ARGUMENT", `${f} [${hex(base)}, +${hex(size)}) ends past 2^53-1`, { field: `${f}.size` });
+    const type = r.type ?? 2; // E820_TYPE_RESERVED
+    if (!Number.isInteger(type) || type < 2 || type > 0xffffffff) {
+      throw new GuestImageError("BAD_ARGUMENT", `${f}.type must be an e820 type from 2 to 0xffffffff (1 is RAM, not a reservation), got ${String(type)}`, { field: `${f}.type` });
+    }
+    return { base, size, type };
+  });
+}
+
 /** Load options: undefined or null mean none; anything but an object is BAD_ARGUMENT. */
 function options<T extends object>(opts: T | null | undefined, image?: string): T {
   if (opts === undefined || opts === null) return {} as T;
@@ -446,6 +498,7 @@ export async function createVm(opts: CreateVmOptions): Promise<Vm> {
   if (!opts || typeof opts !== "object") throw new GuestImageError("BAD_ARGUMENT", "createVm needs an options object with `ram`");
   if (!Array.isArray(opts.ram)) throw new GuestImageError("BAD_ARGUMENT", "ram must be an array of {base, size} regions", { field: "ram" });
   const memoryOffset = checkAddress(opts.memoryOffset ?? 0, "memoryOffset");
+  const reserved = checkReserved(opts.reserved, "reserved");
   let memory = opts.memory;
   let scratch: number;
   if (!memory) {
@@ -485,5 +538,5 @@ export async function createVm(opts: CreateVmOptions): Promise<Vm> {
   }
   if (opts.measure) checkMeasureSupport();
   const core = await Core.create(memory, scratch);
-  return new Vm(ram, core, opts.files, opts.measure === true);
+  return new Vm(ram, core, opts.files, opts.measure === true, reserved);
 }

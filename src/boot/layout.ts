@@ -40,7 +40,9 @@
 //          min(RAM/2, 128 MiB) collides with large kernels in small RAM.
 //   x86    64-bit boot protocol when the kernel has XLF_KERNEL_64 (else 32-bit): no real-mode
 //          code runs, so no BIOS is needed. Zero page and command line in low memory (lowest
-//          free pages from 0x1000, below 0x9f000: identity-mapped by any loader page table),
+//          free pages from 0x1000, below 0x9fc00: identity-mapped by any loader page table; the
+//          GDT at the lowest free address, 0 when free, and the 64-bit page tables after them,
+//          x86-tables.ts; automatic placement keeps out of 0x9fc00–0x100000, x86-e820.ts),
 //          kernel where its header asks (pref_address / code32_start), initrd as high as
 //          possible below initrd_addr_max (boot.rst: "as high in memory as possible"), without
 //          QEMU's ACPI carve-out (we write no ACPI tables; place yours first and they are avoided).
@@ -115,11 +117,17 @@ export function qemuX86InitrdMax(opts: { above4g: boolean; initrdAddrMax: number
   return max;
 }
 
-/** The end of RAM contiguous from address 0, capped at 4 GiB (QEMU's below_4g_mem_size for a pc). */
+/**
+ * The end of RAM contiguous from address 0, capped at 4 GiB (QEMU's below_4g_mem_size for a pc).
+ * A gap inside the PC's legacy area 0xA0000–0x100000 does not end it: QEMU's pc RAM runs through
+ * there (the VGA window and ROMs only cover it), so a PC map given as `0:0xa0000` + `0x100000:…`
+ * is the same machine.
+ */
 export function below4g(ram: readonly RamRegion[]): number {
   let end = 0;
   for (const r of [...ram].sort((a, b) => a.base - b.base)) {
-    if (r.base !== end) break;
+    const legacyGap = end >= 0xa0000 && end < 0x100000 && r.base > end && r.base <= 0x100000;
+    if (r.base !== end && !legacyGap) break;
     end = r.base + r.size;
   }
   return Math.min(end, 4 * GiB);

@@ -20,7 +20,7 @@ import { machineName, readElf } from "../formats/elf.js";
 import { SETUP_HEADER_OFFSET, XLF_CAN_BE_LOADED_ABOVE_4G, XLF_KERNEL_64 } from "../formats/bzimage.js";
 import { hex } from "../num.js";
 import type { Placement } from "../ram/ledger.js";
-import type { LoadedImage, LoadedKernel, Vm } from "../vm.js";
+import { checkReserved, type LoadedImage, type LoadedKernel, type ReservedRange, type Vm } from "../vm.js";
 import { applyLinuxEdits } from "../fdt/linux.js";
 import { parseFdt, readFdt } from "../fdt/parse.js";
 import { cellWidths, emptyFdt, ensureNode, setProp, u32Value, type Fdt } from "../fdt/tree.js";
@@ -32,6 +32,9 @@ import {
   type Layout, type LinuxArch,
 } from "./layout.js";
 import { buildBootParams, ZERO_PAGE_SIZE } from "./x86-boot-params.js";
+import { LEGACY_HOLE_END, LEGACY_HOLE_START } from "./x86-e820.js";
+import { longModeState, protectedModeState, realModeState, type X86CpuState } from "./cpu-x86.js";
+import { placeX86Tables, type PlacedTables } from "./x86-tables.js";
 
 export type { Layout, LinuxArch } from "./layout.js";
 
@@ -55,6 +58,17 @@ export interface BootLinuxOptions {
   fdtFreeSpace?: number;
   /** x86 entry: "real" (QEMU's, needs a BIOS), "protected" (32-bit protocol), "long" (64-bit protocol). */
   x86Mode?: "real" | "protected" | "long";
+  /**
+   * x86 32/64-bit entries: place a GDT (__BOOT_CS 0x10, __BOOT_DS 0x18) and, for the 64-bit entry,
+   * identity page tables (≥ 0–4 GiB), and report them in `cpu` (default true). false: the VMM
+   * provides them (`cpu.gdtr` and, in long mode, `cpu.cr3` are then null).
+   */
+  x86Tables?: boolean;
+  /**
+   * x86: ranges the e820 map lists as reserved (type default 2), in addition to the VM's own
+   * (createVm `reserved`); automatic placement keeps out of them.
+   */
+  reserved?: ReservedRange[];
 }
 
 export interface BootPlacement extends Placement {
@@ -63,8 +77,14 @@ export interface BootPlacement extends Placement {
   format: string;
 }
 
+/**
+ * The state the first instruction sees: X86CpuState (src/boot/cpu-x86.ts) on x86, the generic
+ * shape below on the device-tree architectures.
+ */
+export type BootCpuState = X86CpuState | DtCpuState;
+
 /** The state the first instruction sees. Registers not listed are don't-care (booting docs). */
-export interface BootCpuState {
+export interface DtCpuState {
   arch: LinuxArch;
   /**
    * arm64: "el1/el2, MMU off"; arm: "svc, MMU off"; riscv: "s" (kernel) or "m" (firmware);
@@ -128,6 +148,8 @@ async function boot(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
   if (opts.initrd !== undefined && (typeof opts.initrd !== "string" || opts.initrd === "")) throw bad("initrd", "initrd must name a file");
   if (opts.cmdline !== undefined && (typeof opts.cmdline !== "string" || opts.cmdline.includes("\0"))) throw bad("cmdline", "cmdline must be a string without NUL");
   if (opts.firmware !== undefined && family(arch) !== "riscv") throw bad("firmware", "firmware is for riscv (SBI firmware such as OpenSBI)");
+  if (opts.reserved !== undefined && family(arch) !== "x86") throw bad("reserved", "reserved is for x86 (the e820 map); a device tree lists reserved memory itself (/memreserve/, /reserved-memory)");
+  checkReserved(opts.reserved, "reserved");
   // QEMU layout: the tree's free space is what QEMU leaves (its blob size, see layout.ts), unless asked for.
   const freeSpace = opts.fdtFreeSpace ?? (layout === "qemu" ? 0 : DEFAULT_FDT_FREE_SPACE);
   if (!Number.isSafeInteger(freeSpace) || freeSpace < 0) throw bad("fdtFreeSpace", `fdtFreeSpace must be a non-negative integer, got ${String(freeSpace)}`);
@@ -414,6 +436,11 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
   const mode = opts.x86Mode ?? (qemu ? "real" : undefined);
   if (mode !== undefined && !["real", "protected", "long"].includes(mode)) throw bad("x86Mode", `x86Mode must be "real", "protected" or "long", got ${JSON.stringify(mode)}`);
 
+  // The e820 map's reserved ranges (the VM's and this boot's) and the PC's legacy area
+  // 0x9FC00–0x100000 (x86-e820.ts) are kept out of by every automatic placement.
+  const reserved = [...vm.reserved, ...checkReserved(opts.reserved, "reserved")];
+  const avoid = [...reserved, { base: LEGACY_HOLE_START, size: LEGACY_HOLE_END - LEGACY_HOLE_START }];
+
   const kernel = await c.step("placing the kernel", () => vm.loadKernel(opts.kernel, qemu ? { at: QEMU_X86_PROT_ADDR } : {}));
   c.record("kernel", kernel);
   const k = kernel.arch as unknown as BzImageKernelArch;
@@ -425,10 +452,30 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
     throw new GuestImageError("UNSUPPORTED", `x86Mode "long" needs a kernel with XLF_KERNEL_64 (xloadflags ${hex(k.xloadflags)})`, { image: kernel.name, field: "xloadflags" });
   }
   const cmdBytes = new TextEncoder().encode((opts.cmdline ?? "") + "\0");
+  const x86Tables = opts.x86Tables ?? true;
+  if (typeof x86Tables !== "boolean") throw bad("x86Tables", `x86Tables must be true or false, got ${JSON.stringify(x86Tables)}`);
+  // The 32-bit entry: the kernel, zero page, command line and initrd must be reachable with
+  // 32-bit pointers (esi, cmd_line_ptr, ramdisk_image without ext_*): below 4 GiB.
+  const lowMax = entryMode === "long" && !x86Tables ? undefined : 4 * GiB;
+  const why = entryMode === "long" ? "the 64-bit entry with library page tables, which map from 0 and are themselves below 4 GiB" : "the 32-bit entry: esi and cmd_line_ptr are 32-bit pointers";
+  const below4G = async (what: string, fn: () => Promise<LoadedImage>): Promise<LoadedImage> => {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!(e instanceof GuestImageError) || e.code !== "OUT_OF_RAM" || lowMax === undefined) throw e;
+      throw new GuestImageError("OUT_OF_RAM", `must lie below 4 GiB for ${why}, and there is no free RAM there: ${e.message}`, { image: what, field: e.field, cause: e });
+    }
+  };
+  if (entryMode === "protected") {
+    const end = kernel.paddr + Math.max(kernel.size, k.init_size ?? 0);
+    if (end > 4 * GiB) {
+      throw new GuestImageError("OUT_OF_RAM", `the 32-bit entry runs the kernel where it was loaded, [${hex(kernel.paddr)}, ${hex(end)}) (init_size), which is not below 4 GiB: load it lower or use the 64-bit entry`, { image: kernel.name, field: "code32_start" });
+    }
+  }
 
   // Command line.
   const cmdline = await c.step("placing the command line", () =>
-    vm.place("cmdline", cmdBytes, { ...(qemu ? { at: QEMU_X86_CMDLINE_ADDR } : { auto: { from: "bottom", min: 0x1000, align: 16 } }), format: "cmdline" }));
+    below4G("cmdline", () => vm.place("cmdline", cmdBytes, { ...(qemu ? { at: QEMU_X86_CMDLINE_ADDR } : { auto: { from: "bottom", min: 0x1000, align: 16, max: lowMax, avoid } }), format: "cmdline" })));
   c.record("cmdline", cmdline);
 
   // Initrd: as high as the kernel can reach (boot.rst, initrd_addr_max).
@@ -444,7 +491,7 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
       initrd = await c.step("placing the initrd", () => vm.loadModule(opts.initrd!, { at: at >>> 0 }));
     } else {
       const max = above4g && entryMode === "long" ? undefined : Math.min(addrMax + 1, 4 * GiB);
-      initrd = await c.step("placing the initrd", () => vm.loadModule(opts.initrd!, { auto: { from: "top", align: 4 * KiB, min: 0x100000, max } }));
+      initrd = await c.step("placing the initrd", () => vm.loadModule(opts.initrd!, { auto: { from: "top", align: 4 * KiB, min: 0x100000, max, avoid } }));
     }
     c.record("initrd", initrd);
   }
@@ -456,6 +503,7 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
     cmdline: { paddr: cmdline.paddr, length: cmdBytes.length - 1 },
     ramdisk: initrd && { paddr: initrd.paddr, size: initrd.size },
     ram: vm.ram.regions,
+    reserved,
     typeOfLoader: qemu ? QEMU_TYPE_OF_LOADER : undefined,
     // QEMU: heap_end_ptr = cmdline_addr − real_addr − 0x200 (the heap runs up to the command line).
     heapEnd: real ? QEMU_X86_CMDLINE_ADDR - QEMU_X86_REAL_ADDR : undefined,
@@ -468,25 +516,33 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
     zp = await c.step("placing the setup code", () => vm.place("setup", setup, { at: QEMU_X86_REAL_ADDR, format: "x86-setup" }));
     c.record("setup", zp);
   } else {
-    zp = await c.step("placing the zero page", () => vm.place("zero-page", page, { auto: { from: "bottom", min: 0x1000, align: 4 * KiB }, format: "boot_params" }));
+    // esi/rsi is a 32-bit value for the 32-bit entry; the 64-bit entry finds it through our identity map (≤ 4 GiB here too).
+    zp = await c.step("placing the zero page", () =>
+      below4G("zero-page", () => vm.place("zero-page", page, { auto: { from: "bottom", min: 0x1000, align: 4 * KiB, max: lowMax, avoid }, format: "boot_params" })));
     c.record("zero-page", zp);
+  }
+
+  // GDT and page tables (x86-tables.ts), unless the VMM provides them.
+  let tables: PlacedTables | undefined;
+  if (!real && x86Tables) {
+    // boot.rst 64-bit: identity-map the kernel's init_size range from its load address, the zero page and the command line.
+    const map = [{ base: kernel.paddr, size: Math.max(kernel.size, k.init_size ?? 0) }, { base: zp.paddr, size: zp.size }, { base: cmdline.paddr, size: cmdline.size }];
+    tables = await c.step("placing the GDT and page tables", () => placeX86Tables(vm, { long: entryMode === "long", map, avoid }));
+    c.record("gdt", tables.gdt);
+    if (tables.pageTables) c.record("page tables", tables.pageTables);
   }
 
   let cpu: BootCpuState;
   if (real) {
     // QEMU linuxboot_dma.c: segments = setup_addr >> 4, esp = cmdline_addr − setup_addr − 16, far jump to seg+0x20:0.
-    const seg = BigInt(QEMU_X86_REAL_ADDR >> 4);
-    cpu = {
-      arch, mode: "real", pc: BigInt(QEMU_X86_REAL_ADDR + 0x200),
-      regs: { cs: seg + 0x20n, ip: 0n, ds: seg, es: seg, fs: seg, gs: seg, ss: seg, sp: BigInt(QEMU_X86_CMDLINE_ADDR - QEMU_X86_REAL_ADDR - 16) },
-    };
+    cpu = realModeState(arch as "x86" | "x86_64", QEMU_X86_REAL_ADDR, QEMU_X86_CMDLINE_ADDR - QEMU_X86_REAL_ADDR - 16);
   } else if (entryMode === "long") {
     // boot.rst "64-bit Boot Protocol": rsi = boot_params, paging on with the kernel, zero page and
     // command line identity-mapped, CS = __BOOT_CS (0x10), DS/ES/SS = __BOOT_DS (0x18), interrupts off.
-    cpu = { arch, mode: "long", pc: k.entry64!, regs: { rsi: BigInt(zp.paddr), cs: 0x10n, ds: 0x18n, es: 0x18n, ss: 0x18n } };
+    cpu = longModeState(arch as "x86" | "x86_64", k.entry64!, zp.paddr, tables ? { gdt: tables.gdt.paddr, gdtLimit: tables.gdtLimit, cr3: tables.pageTables!.paddr } : null);
   } else {
     // boot.rst "32-bit Boot Protocol": esi = boot_params, flat segments __BOOT_CS/__BOOT_DS, ebp = edi = ebx = 0, paging off.
-    cpu = { arch, mode: "protected", pc: k.entry32, regs: { esi: BigInt(zp.paddr), ebp: 0n, edi: 0n, ebx: 0n, cs: 0x10n, ds: 0x18n, es: 0x18n, ss: 0x18n } };
+    cpu = protectedModeState(arch as "x86" | "x86_64", k.entry32, zp.paddr, tables ? { base: tables.gdt.paddr, limit: tables.gdtLimit } : null);
   }
   return { arch, layout, kernel, initrd, zeroPage: { paddr: zp.paddr, size: zp.size }, cmdline: { paddr: cmdline.paddr, size: cmdline.size }, cpu, placements };
 }

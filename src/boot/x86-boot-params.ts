@@ -18,11 +18,10 @@
 //                                   B ≥ 4 GiB (only the 64-bit entry, which does not read it, can start it)
 //   ramdisk_image/size (0x218/0x21C) + ext_ramdisk_image/size (boot_params 0x0C0/0x0C4): high halves
 //   cmd_line_ptr (0x228)            + ext_cmd_line_ptr (boot_params 0x0C8): high half
-//   e820_entries (0x1E8), e820_table (0x2D0): one type-1 (RAM) entry per RAM region, by address.
-// The e820 map lists exactly the RAM regions given: no legacy holes are carved out (Linux
-// itself reserves 0xA0000–0x100000 whatever the map says, arch/x86/kernel/setup.c
-// trim_bios_range) and regions are not merged. The sentinel (0x1EF) stays 0, so the kernel's
-// sanitize_boot_params() trusts every field.
+//   e820_entries (0x1E8), e820_table (0x2D0), alt_mem_k (0x1E0): a PC-shaped map of the RAM
+//                                   regions, the legacy hole and the caller's reserved ranges,
+//                                   never fewer than 2 entries (x86-e820.ts says why).
+// The sentinel (0x1EF) stays 0, so the kernel's sanitize_boot_params() trusts every field.
 import { GuestImageError } from "../errors.js";
 import {
   CAN_USE_HEAP, protocolString, SETUP_HEADER_MAX_END, SETUP_HEADER_OFFSET, setupHeaderField, XLF_CAN_BE_LOADED_ABOVE_4G,
@@ -30,6 +29,8 @@ import {
 } from "../formats/bzimage.js";
 import { checkAddress, hex } from "../num.js";
 import type { RamRegion } from "../ram/guest-ram.js";
+import { checkReserved, type ReservedRange } from "../vm.js";
+import { buildE820, E820_MAX_ENTRIES as MAX_ENTRIES, E820_TYPE_RAM as TYPE_RAM } from "./x86-e820.js";
 
 /** sizeof(struct boot_params). */
 export const ZERO_PAGE_SIZE = 4096;
@@ -37,14 +38,15 @@ export const ZERO_PAGE_SIZE = 4096;
 export const EXT_RAMDISK_IMAGE = 0x0c0;
 export const EXT_RAMDISK_SIZE = 0x0c4;
 export const EXT_CMD_LINE_PTR = 0x0c8;
+export const ALT_MEM_K = 0x1e0;
 export const E820_ENTRIES = 0x1e8;
 export const E820_TABLE = 0x2d0;
 /** struct boot_e820_entry { u64 addr; u64 size; u32 type; } (packed). */
 export const E820_ENTRY_SIZE = 20;
 /** zero-page.rst: e820_table is 0xA00 bytes, i.e. E820_MAX_ENTRIES_ZEROPAGE = 128 entries. */
-export const E820_MAX_ENTRIES = 0xa00 / E820_ENTRY_SIZE;
+export const E820_MAX_ENTRIES = MAX_ENTRIES;
 /** E820_TYPE_RAM (arch/x86/include/asm/e820/types.h). */
-export const E820_TYPE_RAM = 1;
+export const E820_TYPE_RAM = TYPE_RAM;
 /** boot.rst, cmdline_size: "With protocol version 2.05 and earlier, the maximum size was 255." */
 const CMDLINE_MAX_BEFORE_2_06 = 255;
 /** boot.rst, initrd_addr_max: "For boot protocols 2.02 or earlier … the maximum address is 0x37FFFFFF." */
@@ -60,6 +62,8 @@ export interface BootParamsOptions {
   ramdisk?: { paddr: number; size: number };
   /** The guest's RAM regions (`vm.ram.regions`), listed in the e820 map as RAM. */
   ram: readonly RamRegion[];
+  /** Ranges listed in the e820 map with their type (default 2, reserved), over RAM where they overlap it. */
+  reserved?: readonly ReservedRange[];
   /** type_of_loader: 0xFF ("undefined") unless you have an id (boot.rst table; QEMU is 0xB0). */
   typeOfLoader?: number;
   /**
@@ -155,20 +159,16 @@ export function buildBootParams(opts: BootParamsOptions): Uint8Array {
     dv.setUint32(EXT_RAMDISK_SIZE, Math.floor(size / FOUR_GIB), true);
   }
 
-  // e820: the RAM regions in address order.
+  // e820 (and alt_mem_k for a kernel that falls back to it).
   if (!Array.isArray(opts.ram)) throw bad("ram", "ram must be the list of RAM regions ({base, size}) for the e820 map");
-  const regions = opts.ram.map((r, i) => ({ base: checkAddress(r?.base, `ram[${i}].base`), size: checkAddress(r?.size, `ram[${i}].size`) }))
-    .filter((r) => r.size > 0)
-    .sort((a, b) => a.base - b.base);
-  if (regions.length > E820_MAX_ENTRIES) {
-    throw new GuestImageError("TOO_LARGE", `${regions.length} RAM regions do not fit the zero page's e820_table (${E820_MAX_ENTRIES} entries)`, { field: "e820_table" });
-  }
-  regions.forEach((r, i) => {
+  const map = buildE820(opts.ram, checkReserved(opts.reserved, "reserved"));
+  map.entries.forEach((e, i) => {
     const o = E820_TABLE + i * E820_ENTRY_SIZE;
-    dv.setBigUint64(o, BigInt(r.base), true);
-    dv.setBigUint64(o + 8, BigInt(r.size), true);
-    dv.setUint32(o + 16, E820_TYPE_RAM, true);
+    dv.setBigUint64(o, BigInt(e.addr), true);
+    dv.setBigUint64(o + 8, BigInt(e.size), true);
+    dv.setUint32(o + 16, e.type, true);
   });
-  page[E820_ENTRIES] = regions.length;
+  page[E820_ENTRIES] = map.entries.length;
+  dv.setUint32(ALT_MEM_K, map.altMemK, true);
   return page;
 }

@@ -54,6 +54,12 @@ export interface BootArgs {
   measure: boolean;
   dumpRam?: string;
   dumpDtb?: string;
+  /** --reserve <base>:<size>[:<type>]: reserved ranges (x86: e820 entries; all: kept out of automatic placement). */
+  reserved: Array<{ base: number; size: number; type?: number }>;
+  /** --x86-entry real|32|64 (bootLinux x86Mode "real" | "protected" | "long"). */
+  x86Entry?: "real" | "32" | "64";
+  /** --no-x86-tables: leave the GDT and page tables to the VMM. */
+  noX86Tables: boolean;
 }
 
 export interface InspectArgs {
@@ -72,7 +78,8 @@ export const USAGE = `usage:
   guest-image boot --arch arm64|arm|riscv64|riscv32|x86_64|x86 --ram <base>:<size> [--ram ...]
                    --kernel <file> [--initrd <file>] [--dtb <file>] [--cmdline <string>]
                    [--layout qemu|default] [--firmware <file>] [--json] [--measure]
-                   [--dump-ram <out>] [--dump-dtb <out>]
+                   [--dump-ram <out>] [--dump-dtb <out>] [--reserve <base>:<size>[:<e820 type>] ...]
+                   [--x86-entry real|32|64] [--no-x86-tables]
 
 Numbers are decimal or 0x hex; sizes may end in K, M or G (powers of 1024).`;
 
@@ -195,11 +202,28 @@ function parseLoad(rest: string[]): LoadArgs {
 const BOOT_ARCHES = ["arm64", "arm", "riscv64", "riscv32", "x86_64", "x86"] as const;
 
 function parseBoot(rest: string[]): BootArgs {
-  const out: Partial<BootArgs> & { ram: RamArg[] } = { command: "boot", ram: [], layout: "default", json: false, measure: false };
+  const out: Partial<BootArgs> & { ram: RamArg[] } = { command: "boot", ram: [], layout: "default", json: false, measure: false, reserved: [], noX86Tables: false };
   walkOptions(rest, (opt, value, once) => {
     switch (opt) {
       case "--ram":
         out.ram.push(parseRam(value()));
+        break;
+      case "--reserve": {
+        const v = value();
+        const m = /^([^:]+):([^:]+)(?::([^:]+))?$/.exec(v);
+        if (!m) throw new UsageError(`--reserve: "${v}" is not <base>:<size>[:<e820 type>]`);
+        out.reserved!.push({ base: parseNumber(m[1], "--reserve base"), size: parseNumber(m[2], "--reserve size"), ...(m[3] !== undefined ? { type: parseNumber(m[3], "--reserve type", false) } : {}) });
+        break;
+      }
+      case "--x86-entry": {
+        once();
+        const v = value();
+        if (v !== "real" && v !== "32" && v !== "64") throw new UsageError(`--x86-entry: "${v}" is not real, 32 or 64`);
+        out.x86Entry = v;
+        break;
+      }
+      case "--no-x86-tables":
+        out.noX86Tables = true;
         break;
       case "--arch": {
         once();
@@ -240,5 +264,8 @@ function parseBoot(rest: string[]): BootArgs {
   if (out.arch === undefined) throw new UsageError("boot: --arch is required");
   if (out.ram.length === 0) throw new UsageError("boot: at least one --ram <base>:<size> is required");
   if (out.kernel === undefined) throw new UsageError("boot: --kernel is required");
+  if ((out.x86Entry !== undefined || out.noX86Tables || out.reserved!.length) && out.arch !== "x86" && out.arch !== "x86_64") {
+    throw new UsageError(`boot: --x86-entry, --no-x86-tables and --reserve are for --arch x86 or x86_64, not ${out.arch}`);
+  }
   return out as BootArgs;
 }

@@ -147,14 +147,17 @@ function printEvents(events: MeasuredEvent[]): void {
 const printable = (arch: object) => Object.fromEntries(Object.entries(arch).filter(([, v]) => !(v instanceof Uint8Array)));
 
 async function boot(a: BootArgs): Promise<number> {
-  const vm = await createVm({ ram: a.ram, files: fromPaths(), measure: a.measure });
   let b: LinuxBoot | undefined;
+  const vm = await createVm({ ram: a.ram, files: fromPaths(), measure: a.measure, reserved: a.reserved });
   let failure: unknown;
   try {
     if (a.dumpDtb !== undefined && (a.arch === "x86" || a.arch === "x86_64")) {
       throw new GuestImageError("BAD_ARGUMENT", "--dump-dtb: x86 boots without a device tree", { field: "dump-dtb" });
     }
-    b = await bootLinux(vm, { arch: a.arch, kernel: a.kernel, initrd: a.initrd, dtb: a.dtb, cmdline: a.cmdline, layout: a.layout, firmware: a.firmware });
+    const x86 = a.arch === "x86" || a.arch === "x86_64"
+      ? { x86Mode: a.x86Entry && ({ real: "real", "32": "protected", "64": "long" } as const)[a.x86Entry], ...(a.noX86Tables ? { x86Tables: false } : {}) }
+      : {};
+    b = await bootLinux(vm, { arch: a.arch, kernel: a.kernel, initrd: a.initrd, dtb: a.dtb, cmdline: a.cmdline, layout: a.layout, firmware: a.firmware, ...x86 });
   } catch (e) {
     failure = e;
   }
@@ -181,7 +184,8 @@ async function boot(a: BootArgs): Promise<number> {
       dtb: boot.dtb ? { load_paddr: boot.dtb.paddr, size: boot.dtb.size } : null,
       zero_page: boot.zeroPage ? { load_paddr: boot.zeroPage.paddr, size: boot.zeroPage.size } : null,
       cmdline: boot.cmdline ? { load_paddr: boot.cmdline.paddr, size: boot.cmdline.size } : null,
-      cpu: { mode: boot.cpu.mode, pc: boot.cpu.pc, regs: boot.cpu.regs },
+      // mode, pc, regs first (the contract), then what the architecture's state adds (x86: cpu-x86.ts).
+      cpu: (({ arch: _arch, mode, pc, regs, ...more }) => ({ mode, pc, regs, ...more }))(boot.cpu),
       placements: boot.placements.map((p) => ({ role: p.role, name: p.name, format: p.format, load_paddr: p.paddr, size: p.size })),
       placed: vm.placed(),
       ...(a.measure ? { events: vm.measurements() } : {}),

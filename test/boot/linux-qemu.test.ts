@@ -194,7 +194,9 @@ describe.concurrent("bootLinux layout qemu = QEMU 7.2", () => {
     expectSameBytes(ramBytes(vm, 0x20000, CMD.length + 1), q.cmdline, "command line", 0x20000);
     const initrd = b.initrd!;
     expectSameBytes(ramBytes(vm, initrd.paddr, initrd.size), q.initrd, "initrd", initrd.paddr);
-    expect(b.cpu).toEqual({ arch: "x86_64", mode: "real", pc: 0x10200n, regs: { cs: 0x1020n, ip: 0n, ds: 0x1000n, es: 0x1000n, fs: 0x1000n, gs: 0x1000n, ss: 0x1000n, sp: 0xfff0n } });
+    // linuxboot_dma's hand-off (the rest of the x86 state is checked by booting: test/realboot/x86.test.ts).
+    expect(b.cpu).toMatchObject({ arch: "x86_64", mode: "real", pc: 0x10200n });
+    expect(b.cpu.regs).toMatchObject({ cs: 0x1020n, ip: 0n, ds: 0x1000n, es: 0x1000n, fs: 0x1000n, gs: 0x1000n, ss: 0x1000n, sp: 0xfff0n });
     expect(vm.measurements().find((e) => e.name.endsWith("initrd.cpio.gz"))!.digest).toBe(sha256sum(q.initrd));
   });
 });

@@ -134,7 +134,7 @@ describe("bootLinux default layout", () => {
     expect(le32(zp, 0x21c)).toBe(INITRD.length);
     // as high as possible: the last page of RAM (XLF_CAN_BE_LOADED_ABOVE_4G, so no initrd_addr_max bound)
     expect(b.initrd!.paddr).toBe(256 * MiB - 0x1000);
-    expect(zp[0x1e8]).toBe(1); // e820_entries
+    expect(zp[0x1e8]).toBe(3); // e820_entries: RAM, the legacy 0x9FC00–1 MiB reserved, RAM
     expect(b.zeroPage!.paddr).toBeLessThan(0x100000);
     const p32 = await bootLinux(await createVm({ ram: [{ base: 0, size: 256 * MiB }], files: fromMap({ bzImage: readFixture("amd64/bzImage") }) }), { arch: "x86", kernel: "bzImage" });
     expect(p32.cpu.mode).toBe("protected");

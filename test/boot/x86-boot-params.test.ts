@@ -89,9 +89,11 @@ describe("zero page layout", () => {
     expect(p.length).toBe(4096);
     const written = new Set([0x210, 0x214, 0x215, 0x216, 0x217, 0x218, 0x219, 0x21a, 0x21b, 0x21c, 0x21d, 0x21e, 0x21f, 0x228, 0x229, 0x22a, 0x22b]);
     for (let o = 0x1f1; o < 0x26c; o++) if (!written.has(o)) expect(u8(p, o), `byte ${o.toString(16)}`).toBe(bytes[o]);
-    for (let o = 0; o < 0x1f1; o++) if (o !== 0x1e8) expect(u8(p, o), `byte ${o.toString(16)}`).toBe(0);
+    for (let o = 0; o < 0x1f1; o++) if (o !== 0x1e8 && !(o >= 0x1e0 && o < 0x1e4)) expect(u8(p, o), `byte ${o.toString(16)}`).toBe(0);
     for (let o = 0x26c; o < 0x2d0; o++) expect(u8(p, o)).toBe(0);
-    for (let o = 0x2d0 + 20; o < 4096; o++) expect(u8(p, o)).toBe(0);
+    // 64 MiB from 0: three e820 entries (RAM, the legacy 0x9FC00–1 MiB reserved, RAM; test/boot/x86-e820.test.ts)
+    expect(u8(p, 0x1e8)).toBe(3);
+    for (let o = 0x2d0 + 3 * 20; o < 4096; o++) expect(u8(p, o)).toBe(0);
     expect(u8(p, 0x1ef)).toBe(0); // sentinel: not copied from the boot sector
     expect(u8(p, 0x210)).toBe(0xff); // type_of_loader default: undefined
     expect(u8(p, 0x211)).toBe(0x01); // loadflags unchanged without heapEnd
