@@ -20,11 +20,11 @@
 // too. A failing read inside execute() rolls the whole load back.
 //
 // Several members and bytes after the last one: when the trailer at the end of the data cannot be
-// one member's (ISIZE 0 from padding, out of proportion, past the room), the members are found by
-// inflating once (node:zlib reports where each deflate stream ends), and each is then read as a
-// GunzipFile of its own behind a GunzipChain; bytes after the last member are ignored, as
-// `gzip -d` ignores them. A second member behind a trailer that looks like the whole story is
-// still found only at the end of the first, and refused there.
+// one member's (ISIZE 0 from padding, or more than the deflate data can hold), the members are
+// found by inflating once (node:zlib reports where each deflate stream ends), and each is then
+// read as a GunzipFile of its own behind a GunzipChain; bytes after the last member are ignored,
+// as `gzip -d` ignores them. Members behind a trailer that passes (see plausibleTrailer) are
+// found only when the output passes that ISIZE or ends before it, and refused there.
 import { GuestImageError, type ErrorCode } from "../errors.js";
 import { hex } from "../num.js";
 import { checkRead, readBytes, type ImageFile } from "../sources/source.js";
@@ -170,15 +170,16 @@ export interface GzipPayload extends ImageFile {
 
 /**
  * Whether the 8 bytes at the end of the data can be the trailer of one member spanning it all:
- * ISIZE is not 0, fits the room, and is not out of proportion to the deflate data (gzip never
- * makes deflate data much longer than its output: it falls back to stored blocks; and deflate
- * cannot expand more than 1032:1). Otherwise more data follows the first member (padding, other
- * bytes, more members) and the members are found by inflating (scanMembers). A plausible ISIZE
- * past the room is refused as TOO_LARGE without inflating anything.
+ * ISIZE is not 0 (what zero padding after the member reads as) and not more than the deflate data
+ * could hold (deflate cannot expand more than 1032:1). Otherwise more data follows the first
+ * member and the members are found by inflating (scanMembers). An ISIZE smaller than the data
+ * keeps the fast path: it is how a decompression bomb lies, and the output passing it stops the
+ * load at once (TOO_LARGE) — so concatenated members without padding after them are refused. An
+ * ISIZE past the room is refused as TOO_LARGE without inflating anything.
  */
-function plausibleTrailer(m: GzipMember, cap: number): boolean {
+function plausibleTrailer(m: GzipMember): boolean {
   const deflated = m.deflateEnd - m.deflateStart;
-  return m.isize !== 0 && m.isize >= deflated * 0.99 - 64 && m.isize <= deflated * 1032 + 1024;
+  return m.isize !== 0 && m.isize <= deflated * 1032 + 1024;
 }
 
 /**
@@ -191,7 +192,7 @@ function plausibleTrailer(m: GzipMember, cap: number): boolean {
  */
 export async function openGunzip(o: GunzipOptions): Promise<GzipPayload> {
   const member = await readGzipMember(o, o.crc32);
-  if (o.inflater.reportsConsumed && !plausibleTrailer(member, o.cap)) {
+  if (o.inflater.reportsConsumed && member.isize <= o.cap && !plausibleTrailer(member)) {
     const members = await scanMembers(o, member);
     if (members.length > 1 || members[0].end !== o.end) return openChain(o, members);
   }

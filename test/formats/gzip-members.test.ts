@@ -34,9 +34,9 @@ const IMG = arm64Image(0x10_0000);
 describe("gzip data read as gzip -dc reads it (node:zlib inflater)", () => {
   const cases: Array<[string, () => Uint8Array]> = [
     ["padded with zeros after the member (issue 13: was \"ISIZE is 0\")", () => cat(gzip(IMG, "-9"), new Uint8Array(4096))],
-    ["followed by other bytes", () => cat(gzip(IMG), new Uint8Array(300).fill(0x55))],
+    ["followed by other bytes, then zero padding", () => cat(gzip(IMG), new Uint8Array(300).fill(0x55), new Uint8Array(512))],
     ["two members (the second small), then padding", () => cat(gzip(IMG.subarray(0, 0xf_0000)), gzip(IMG.subarray(0xf_0000), "-1"), new Uint8Array(512))],
-    ["three members", () => cat(gzip(IMG.subarray(0, 0x8_0000)), gzip(IMG.subarray(0x8_0000, 0xf_f000)), gzip(IMG.subarray(0xf_f000)))],
+    ["three members, then padding", () => cat(gzip(IMG.subarray(0, 0x8_0000)), gzip(IMG.subarray(0x8_0000, 0xf_f000)), gzip(IMG.subarray(0xf_f000)), new Uint8Array(64))],
   ];
   it.each(cases)("%s: loads what gzip -dc outputs", async (_name, make) => {
     const file = make();
@@ -48,10 +48,24 @@ describe("gzip data read as gzip -dc reads it (node:zlib inflater)", () => {
     expect(eqBytes(vm.ram.read(RAM_BASE, want.length), want)).toBe(true);
   });
 
+  it("members with nothing after them: the last ISIZE reads as a (lying) whole size, refused as a bomb would be, nothing written", async () => {
+    const file = cat(gzip(IMG.subarray(0, 0xf_0000)), gzip(IMG.subarray(0xf_0000)));
+    expect(eqBytes(gunzip(file), IMG)).toBe(true); // gzip -dc reads it; we do not (README, "gzip members")
+    const vm = await vmWith({ "Image.gz": file }, 16 * MiB);
+    await expectRefused(vm, () => vm.loadKernel("Image.gz", { at: RAM_BASE }), "TOO_LARGE", "ISIZE");
+  });
+
+  it("followed by other bytes at the very end: their last 4 bytes read as an ISIZE past the RAM, refused before decompressing", async () => {
+    const file = cat(gzip(IMG), new Uint8Array(300).fill(0x55));
+    expect(eqBytes(gunzip(file), IMG)).toBe(true);
+    const vm = await vmWith({ "Image.gz": file }, 16 * MiB);
+    await expectRefused(vm, () => vm.loadKernel("Image.gz", { at: RAM_BASE }), "TOO_LARGE", "ISIZE");
+  });
+
   it("a bad CRC in a later member is BAD_CHECKSUM, nothing written", async () => {
     const second = gzip(IMG.subarray(0xf_0000));
     second[second.length - 6] ^= 1; // its CRC32
-    const vm = await vmWith({ "Image.gz": cat(gzip(IMG.subarray(0, 0xf_0000)), second) }, 16 * MiB);
+    const vm = await vmWith({ "Image.gz": cat(gzip(IMG.subarray(0, 0xf_0000)), second, new Uint8Array(16)) }, 16 * MiB);
     await expectRefused(vm, () => vm.loadKernel("Image.gz", { at: RAM_BASE }), "BAD_CHECKSUM", "CRC32");
   });
 });
