@@ -152,12 +152,14 @@ export const bzip2: Codec = {
     const seqToUnseq = new Uint8Array(256);
     const unzftab = new Int32Array(256);
     const cftab = new Int32Array(257);
+    /** Bits the hot loop has used (it keeps the bit reader in locals). */
+    let hotBits = 0;
     for (;;) {
       const maxBlock = (input[streamStart + 3]! - 0x30) * 100000;
       if (tt.length < maxBlock) tt = new Int32Array(maxBlock);
       const bits = new Bits(input, streamStart + 4);
       let combined = 0;
-      for (;;) {
+      for (;;) try {
         const blockAt = bits.offset();
         const m1 = bits.read(24);
         const m2 = bits.read(24);
@@ -265,6 +267,7 @@ export const bzip2: Codec = {
             }
             count -= len;
           }
+          hotBits = pos * 8 - count;
           if (sym <= 1) {
             // RUNA/RUNB: a bijective base-2 run length of the front MTF symbol.
             runLen += (sym + 1) * runBit;
@@ -341,6 +344,12 @@ export const bzip2: Codec = {
         crc = ~crc >>> 0;
         if (crc !== blockCrc) fail("checksum", blockAt, `block at ${blockAt}: CRC is ${hex(crc)}, stored ${hex(blockCrc)}`);
         combined = (((combined << 1) | (combined >>> 31)) ^ crc) >>> 0;
+      } catch (e) {
+        // Reads past the input yield zero bits; whatever they were taken for, the input was short.
+        if (e instanceof CodecError && e.kind === "corrupt" && (bits.overrun() || hotBits > input.length * 8)) {
+          fail("truncated", input.length, `input ends at ${input.length} inside a block (${e.message})`);
+        }
+        throw e;
       }
       // Another stream may follow (as `bzip2 -dc` decodes concatenations); anything else is not ours.
       streamStart = bits.offset();

@@ -77,7 +77,7 @@ export const lzma: Codec = {
     const limit = stopAfter !== undefined && stopAfter < end ? stopAfter : end;
     let stop = dec.decode(input, input.length, out, 0, limit, 0);
     let pos = dec.outPos;
-    if (stopAfter !== undefined && pos >= stopAfter && (stop === LzmaStop.Limit || stop === LzmaStop.Overrun)) {
+    if (stopAfter !== undefined && pos >= stopAfter && dec.inPos <= input.length && (stop === LzmaStop.Limit || stop === LzmaStop.Overrun)) {
       return { written: pos, consumed: dec.inPos };
     }
     if (stop === LzmaStop.Limit && h.size === undefined) {
@@ -90,6 +90,8 @@ export const lzma: Codec = {
       }
     }
     pos = dec.outPos;
+    // Reads past the input yield zeros, which may look like a bad distance before the loop notices.
+    if (dec.inPos > input.length) stop = LzmaStop.Truncated;
     switch (stop) {
       case LzmaStop.Limit:
         break; // known size reached
