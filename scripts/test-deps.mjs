@@ -22,6 +22,7 @@ export const APT_PACKAGES = [
   { pkg: "binutils-sparc64-linux-gnu", why: "sparc64 RELATIVE relocation fixtures", provides: ["sparc64-linux-gnu-as"] },
   { pkg: "cpio", why: "reference CPIO writer/reader", provides: ["cpio"] },
   { pkg: "device-tree-compiler", why: "dtc and libfdt's fdtget: device tree references", provides: ["dtc", "fdtget"] },
+  { pkg: "python3", why: "ctypes → libfdt.so.1 (libfdt1, a dtc dependency): libfdt's fdt_check_header as the DTB header oracle", provides: ["python3"] },
   { pkg: "chromium", why: "headless browser for the browser and e2e tests", provides: ["chromium"] },
   { pkg: "qemu-system-arm", why: "QEMU 7.2: reference loader and real-boot machine (arm, aarch64)", provides: ["qemu-system-aarch64", "qemu-system-arm"] },
   { pkg: "qemu-system-misc", why: "QEMU 7.2: riscv64, m68k, s390x", provides: ["qemu-system-riscv64"] },

@@ -28,7 +28,7 @@ export { buildMultibootInfo } from "./boot/multiboot-info.js";
 export { buildBootParams, ZERO_PAGE_SIZE, E820_MAX_ENTRIES } from "./boot/x86-boot-params.js";
 export type { BootParamsOptions } from "./boot/x86-boot-params.js";
 export type { BzImageKernelArch, BzImageSetupHeader } from "./formats/bzimage.js";
-export type { MultibootInfoOptions, MultibootInfo } from "./boot/multiboot-info.js";
+export type { MultibootInfoOptions, MultibootInfo, MultibootFramebuffer, MultibootVbe } from "./boot/multiboot-info.js";
 export { SCRATCH_BYTES } from "./core/core.js";
 export type { ProgressCallback, LoadPlan } from "./plan.js";
 export { bootLinux } from "./boot/linux.js";

@@ -342,6 +342,7 @@ function copyHeld(plan: LoadPlan, bytes: Uint8Array, ram: GuestRam): void {
  */
 export async function execute<R>(
   c: Checked<R>, ram: GuestRam, ledger: Ledger, core: Core, onProgress?: ProgressCallback, txJournal?: Saved[],
+  beforeCommit?: () => Promise<void>,
 ): Promise<R> {
   const { plan, token } = c;
   // This load's own journal: a failure undoes only what this load wrote (another load of the
@@ -350,7 +351,9 @@ export async function execute<R>(
   const total = plan.copies.reduce((n, op) => n + op.len, 0);
   let loaded = 0;
   try {
-    const held = onProgress || txJournal ? undefined : heldBytes(plan.file);
+    // With a beforeCommit step (measured boot) something can still fail after the writes, so
+    // what they overwrite is kept, as for a transaction.
+    const held = onProgress || txJournal || beforeCommit ? undefined : heldBytes(plan.file);
     if (held && verifyHeld(plan, held, core)) {
       copyHeld(plan, held, ram);
     } else {
@@ -384,11 +387,22 @@ export async function execute<R>(
   }
   for (const z of plan.zeros) {
     for (const p of ram.map(z.dst, z.len, "zero fill", plan.name)) {
-      if (txJournal) save(journal, core, p.lin, p.len, ram.untouched);
+      if (txJournal || beforeCommit) save(journal, core, p.lin, p.len, ram.untouched);
       core.fill(p.lin, 0, p.len);
     }
   }
   if (plan.relocs.length) applyRelocs(plan, ram, core, c.inPlace);
+  // The image is complete in RAM but not yet recorded (its range stays reserved): a last step
+  // that fails here (a digest) undoes the load like a failed read.
+  if (beforeCommit) {
+    try {
+      await beforeCommit();
+    } catch (e) {
+      restore(journal, core);
+      ledger.release(token);
+      throw e;
+    }
+  }
   if (txJournal) for (const e of journal) txJournal.push(e);
   ledger.commit(token);
   return plan.result;

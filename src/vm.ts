@@ -257,8 +257,7 @@ export class Vm {
     return this.withFile(name, async (file, ctx) => {
       const plan = await planKernel(ctx(at, align, opts.relocs), file);
       try {
-        const result = await this.run(plan, opts);
-        await this.measure(name, result.format, plan.paddr, plan.size, opts);
+        const result = await this.run(plan, opts, name);
         return { name, format: result.format, paddr: plan.paddr, alignment: align, size: plan.size, entry: result.entry, arch: result.arch as KernelArch };
       } finally {
         // A decompressed payload (gzip, zboot, uImage) is a file of its own: end its stream too,
@@ -301,8 +300,7 @@ export class Vm {
           throw new GuestImageError("UNSUPPORTED", `format ${format.name} does not place a module where it is asked to, so it cannot be placed automatically`, { image: name, field: "auto" });
         }
       }
-      const result = await this.run(plan, opts);
-      await this.measure(name, result.format, plan.paddr, plan.size, opts);
+      const result = await this.run(plan, opts, name);
       return { name, format: result.format, paddr: plan.paddr, alignment: align, size: plan.size };
     });
   }
@@ -324,9 +322,8 @@ export class Vm {
       at = this.findFreeFor(name, bytes.length, { ...auto, align: auto.align ?? (align > 1 ? align : undefined) });
     }
     const plan = planRaw(bytesFile(name, bytes), at);
-    await this.run(plan, opts);
     const format = typeof opts.format === "string" && opts.format !== "" ? opts.format : "bytes";
-    await this.measure(name, format, at, bytes.length, opts);
+    await this.run(plan, opts, name, format);
     return { name, format, paddr: at, alignment: align, size: bytes.length };
   }
 
@@ -340,6 +337,7 @@ export class Vm {
     const ctx = (at: number | undefined, align: number, relocs: string | undefined): FormatContext => {
       const c: FormatContext = {
         file, head: new Uint8Array(0), at, align, relocs, ram: this.ram, core: this.core,
+        occupied: (paddr, size) => this.ledger.overlapping(paddr, size) !== undefined,
         open: async (n) => {
           const f = await this.open(n);
           opened.push(f);
@@ -367,11 +365,19 @@ export class Vm {
     }
   }
 
-  /** Measured boot: hash what was just placed (not for dry runs, which place nothing). */
-  private async measure(name: string, format: string, paddr: number, size: number, opts: { dryRun?: boolean }): Promise<void> {
-    if (!this.eventLog || opts.dryRun) return;
-    const ev = await this.eventLog.measure(this.ram, { name, format, paddr, size });
-    this.currentTx()?.events.push(ev);
+  /**
+   * Measured boot: the step that hashes a load's range once it is complete in RAM and before it
+   * is recorded, so a digest that fails undoes the load (nothing measured, written or recorded).
+   * None for dry runs, which place nothing.
+   */
+  private measureStep(plan: LoadPlan<unknown>, name: string, format: string | undefined, opts: { dryRun?: boolean }): (() => Promise<void>) | undefined {
+    const log = this.eventLog;
+    if (!log || opts.dryRun) return undefined;
+    return async () => {
+      const f = format ?? (plan.result as { format: string }).format;
+      const ev = await log.measure(this.ram, { name, format: f, paddr: plan.paddr, size: plan.size });
+      this.currentTx()?.events.push(ev);
+    };
   }
 
 
@@ -380,7 +386,7 @@ export class Vm {
     return (this as unknown as { [TX]?: Transaction })[TX];
   }
 
-  private async run<R>(plan: LoadPlan<R>, opts: { dryRun?: boolean; onProgress?: ProgressCallback }): Promise<R> {
+  private async run<R>(plan: LoadPlan<R>, opts: { dryRun?: boolean; onProgress?: ProgressCallback }, name: string, format?: string): Promise<R> {
     if (opts.onProgress !== undefined && typeof opts.onProgress !== "function") {
       throw new GuestImageError("BAD_ARGUMENT", `onProgress must be a function, got ${typeof opts.onProgress}`, { image: plan.name, field: "onProgress" });
     }
@@ -389,7 +395,7 @@ export class Vm {
     tx?.tokens.push(checked.token);
     return opts.dryRun
       ? commitWithoutWriting(checked, this.ledger)
-      : execute(checked, this.ram, this.ledger, this.core, opts.onProgress, tx?.journal);
+      : execute(checked, this.ram, this.ledger, this.core, opts.onProgress, tx?.journal, this.measureStep(plan, name, format, opts));
   }
 
   /**

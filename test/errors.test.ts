@@ -1069,10 +1069,11 @@ describe("modules: device trees and empty files", () => {
     { what: "totalsize 0xffffffff", bytes: () => fdt({ totalsize: 0xffffffff }, 0x60), code: "TRUNCATED", field: "totalsize", mentions: ["totalsize", "0xffffffff"] },
     { what: "totalsize smaller than the header", bytes: () => fdt({ totalsize: 0x20 }, 0x60), code: "BAD_HEADER", field: "totalsize", mentions: ["totalsize", "0x20"] },
     { what: "off_dt_struct outside totalsize", bytes: () => fdt({ off_dt_struct: 0x100 }), code: "BAD_HEADER", field: "off_dt_struct", mentions: ["off_dt_struct", "0x100"] },
-    { what: "off_dt_struct + size_dt_struct past totalsize", bytes: () => fdt({ size_dt_struct: 0x30 }), code: "BAD_HEADER", field: "off_dt_struct", mentions: ["off_dt_struct"] },
+    { what: "off_dt_struct + size_dt_struct past totalsize", bytes: () => fdt({ size_dt_struct: 0x30 }), code: "BAD_HEADER", field: "size_dt_struct", mentions: ["off_dt_struct", "0x30"] },
     { what: "off_dt_struct inside the header", bytes: () => fdt({ off_dt_struct: 0x10 }), code: "BAD_HEADER", field: "off_dt_struct", mentions: ["off_dt_struct", "0x10"] },
-    { what: "off_dt_strings outside totalsize", bytes: () => fdt({ off_dt_strings: 0x5c }), code: "BAD_HEADER", field: "off_dt_strings", mentions: ["off_dt_strings", "0x5c"] },
-    { what: "off_mem_rsvmap outside totalsize", bytes: () => fdt({ off_mem_rsvmap: 0x58 }), code: "BAD_HEADER", field: "off_mem_rsvmap", mentions: ["off_mem_rsvmap", "0x58"] },
+    { what: "off_dt_strings outside totalsize", bytes: () => fdt({ off_dt_strings: 0x5c }), code: "BAD_HEADER", field: "size_dt_strings", mentions: ["off_dt_strings", "0x5c"] },
+    // libfdt's check_off_ allows off_mem_rsvmap up to totalsize itself; one past it is refused.
+    { what: "off_mem_rsvmap outside totalsize", bytes: () => fdt({ off_mem_rsvmap: 0x61 }), code: "BAD_HEADER", field: "off_mem_rsvmap", mentions: ["off_mem_rsvmap", "0x61"] },
     { what: "a file shorter than the FDT header", bytes: () => fdt({}, 0x10), code: "TRUNCATED", field: "totalsize", mentions: ["16"] },
   ];
   for (const c of fdtCases) {

@@ -1,8 +1,8 @@
 // Format detection: one ordered table, first match wins. The order is the one the anchors
 // converge on (reference/anchors.md, "Take-aways" 9): Multiboot scan (x86) → ELF → bzImage
-// "HdrS" → uImage → arm64/RISC-V magic at 0x38 → zImage magic at 0x24 → gzip → raw. Formats that
-// are not kernels (device trees, cpio archives) sit in the table too, so a refusal can say what
-// the file is.
+// "HdrS" → uImage → arm64/RISC-V magic at 0x38 (RISC-V v0.1 headers: "RISCV" at 0x30) → zImage
+// magic at 0x24 → gzip → raw. Formats that are not kernels (device trees, cpio archives) sit in
+// the table too, so a refusal can say what the file is.
 import { readBytes, type ImageFile } from "../sources/source.js";
 import { arm64ImageFormat, riscvImageFormat } from "./arm64-image.js";
 import { bzImageFormat } from "./bzimage.js";

@@ -32,6 +32,8 @@ export interface FormatContext {
   align: number;
   /** Guest RAM, for placement rules that depend on it (read-only use). */
   ram: GuestRam;
+  /** Whether [paddr, paddr + size) overlaps an image already placed (placement rules that must find the lowest free base). */
+  occupied?(paddr: number, size: number): boolean;
   core: Core;
   /** Opens another file from the VM's source (closed by the VM after the load). */
   open(name: string): Promise<ImageFile>;

@@ -190,9 +190,17 @@ describe("reserved ranges on arm64, arm and riscv", () => {
     await expectFails(vm, () => bootLinux(vm, { arch: "arm64", kernel: "Image", reserved: [{ base: 0x40300000, size: 13 * MiB }], seed: 1 }), "OUT_OF_RAM", /no free range/);
   });
 
-  it("what cannot move is refused with OVERLAP: a gzip Image, riscv firmware at the RAM base", async () => {
+  it("an arm64 Image.gz moves too: its decompressed header gives the footprint", async () => {
     const vm = await createVm({ ram: [{ base: 0x40000000, size: 64 * MiB }], files: fromMap({ "Image.gz": gzipSync(arm64Image()) }) });
-    const e = await expectFails(vm, () => bootLinux(vm, { arch: "arm64", kernel: "Image.gz", reserved: [{ base: 0x40100000, size: 0x1000 }], seed: 1 }), "OVERLAP", /reserved range \[0x40100000, 0x40101000\)/);
+    const b = await bootLinux(vm, { arch: "arm64", kernel: "Image.gz", reserved: [{ base: 0x40100000, size: 0x1000 }], seed: 1 });
+    expect(b.kernel.paddr).toBe(0x40200000);
+    expect(b.kernel.size).toBe(0x300000); // image_size
+  });
+
+  it("what cannot move is refused with OVERLAP: a raw arm64 kernel, riscv firmware at the RAM base", async () => {
+    const raw = new Uint8Array(0x10000).fill(0x11);
+    const vm = await createVm({ ram: [{ base: 0x40000000, size: 64 * MiB }], files: fromMap({ raw }) });
+    const e = await expectFails(vm, () => bootLinux(vm, { arch: "arm64", kernel: "raw", reserved: [{ base: 0x40000000, size: 0x1000 }], seed: 1 }), "OVERLAP", /reserved range \[0x40000000, 0x40001000\)/);
     expect(e.field).toBe("reserved");
     const rv = await createVm({ ram: [{ base: 0x80000000, size: 64 * MiB }], files: fromMap({ Image: riscvImage(), fw: new Uint8Array(0x1000).fill(1) }) });
     await expectFails(rv, () => bootLinux(rv, { arch: "riscv64", kernel: "Image", firmware: "fw", reserved: [{ base: 0x80000000, size: 0x1000 }], seed: 1 }), "OVERLAP", /firmwareAt/);
