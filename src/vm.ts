@@ -7,13 +7,14 @@ import type { Arm64ImageArch, RiscvImageArch } from "./formats/arm64-image.js";
 import type { BzImageKernelArch } from "./formats/bzimage.js";
 import type { ElfKernelArch } from "./formats/elf.js";
 import type { MultibootKernelArch } from "./formats/multiboot.js";
+import type { Multiboot2KernelArch } from "./formats/multiboot2.js";
 import type { UImageKernelArch } from "./formats/uimage.js";
 import type { ZImageArch } from "./formats/zimage.js";
 import type { FormatContext, KernelResult, ModuleResult } from "./formats/format.js";
 import { planRaw, type RawKernelArch } from "./formats/raw.js";
 import { checkMeasureSupport, EventLog, type MeasuredEvent } from "./measure.js";
 import { alignUp, checkAddress, checkAlignment, hex, MAX_SAFE } from "./num.js";
-import { check, commitWithoutWriting, execute, restore, type LoadPlan, type ProgressCallback, type Saved } from "./plan.js";
+import { check, commitWithoutWriting, execute, readRelocTables, restore, type LoadPlan, type ProgressCallback, type Saved } from "./plan.js";
 
 /** What a running transaction has done, so it can be undone. */
 export interface Transaction {
@@ -84,7 +85,7 @@ export interface FindFreeOptions {
 }
 
 /** kernel_image_arch: one record per kernel format, told apart by `format`. */
-export type KernelArch = ElfKernelArch | RawKernelArch | Arm64ImageArch | RiscvImageArch | ZImageArch | MultibootKernelArch | BzImageKernelArch | UImageKernelArch;
+export type KernelArch = ElfKernelArch | RawKernelArch | Arm64ImageArch | RiscvImageArch | ZImageArch | MultibootKernelArch | Multiboot2KernelArch | BzImageKernelArch | UImageKernelArch;
 
 export interface LoadedImage {
   name: string;
@@ -390,6 +391,8 @@ export class Vm {
     if (opts.onProgress !== undefined && typeof opts.onProgress !== "function") {
       throw new GuestImageError("BAD_ARGUMENT", `onProgress must be a function, got ${typeof opts.onProgress}`, { image: plan.name, field: "onProgress" });
     }
+    // A dry run writes nothing, so relocation tables are checked as read from the file.
+    if (opts.dryRun) await readRelocTables(plan);
     const checked = check(plan, this.ram, this.ledger, this.core);
     const tx = this.currentTx();
     tx?.tokens.push(checked.token);

@@ -215,6 +215,8 @@ describe("ELF program headers (gABI)", () => {
         const delta = base - link;
         if (p.at === undefined && link > MAX_SAFE) model = { ok: false, codes: ["BAD_ADDRESS"] };
         else if (end - link > MAX_SAFE) model = { ok: false, codes: ["TOO_LARGE"] };
+        // gABI Elf32_Addr: an ELF32 image is never placed at or above 4 GiB.
+        else if (p.cls === 32 && delta !== 0n && base + (end - link) > limit) model = { ok: false, codes: ["BAD_ADDRESS"] };
         else {
           model = place(base, end - link, {
             bytes: loads.filter((s) => s.filesz > 0n).map((s) => ({ at: s.paddr + delta, data: img.subarray(Number(s.offset), Number(s.offset + s.filesz)) })),
