@@ -50,11 +50,13 @@ export interface BootArgs {
   cmdline?: string;
   layout: "qemu" | "default";
   firmware?: string;
+  /** --firmware-at <addr> (riscv): an SBI firmware already in the machine (bootLinux firmwareAt). */
+  firmwareAt?: number;
   json: boolean;
   measure: boolean;
   dumpRam?: string;
   dumpDtb?: string;
-  /** --reserve <base>:<size>[:<type>]: reserved ranges (x86: e820 entries; all: kept out of automatic placement). */
+  /** --reserve <base>:<size>[:<type>]: reserved ranges, kept out of by every placement (x86: e820 entries; device trees: /memreserve/). */
   reserved: Array<{ base: number; size: number; type?: number }>;
   /** --x86-entry real|32|64 (bootLinux x86Mode "real" | "protected" | "long"). */
   x86Entry?: "real" | "32" | "64";
@@ -96,7 +98,7 @@ export const USAGE = `usage:
                    [--module <file>@<addr>[:<align>] ...] [--dry-run] [--json] [--dump-ram <out>] [--measure]
   guest-image boot --arch arm64|arm|riscv64|riscv32|x86_64|x86 --ram <base>:<size> [--ram ...]
                    --kernel <file> [--initrd <file>] [--dtb <file>] [--cmdline <string>]
-                   [--layout qemu|default] [--firmware <file>] [--json] [--measure]
+                   [--layout qemu|default] [--firmware <file> | --firmware-at <addr>] [--json] [--measure]
                    [--dump-ram <out>] [--dump-dtb <out>] [--stub] [--seed <n>]
                    [--reserve <base>:<size>[:<e820 type>] ...] [--x86-entry real|32|64] [--no-x86-tables]
                    [--direct | --direct-at <addr>]
@@ -294,6 +296,10 @@ function parseBoot(rest: string[]): BootArgs {
       case "--stub":
         out.stub = true;
         break;
+      case "--firmware-at":
+        once();
+        out.firmwareAt = parseNumber(value(), "--firmware-at");
+        break;
       case "--seed": {
         once();
         const v = value();
@@ -308,8 +314,11 @@ function parseBoot(rest: string[]): BootArgs {
   if (out.arch === undefined) throw new UsageError("boot: --arch is required");
   if (out.ram.length === 0) throw new UsageError("boot: at least one --ram <base>:<size> is required");
   if (out.kernel === undefined) throw new UsageError("boot: --kernel is required");
-  if ((out.x86Entry !== undefined || out.noX86Tables || out.reserved!.length) && out.arch !== "x86" && out.arch !== "x86_64") {
-    throw new UsageError(`boot: --x86-entry, --no-x86-tables and --reserve are for --arch x86 or x86_64, not ${out.arch}`);
+  if ((out.x86Entry !== undefined || out.noX86Tables) && out.arch !== "x86" && out.arch !== "x86_64") {
+    throw new UsageError(`boot: --x86-entry and --no-x86-tables are for --arch x86 or x86_64, not ${out.arch}`);
+  }
+  if (out.firmwareAt !== undefined && out.arch !== "riscv64" && out.arch !== "riscv32") {
+    throw new UsageError(`boot: --firmware-at is for --arch riscv64 or riscv32, not ${out.arch}`);
   }
   if (out.direct !== undefined && out.arch !== "x86" && out.arch !== "x86_64") throw new UsageError(`boot: --direct is for --arch x86 or x86_64, not ${out.arch}`);
   return out as BootArgs;
