@@ -1,6 +1,7 @@
 // Format detection: one ordered table, first match wins. The order is the one the anchors
-// converge on (reference/anchors.md, "Take-aways" 9): Multiboot scan (x86) → ELF → bzImage
-// "HdrS" → uImage → arm64/RISC-V magic at 0x38 → zImage magic at 0x24 → gzip → raw. Formats that
+// converge on (reference/anchors.md, "Take-aways" 9): Multiboot scan (x86) → ELF → UKI (a PE
+// with a .linux section: its stub is no kernel, and an arm64 Image or bzImage may itself carry
+// one) → bzImage "HdrS" → uImage → arm64/RISC-V magic at 0x38 → zImage magic at 0x24 → gzip → raw. Formats that
 // are not kernels (device trees, cpio archives) sit in the table too, so a refusal can say what
 // the file is.
 import { readBytes, type ImageFile } from "../sources/source.js";
@@ -14,6 +15,7 @@ import { multibootFormat } from "./multiboot.js";
 import { gzipFormat } from "./gzip.js";
 import { rawFormat } from "./raw.js";
 import { uImageFormat } from "./uimage.js";
+import { ukiFormat } from "./uki.js";
 import { zbootFormat } from "./zboot.js";
 import { zImageFormat } from "./zimage.js";
 
@@ -21,6 +23,7 @@ export const FORMATS: readonly ImageFormat[] = [
   // ── sniffing order: keep it as documented above ──
   multibootFormat,
   elfFormat,
+  ukiFormat,
   bzImageFormat,
   uImageFormat,
   zbootFormat,
