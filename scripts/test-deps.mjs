@@ -36,6 +36,8 @@ export const APT_PACKAGES = [
   { pkg: "lz4", why: "reference lz4", provides: ["lz4"] },
   { pkg: "lzop", why: "reference lzo", provides: ["lzop"] },
   { pkg: "bzip2", why: "reference bzip2", provides: ["bzip2"] },
+  { pkg: "systemd-boot-efi", why: "systemd-stub (linuxx64.efi.stub): the EFI stub the UKI tests build Unified Kernel Images on", provides: ["/usr/lib/systemd/boot/efi/linuxx64.efi.stub"] },
+  { pkg: "systemd", why: "systemd-measure: the reference PCR 11 calculation for UKIs", provides: ["/lib/systemd/systemd-measure"] },
   { pkg: "debian-archive-keyring", why: "verifies the Debian packages the fixture script downloads", provides: ["/usr/share/keyrings/debian-archive-keyring.gpg"] },
 ];
 

@@ -64,6 +64,12 @@ export interface BootArgs {
   stub?: boolean;
   /** Device tree rng-seed/kaslr-seed derived from this instead of fresh random bytes. */
   seed?: bigint;
+  /** UKI: --profile <number|ID>. */
+  profile?: number | string;
+  /** UKI: --cmdline-override (--cmdline replaces the UKI's .cmdline). */
+  cmdlineOverride?: boolean;
+  /** UKI with --measure: --pcr-bank sha1|sha256|sha384|sha512, repeatable (default sha256). */
+  pcrBanks?: Array<"sha1" | "sha256" | "sha384" | "sha512">;
 }
 
 export interface InspectArgs {
@@ -84,6 +90,7 @@ export const USAGE = `usage:
                    [--layout qemu|default] [--firmware <file>] [--json] [--measure]
                    [--dump-ram <out>] [--dump-dtb <out>] [--stub] [--seed <n>]
                    [--reserve <base>:<size>[:<e820 type>] ...] [--x86-entry real|32|64] [--no-x86-tables]
+                   UKI kernels: [--profile <n|ID>] [--cmdline-override] [--pcr-bank sha1|sha256|sha384|sha512 ...]
 
 Numbers are decimal or 0x hex; sizes may end in K, M or G (powers of 1024).`;
 
@@ -264,6 +271,21 @@ function parseBoot(rest: string[]): BootArgs {
       case "--stub":
         out.stub = true;
         break;
+      case "--profile": {
+        once();
+        const v = value();
+        out.profile = /^[0-9]+$/.test(v) ? Number(v) : v;
+        break;
+      }
+      case "--cmdline-override":
+        out.cmdlineOverride = true;
+        break;
+      case "--pcr-bank": {
+        const v = value();
+        if (v !== "sha1" && v !== "sha256" && v !== "sha384" && v !== "sha512") throw new UsageError(`--pcr-bank: "${v}" is not sha1, sha256, sha384 or sha512`);
+        (out.pcrBanks ??= []).push(v);
+        break;
+      }
       case "--seed": {
         once();
         const v = value();
