@@ -175,6 +175,7 @@ export async function bootLinux(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBo
 
 async function boot(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
   if (!opts || typeof opts !== "object") throw bad("options", "bootLinux needs an options object");
+  if (!ARCHES.includes(opts.arch)) throw bad("arch", `arch must be one of ${ARCHES.join(", ")}, got ${JSON.stringify(opts.arch)}`);
   if (typeof opts.kernel !== "string" || opts.kernel === "") throw bad("kernel", "kernel must name a file");
   // A Unified Kernel Image: boot its .linux with its initrd, command line and device tree.
   const uki = await prepareUkiBoot(vm, opts);
