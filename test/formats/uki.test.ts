@@ -14,7 +14,7 @@ import { readUki } from "../../src/formats/uki.js";
 import { bytesFile } from "../../src/sources/source.js";
 import { bzImage } from "../boot/x86-synthetic.js";
 import { codeLike, eqBytes } from "../helpers/gzip.js";
-import { buildUki, systemdMeasure } from "../helpers/uki.js";
+import { buildUki, renameSections, systemdMeasure } from "../helpers/uki.js";
 import { expectRefused, MiB, RAM_BASE, vmWith } from "../helpers/vm.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -159,24 +159,6 @@ describe("UKI: x86 (bzImage in .linux)", () => {
     await expectRefused(vm, () => bootLinux(vm, { arch: "x86_64", kernel: "uki.efi" }), "UNSUPPORTED", "kernel");
   });
 });
-
-/** Renames section `from` (its 8-byte Name in the section table) to `to` in a PE built by objcopy. */
-function renameSections(pe: Uint8Array, from: string, to: string): Uint8Array {
-  const out = pe.slice();
-  const dv = new DataView(out.buffer);
-  const peAt = dv.getUint32(0x3c, true);
-  const n = dv.getUint16(peAt + 6, true);
-  const table = peAt + 24 + dv.getUint16(peAt + 20, true);
-  for (let i = 0; i < n; i++) {
-    const o = table + i * 40;
-    const name = new TextDecoder().decode(out.subarray(o, o + 8)).replace(/\0+$/, "");
-    if (name === from) {
-      out.fill(0, o, o + 8);
-      out.set(enc(to), o);
-    }
-  }
-  return out;
-}
 
 describe("UKI: multi-profile (.profile separators)", () => {
   // objcopy cannot add two sections of one name: the profile's copies get placeholder names, renamed after.

@@ -54,13 +54,22 @@ export interface UkiSectionInput {
 
 /** The objcopy/objdump pair for a stub: the host's for x86-64, the aarch64 cross tools for arm64. */
 function tools(stub: string): { objcopy: string; objdump: string } {
-  const fmt = run("objdump", ["-f", stub]);
-  if (/pei-x86-64/.test(fmt)) return { objcopy: "objcopy", objdump: "objdump" };
+  // The host's binutils do not read pei-aarch64 (Debian's x86-64 build has no aarch64 PE target).
+  const r = spawnSync("objdump", ["-f", stub], { encoding: "utf8" });
+  if (r.status === 0 && /pei-x86-64/.test(r.stdout)) return { objcopy: "objcopy", objdump: "objdump" };
   return { objcopy: "aarch64-linux-gnu-objcopy", objdump: "aarch64-linux-gnu-objdump" };
 }
 
-/** The stub to build an arm64 UKI on: the real arm64 stub when the fixture has it. */
+/**
+ * The stub to build an arm64 UKI on: the real arm64 stub ($GUEST_IMAGE_AA64_STUB, else the
+ * fixture), or the x86-64 one while neither exists.
+ */
 export function arm64Stub(): string {
+  const env = process.env["GUEST_IMAGE_AA64_STUB"];
+  if (env) {
+    if (!existsSync(env)) throw new Error(`GUEST_IMAGE_AA64_STUB=${env}: no such file`);
+    return env;
+  }
   return existsSync(AA64_STUB_FIXTURE) ? AA64_STUB_FIXTURE : X64_STUB;
 }
 
@@ -109,4 +118,24 @@ export function systemdMeasure(files: Partial<Record<"linux" | "osrel" | "cmdlin
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Renames every section called `from` to `to` in a PE's section table (pe-format.md: Name[8] at
+ * the start of each 40-byte header). objcopy adds one section per name, so a multi-profile UKI's
+ * second .profile/.cmdline are added under placeholder names and renamed with this.
+ */
+export function renameSections(pe: Uint8Array, from: string, to: string): Uint8Array {
+  const out = pe.slice();
+  const dv = new DataView(out.buffer);
+  const peAt = dv.getUint32(0x3c, true);
+  const table = peAt + 24 + dv.getUint16(peAt + 20, true);
+  for (let i = 0; i < dv.getUint16(peAt + 6, true); i++) {
+    const o = table + i * 40;
+    if (new TextDecoder().decode(out.subarray(o, o + 8)).replace(/\0+$/, "") === from) {
+      out.fill(0, o, o + 8);
+      out.set(new TextEncoder().encode(to), o);
+    }
+  }
+  return out;
 }

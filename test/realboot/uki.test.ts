@@ -13,7 +13,7 @@ import { describe, expect, it } from "vitest";
 import { bootLinux, createVm, fromMap } from "../../src/node.js";
 import type { X86CpuState } from "../../src/boot/cpu-x86.js";
 import { readFixture } from "../qemu/fixtures.js";
-import { arm64Stub, buildUki, X64_STUB } from "../helpers/uki.js";
+import { arm64Stub, buildUki, renameSections, X64_STUB } from "../helpers/uki.js";
 import { markerInitrd, type DebianArch } from "./initrd.js";
 import { bootQemu, machineDtb, MACHINES } from "./qemu-boot.js";
 import { bootX86 } from "./x86-qemu.js";
@@ -47,23 +47,7 @@ function twoProfileUki(o: { stub: string; arch: DebianArch; linux: Uint8Array; m
     ],
     { stub: o.stub },
   );
-  return rename(rename(bytes, ".profil1", ".profile"), ".cmdlin1", ".cmdline");
-}
-
-/** Renames a section in the PE section table (pe-format.md: Name[8] at the start of each 40-byte header). */
-function rename(pe: Uint8Array, from: string, to: string): Uint8Array {
-  const out = pe.slice();
-  const dv = new DataView(out.buffer);
-  const peAt = dv.getUint32(0x3c, true);
-  const table = peAt + 24 + dv.getUint16(peAt + 20, true);
-  for (let i = 0; i < dv.getUint16(peAt + 6, true); i++) {
-    const o = table + i * 40;
-    if (new TextDecoder().decode(out.subarray(o, o + 8)).replace(/\0+$/, "") === from) {
-      out.fill(0, o, o + 8);
-      out.set(enc(to), o);
-    }
-  }
-  return out;
+  return renameSections(renameSections(bytes, ".profil1", ".profile"), ".cmdlin1", ".cmdline");
 }
 
 describe.concurrent("UKI real boots (QEMU, no -kernel, no firmware)", () => {
@@ -118,6 +102,8 @@ describe.concurrent("UKI real boots (QEMU, no -kernel, no firmware)", () => {
 
   it("arm64: Debian's Image in .linux, .dtb (QEMU virt's tree), .ucode + .initrd, .cmdline reach userspace", async () => {
     const { marker, token, cmdline, uki } = arm64();
+    // Which stub the UKI was built on (the real arm64 one when available), for the log.
+    console.log(`arm64 UKI stub: ${arm64Stub()}`);
     const { b, read } = await armBoot(uki, 0);
     expect(b.uki).toMatchObject({ profile: 0, cmdline_source: "uki", dtb_source: "uki" });
     const r = await bootQemu({ machine: M, read, placements: b.placements, cpu: b.cpu, marker, timeoutMs: 90_000 });
