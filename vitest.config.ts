@@ -4,6 +4,7 @@ import type { Plugin } from "vite";
 import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
 import { nodeLoad } from "./test/browser/helpers/commands.js";
 import { imageServer } from "./test/browser/helpers/image-server.js";
+import { v86Server } from "./test/browser/helpers/v86-server.js";
 
 // Two projects: "node" (every *.test.ts) and "browser" (test/browser/**/*.browser.test.ts in
 // headless Chromium, Debian's /usr/bin/chromium driven by Playwright). Without a Chromium the
@@ -18,8 +19,9 @@ function imageServerPlugin(): Plugin {
     name: "guest-image-test-server",
     configureServer(server) {
       const { handle } = imageServer();
+      const handleV86 = v86Server(); // the v86 boot's kernel and initrd (test/browser/v86.browser.test.ts)
       server.middlewares.use((req, res, next) => {
-        if (!handle(req, res)) next();
+        if (!handle(req, res) && !handleV86(req, res)) next();
       });
     },
   };

@@ -118,27 +118,43 @@ function inSegmentsSlow(off: u64, width: u64, segs: usize, nsegs: u32): bool {
   return is64 ? <u32>info : <u32>(info & 0xff);
 }
 
+// RELATIVE entries seen by the last check (elfRelocCheck, relrCheck): the sites the apply will patch.
+let lastCount: u32 = 0;
+
+/** The number of sites the last elfRelocCheck or relrCheck found to patch. */
+export function relocCount(): u32 {
+  return lastCount;
+}
+
 /**
- * ELF dynamic relocations (SHT_REL/SHT_RELA entries). Every entry must be `relativeType` or
- * R_*_NONE (0) and, if RELATIVE, patch a site inside a segment.
+ * ELF dynamic relocations (SHT_REL/SHT_RELA entries). Every RELATIVE entry must patch a site
+ * inside a segment; with `strict`, every entry must also be `relativeType` or R_*_NONE (0) —
+ * without it (an image at its link address) other types are the dynamic linker's and are left
+ * alone. Returns the index of the first bad entry or -1; relocCount() then gives the RELATIVE
+ * entries.
  */
 export function elfRelocCheck(
   table: usize, count: u32, entsize: u32, is64: bool, be: bool,
-  relativeType: u32, vbase: u64, segs: usize, nsegs: u32,
+  relativeType: u32, strict: bool, vbase: u64, segs: usize, nsegs: u32,
 ): i32 {
-  if (is64 && !be) return rela64leCheck(table, count, entsize, relativeType, vbase, segs, nsegs);
+  if (is64 && !be) return rela64leCheck(table, count, entsize, relativeType, strict, vbase, segs, nsegs);
   const word: usize = is64 ? 8 : 4;
   const width: u64 = is64 ? 8 : 4;
+  let n: u32 = 0;
   for (let i: u32 = 0; i < count; i++) {
     const e = table + <usize>i * <usize>entsize;
     const t = relType(rdWord(e + word, is64, be), is64);
-    if (t == 0) continue;
-    if (t != relativeType) return <i32>i;
+    if (t != relativeType) {
+      if (strict && t != 0) return <i32>i;
+      continue;
+    }
     const v = rdWord(e, is64, be);
     let off = v - vbase;
     if (!is64) off &= 0xffffffff;
     if (!inSegments(off, width, segs, nsegs)) return <i32>i;
+    n++;
   }
+  lastCount = n;
   return -1;
 }
 
@@ -175,37 +191,85 @@ export function elfRelocApply(
   return n;
 }
 
+// The ELF64 little-endian loops are also exported as one small function of their own (`apply`
+// selects the pass): the wrapper calls it directly, so V8 optimises just these two loops, once,
+// while the check pass runs, and the apply pass after it already runs the optimised code.
+
+/** rela64leCheck (apply = false; returns the bad index or -1) or rela64leApply (returns the count). */
+export function rela64le(
+  apply: bool, table: usize, count: u32, entsize: u32, relativeType: u32, strict: bool,
+  vbase: u64, segs: usize, nsegs: u32, image: usize, delta: u64,
+): i32 {
+  return apply
+    ? <i32>rela64leApply(table, count, entsize, relativeType, vbase, image, delta)
+    : rela64leCheck(table, count, entsize, relativeType, strict, vbase, segs, nsegs);
+}
+
+/** Entries per block of rela64leCheck's branch-free pass (24 KiB of RELA entries). */
+const CHECK_BLOCK: u32 = 1024;
+
 /**
- * elfRelocCheck for ELF64 little-endian. A branch-free pass first assumes every site lies in the
- * segment that held the last site seen (tables are sorted, so a batch rarely leaves it); only a
- * batch where that fails is checked again entry by entry, which also finds the index.
+ * elfRelocCheck for ELF64 little-endian, in blocks. A branch-free pass over a block assumes every
+ * site in it lies in the segment that held the last site seen (tables are sorted, so a block
+ * rarely leaves it), counting the RELATIVE entries on the way; only a block where that fails is
+ * checked again entry by entry, which moves on to the next segment or finds the bad index.
  */
-function rela64leCheck(table: usize, count: u32, entsize: u32, relativeType: u32, vbase: u64, segs: usize, nsegs: u32): i32 {
-  if (nsegs > 0) {
-    const seg = lastSeg < nsegs ? lastSeg : 0;
-    const lo = load<u64>(segs + (<usize>seg << 4));
-    const hi = load<u64>(segs + (<usize>seg << 4), 8);
-    if (hi - lo >= 8) {
-      const span = hi - lo - 8; // off - lo <= span  ⇔  [off, off + 8) lies in [lo, hi)
-      let bad: u32 = 0;
-      const end = table + <usize>count * <usize>entsize;
-      for (let e = table; e < end; e += entsize) {
-        const t = <u32>load<u64>(e, 8);
-        bad |= <u32>(t != 0) & (<u32>(t != relativeType) | <u32>(load<u64>(e) - vbase - lo > span));
+function rela64leCheck(table: usize, count: u32, entsize: u32, relativeType: u32, strict: bool, vbase: u64, segs: usize, nsegs: u32): i32 {
+  const other: u32 = strict ? 1 : 0; // whether a type other than RELATIVE and NONE is bad
+  let n: u32 = 0;
+  for (let first: u32 = 0; first < count; first += CHECK_BLOCK) {
+    const k = count - first < CHECK_BLOCK ? count - first : CHECK_BLOCK;
+    const start = table + <usize>first * <usize>entsize;
+    const end = start + <usize>k * <usize>entsize;
+    if (nsegs > 0) {
+      const seg = lastSeg < nsegs ? lastSeg : 0;
+      const lo = load<u64>(segs + (<usize>seg << 4));
+      const hi = load<u64>(segs + (<usize>seg << 4), 8);
+      if (hi - lo >= 8) {
+        const span = hi - lo - 8; // off - lo <= span  ⇔  [off, off + 8) lies in [lo, hi)
+        const base = vbase + lo;
+        let bad: u32 = 0;
+        let c: u32 = 0;
+        let e = start;
+        // Two entries a step: independent loads, one loop branch.
+        const step2 = <usize>entsize << 1;
+        for (; e + step2 <= end; e += step2) {
+          const t0 = <u32>load<u64>(e, 8);
+          const t1 = <u32>load<u64>(e + entsize, 8);
+          const r0 = <u32>(t0 == relativeType);
+          const r1 = <u32>(t1 == relativeType);
+          bad |= (r0 & <u32>(load<u64>(e) - base > span)) | (other & (r0 ^ 1) & <u32>(t0 != 0));
+          bad |= (r1 & <u32>(load<u64>(e + entsize) - base > span)) | (other & (r1 ^ 1) & <u32>(t1 != 0));
+          c += r0 + r1;
+        }
+        for (; e < end; e += entsize) {
+          const t = <u32>load<u64>(e, 8);
+          const r = <u32>(t == relativeType);
+          bad |= (r & <u32>(load<u64>(e) - base > span)) | (other & (r ^ 1) & <u32>(t != 0));
+          c += r;
+        }
+        if (bad == 0) {
+          n += c;
+          continue;
+        }
       }
-      if (bad == 0) return -1;
+    }
+    let e = start;
+    for (let i: u32 = 0; i < k; i++, e += entsize) {
+      const t = <u32>load<u64>(e, 8);
+      if (t != relativeType) {
+        if (strict && t != 0) return <i32>(first + i);
+        continue;
+      }
+      if (!inSegments(load<u64>(e) - vbase, 8, segs, nsegs)) return <i32>(first + i);
+      n++;
     }
   }
-  let e = table;
-  for (let i: u32 = 0; i < count; i++, e += entsize) {
-    const t = <u32>load<u64>(e, 8);
-    if (t == 0) continue;
-    if (t != relativeType || !inSegments(load<u64>(e) - vbase, 8, segs, nsegs)) return <i32>i;
-  }
+  lastCount = n;
   return -1;
 }
 
-/** elfRelocApply for ELF64 little-endian RELA. */
+/** elfRelocApply for ELF64 little-endian RELA (exported: see rela64leCheck). */
 function rela64leApply(table: usize, count: u32, entsize: u32, relativeType: u32, vbase: u64, image: usize, delta: u64): u32 {
   let n: u32 = 0;
   let e = table;
@@ -214,6 +278,101 @@ function rela64leApply(table: usize, count: u32, entsize: u32, relativeType: u32
     store<u64>(image + <usize>(load<u64>(e) - vbase), load<u64>(e, 16) + delta);
     n++;
   }
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// DT_RELR packed relative relocations (System V gABI, "Relocation", SHT_RELR). The table is a
+// sequence of words. An even word is an address: the word-sized site there is relocated and the
+// next site is one word further. An odd word is a bitmap: bit i (1 ≤ i < word bits) set means the
+// site (i − 1) words after the current one is relocated; then the current site moves on by
+// (word bits − 1) words. Each site holds its addend (like REL): *site += delta.
+
+// Where the next site is after the words seen so far, so a table can be passed in parts (`cont`).
+let relrWhere: u64 = 0;
+let relrStarted = false;
+
+/**
+ * Checks a RELR table of `count` words: a bitmap before the first address, or any site not lying
+ * wholly inside a segment, makes the entry bad. Returns its index or -1; relocCount() then gives
+ * the number of sites. With `cont`, the words continue the ones passed in the last call.
+ */
+export function relrCheck(table: usize, count: u32, is64: bool, be: bool, vbase: u64, segs: usize, nsegs: u32, cont: bool): i32 {
+  const word: u64 = is64 ? 8 : 4;
+  const bits: u32 = is64 ? 63 : 31;
+  let where: u64 = cont ? relrWhere : 0;
+  let started = cont ? relrStarted : false;
+  let n: u32 = 0;
+  for (let i: u32 = 0; i < count; i++) {
+    const v = rdWord(table + <usize>i * <usize>word, is64, be);
+    if ((v & 1) == 0) {
+      let off = v - vbase;
+      if (!is64) off &= 0xffffffff;
+      if (!inSegments(off, word, segs, nsegs)) return <i32>i;
+      where = v + word;
+      started = true;
+      n++;
+    } else {
+      if (!started) return <i32>i;
+      let m = v >> 1;
+      let s = where;
+      while (m != 0) {
+        const k = <u64>ctz<u64>(m);
+        s += k * word;
+        let off = s - vbase;
+        if (!is64) off &= 0xffffffff;
+        if (!inSegments(off, word, segs, nsegs)) return <i32>i;
+        n++;
+        s += word;
+        m = k == 63 ? 0 : m >> (k + 1);
+      }
+      where += <u64>bits * word;
+    }
+  }
+  relrWhere = where;
+  relrStarted = started;
+  lastCount = n;
+  return -1;
+}
+
+@inline function relrPatch(site: usize, is64: bool, be: bool, delta: u64): void {
+  if (is64) {
+    const v = rd64(site, be) + delta;
+    store<u64>(site, be ? bswap<u64>(v) : v);
+  } else {
+    const v = rd32(site, be) + <u32>delta;
+    store<u32>(site, be ? bswap<u32>(v) : v);
+  }
+}
+
+/** Applies a RELR table checked by relrCheck: every site += delta. Returns the sites patched. */
+export function relrApply(table: usize, count: u32, is64: bool, be: bool, vbase: u64, image: usize, delta: u64, cont: bool): u32 {
+  const word: u64 = is64 ? 8 : 4;
+  const bits: u32 = is64 ? 63 : 31;
+  const mask: u64 = is64 ? 0xffffffffffffffff : 0xffffffff;
+  let where: u64 = cont ? relrWhere : 0;
+  let n: u32 = 0;
+  for (let i: u32 = 0; i < count; i++) {
+    const v = rdWord(table + <usize>i * <usize>word, is64, be);
+    if ((v & 1) == 0) {
+      relrPatch(image + <usize>((v - vbase) & mask), is64, be, delta);
+      where = v + word;
+      n++;
+    } else {
+      let m = v >> 1;
+      let s = where;
+      while (m != 0) {
+        const k = <u64>ctz<u64>(m);
+        s += k * word;
+        relrPatch(image + <usize>((s - vbase) & mask), is64, be, delta);
+        n++;
+        s += word;
+        m = k == 63 ? 0 : m >> (k + 1);
+      }
+      where += <u64>bits * word;
+    }
+  }
+  relrWhere = where;
   return n;
 }
 

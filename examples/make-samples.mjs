@@ -14,6 +14,9 @@
 //   images/images.cpio     uncompressed cpio newc archive of the three above,
 //                          named linux / linux-initrd / linux-dtb (the seL4
 //                          VMM's default names for its file-server archive)
+//   images/hello-x86.mb    tiny i386 Multiboot 1 kernel (a.out-kludge header,
+//                          loaded at 1 MiB) that prints a greeting and its
+//                          command line on COM1: what the demo page boots in v86
 //
 // Node built-ins only; no external tools at run time.
 // Usage: node examples/make-samples.mjs
@@ -421,6 +424,119 @@ function makeDtb(initrdSize) {
 }
 
 // ---------------------------------------------------------------------------
+// x86 sample: a Multiboot 1 kernel, hand-encoded i386 machine code
+// ---------------------------------------------------------------------------
+// GNU Multiboot Specification 0.6.96: 3.1.1 (the header lies in the first 8 KiB, 32-bit aligned),
+// 3.1.2 (magic 0x1BADB002, flags, checksum; flags bit 16 = the address fields at offsets 12..28
+// are valid, so the file needs no ELF: it is loaded verbatim at load_addr), 3.2 (the machine
+// state on entry: 32-bit protected mode, flat segments, EAX = 0x2BADB002, EBX = the info
+// structure, ESP undefined), 3.3 (info: flags at +0, bit 2 = cmdline valid, cmdline at +16).
+// The code sets up a stack, prints GREETING then the command line and CRLF on COM1 (a 16550 at
+// I/O port 0x3F8, polling LSR bit 5 "transmitter holding register empty" before each byte) and
+// halts. Encodings: Intel SDM vol. 2 (opcode in the comment next to each instruction).
+const MB_LOAD = 0x100000; // 1 MiB: conventional RAM above the BIOS/VGA hole on every PC
+const MB_HEADER_SIZE = 32; // magic, flags, checksum + header_addr … entry_addr
+const MB_STACK = 0x1000; // bytes of BSS after the file, used as the stack
+export const X86_GREETING = 'Hello from the guest-image x86 sample kernel, booted in v86!';
+
+/** A tiny two-pass i386 assembler: items are raw bytes, labels, or an opcode with a label operand. */
+function assembleI386(items, origin, symbols = {}) {
+  const size = (it) => (it.label !== undefined ? 0 : it.bytes ? it.bytes.length : it.op.length + (it.rel8 !== undefined ? 1 : 4));
+  const at = new Map(Object.entries(symbols));
+  let pc = origin;
+  for (const it of items) {
+    if (it.label !== undefined) at.set(it.label, pc);
+    pc += size(it);
+  }
+  const out = Buffer.alloc(pc - origin);
+  pc = origin;
+  for (const it of items) {
+    const o = pc - origin;
+    if (it.bytes) Buffer.from(it.bytes).copy(out, o);
+    else if (it.op) {
+      Buffer.from(it.op).copy(out, o);
+      const end = pc + size(it);
+      const target = it.rel8 ?? it.rel32 ?? it.abs32;
+      if (!at.has(target)) throw new Error(`x86 sample: no label ${target}`);
+      const t = at.get(target);
+      if (it.rel8 !== undefined) {
+        const d = t - end;
+        if (d < -128 || d > 127) throw new Error(`x86 sample: rel8 to ${target} out of range`);
+        out.writeInt8(d, o + it.op.length);
+      } else if (it.rel32 !== undefined) out.writeInt32LE(t - end, o + it.op.length);
+      else out.writeUInt32LE(t, o + it.op.length);
+    }
+    pc += size(it);
+  }
+  return out;
+}
+
+function makeX86Kernel() {
+  const code = [
+    { label: 'start' },
+    { bytes: [0xfa] }, //                                cli
+    { op: [0xbc], abs32: 'stack_top' }, //               mov esp, stack_top
+    { op: [0xbe], abs32: 'greeting' }, //                mov esi, greeting
+    { op: [0xe8], rel32: 'puts' }, //                    call puts
+    { bytes: [0xf6, 0x03, 0x04] }, //                    test byte [ebx], 4      ; info flags bit 2: cmdline
+    { op: [0x74], rel8: 'eol' }, //                      jz eol
+    { bytes: [0x8b, 0x73, 0x10] }, //                    mov esi, [ebx+16]       ; info->cmdline
+    { op: [0xe8], rel32: 'puts' }, //                    call puts
+    { label: 'eol' },
+    { op: [0xbe], abs32: 'crlf' }, //                    mov esi, crlf
+    { op: [0xe8], rel32: 'puts' }, //                    call puts
+    { label: 'halt' },
+    { bytes: [0xf4] }, //                                hlt                     ; IF = 0: stays here
+    { op: [0xeb], rel8: 'halt' }, //                     jmp halt
+    { label: 'puts' }, //                                ; the NUL-terminated string at ESI
+    { bytes: [0xac] }, //                                lodsb
+    { bytes: [0x84, 0xc0] }, //                          test al, al
+    { op: [0x74], rel8: 'puts_ret' }, //                 jz puts_ret
+    { op: [0xe8], rel32: 'putc' }, //                    call putc
+    { op: [0xeb], rel8: 'puts' }, //                     jmp puts
+    { label: 'puts_ret' },
+    { bytes: [0xc3] }, //                                ret
+    { label: 'putc' }, //                                ; AL to COM1
+    { bytes: [0x88, 0xc4] }, //                          mov ah, al
+    { bytes: [0x66, 0xba, 0xfd, 0x03] }, //              mov dx, 0x3FD           ; line status register
+    { label: 'putc_wait' },
+    { bytes: [0xec] }, //                                in al, dx
+    { bytes: [0xa8, 0x20] }, //                          test al, 0x20           ; THR empty
+    { op: [0x74], rel8: 'putc_wait' }, //                jz putc_wait
+    { bytes: [0x66, 0xba, 0xf8, 0x03] }, //              mov dx, 0x3F8           ; transmit holding register
+    { bytes: [0x88, 0xe0] }, //                          mov al, ah
+    { bytes: [0xee] }, //                                out dx, al
+    { bytes: [0xc3] }, //                                ret
+    { label: 'greeting' },
+    { bytes: [...Buffer.from(X86_GREETING + '\r\nCommand line: ', 'latin1'), 0] },
+    { label: 'crlf' },
+    { bytes: [0x0d, 0x0a, 0] },
+  ];
+  // Instruction sizes do not depend on label values: assemble once to learn the size, then again
+  // with the stack top (the end of the BSS that follows the file) known.
+  const codeAt = MB_LOAD + MB_HEADER_SIZE;
+  const fileEnd = alignUp(codeAt + assembleI386(code, codeAt, { stack_top: 0 }).length, 16);
+  const stackTop = fileEnd + MB_STACK;
+  const img = assembleI386(code, codeAt, { stack_top: stackTop });
+  const entry = MB_LOAD + MB_HEADER_SIZE; // 'start' is the first item
+  const flags = 0x00010000; // bit 16 only: addresses in the header, no requirements
+  const magic = 0x1badb002;
+  const header = Buffer.alloc(MB_HEADER_SIZE);
+  header.writeUInt32LE(magic, 0);
+  header.writeUInt32LE(flags, 4);
+  header.writeUInt32LE((-(magic + flags)) >>> 0, 8); // magic + flags + checksum ≡ 0 (mod 2^32)
+  header.writeUInt32LE(MB_LOAD, 12); //                header_addr: the header is the file's first byte
+  header.writeUInt32LE(MB_LOAD, 16); //                load_addr
+  header.writeUInt32LE(fileEnd, 20); //                load_end_addr: the whole (padded) file
+  header.writeUInt32LE(stackTop, 24); //               bss_end_addr: zeroed stack after the file
+  header.writeUInt32LE(entry, 28); //                  entry_addr
+  const file = Buffer.alloc(fileEnd - MB_LOAD);
+  header.copy(file, 0);
+  img.copy(file, MB_HEADER_SIZE);
+  return file;
+}
+
+// ---------------------------------------------------------------------------
 // Main
 // ---------------------------------------------------------------------------
 const outDir = join(dirname(fileURLToPath(import.meta.url)), 'images');
@@ -440,6 +556,7 @@ const outputs = [
   ['rootfs.cpio.gz', initrd],
   ['linux.dtb', dtb],
   ['images.cpio', archive],
+  ['hello-x86.mb', makeX86Kernel()],
 ];
 for (const [name, data] of outputs) {
   if (data.length >= 64 * 1024) throw new Error(`${name} is ${data.length} bytes (limit 64 KiB)`);

@@ -22,6 +22,7 @@ export const APT_PACKAGES = [
   { pkg: "binutils-sparc64-linux-gnu", why: "sparc64 RELATIVE relocation fixtures", provides: ["sparc64-linux-gnu-as"] },
   { pkg: "cpio", why: "reference CPIO writer/reader", provides: ["cpio"] },
   { pkg: "device-tree-compiler", why: "dtc and libfdt's fdtget: device tree references", provides: ["dtc", "fdtget"] },
+  { pkg: "python3", why: "ctypes → libfdt.so.1 (libfdt1, a dtc dependency): libfdt's fdt_check_header as the DTB header oracle", provides: ["python3"] },
   { pkg: "chromium", why: "headless browser for the browser and e2e tests", provides: ["chromium"] },
   { pkg: "qemu-system-arm", why: "QEMU 7.2: reference loader and real-boot machine (arm, aarch64)", provides: ["qemu-system-aarch64", "qemu-system-arm"] },
   { pkg: "qemu-system-misc", why: "QEMU 7.2: riscv64, m68k, s390x", provides: ["qemu-system-riscv64"] },
@@ -38,6 +39,10 @@ export const APT_PACKAGES = [
   { pkg: "bzip2", why: "reference bzip2", provides: ["bzip2"] },
   { pkg: "systemd-boot-efi", why: "systemd-stub (linuxx64.efi.stub): the EFI stub the UKI tests build Unified Kernel Images on", provides: ["/usr/lib/systemd/boot/efi/linuxx64.efi.stub"] },
   { pkg: "systemd", why: "systemd-measure: the reference PCR 11 calculation for UKIs", provides: ["/lib/systemd/systemd-measure"] },
+  { pkg: "grub-pc-bin", why: "GRUB 2 (BIOS): the reference Multiboot 2 loader the real-boot tests compare with", provides: ["/usr/lib/grub/i386-pc/multiboot2.mod"] },
+  { pkg: "grub-common", why: "grub-mkrescue: makes the GRUB ISO for the Multiboot 2 oracle boots", provides: ["grub-mkrescue"] },
+  { pkg: "xorriso", why: "grub-mkrescue writes its ISO with xorriso", provides: ["xorriso"] },
+  { pkg: "mtools", why: "grub-mkrescue builds its EFI image with mtools", provides: ["mformat"] },
   { pkg: "debian-archive-keyring", why: "verifies the Debian packages the fixture script downloads", provides: ["/usr/share/keyrings/debian-archive-keyring.gpg"] },
 ];
 

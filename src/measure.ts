@@ -3,8 +3,10 @@
 // Logging": one event per measured object, in order, with its digest). Opt-in, because hashing
 // costs time a plain load does not need: createVm({ measure: true }).
 //
-// What is hashed: guest RAM [paddr, paddr + size) as it stands right after the load committed
-// (read synchronously at commit, before anything else can run), i.e. exactly what the guest will
+// What is hashed: guest RAM [paddr, paddr + size) once the load is complete in RAM and before it
+// is recorded (execute()'s beforeCommit step, src/plan.ts: the range is reserved, so nothing else
+// can write there meanwhile; a digest that fails undoes the load, so a failed call changes
+// nothing), read synchronously when the digest starts, i.e. exactly what the guest will
 // find there: the file's bytes for a raw module, the segments plus zero-filled BSS (and whatever
 // RAM held in the gaps between segments: a load never writes there) for an ELF.
 // Dry runs write nothing and are not measured.
@@ -87,8 +89,9 @@ export class EventLog {
   }
 
   /**
-   * Measures guest RAM [paddr, paddr + size) now. Called right after a load committed; the index
-   * and the bytes are taken synchronously, the digest may finish later.
+   * Measures guest RAM [paddr, paddr + size) now. Called once a load is complete in RAM, before it
+   * is recorded; the index and the bytes are taken synchronously, the digest may finish later. On
+   * failure the event is dropped and the caller undoes the load.
    */
   async measure(ram: GuestRam, rec: { name: string; format: string; paddr: number; size: number }): Promise<MeasuredEvent> {
     const ev = { index: this.nextIndex++, name: rec.name, format: rec.format, paddr: rec.paddr, size: rec.size, digest: "", done: false };

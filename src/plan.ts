@@ -4,17 +4,18 @@
 // where in guest physical memory, what to zero and which relocations to apply. check() validates
 // the plan against guest RAM and the ledger and reserves its range (synchronously, so loads
 // running at once cannot both win). execute() then writes: positional reads straight into RAM,
-// then zero fills and relocations in the Wasm core. Only reads (and checksums of what they read)
-// can fail once a plan is checked; if one does, every byte written so far is restored and the
-// reservation is released, so a failed load leaves RAM and the ledger exactly as they were. Where
-// nothing can fail (a file held in memory), nothing is kept for a rollback that cannot happen.
+// then zero fills and relocations in the Wasm core. Only reads (and checksums of what they read),
+// and the check of relocation tables where the reads put them in guest RAM, can fail once a plan
+// is checked; if one does, every byte written so far is restored and the reservation is
+// released, so a failed load leaves RAM and the ledger exactly as they were. Where nothing can
+// fail (a file held in memory), nothing is kept for a rollback that cannot happen.
 import type { Core } from "./core/core.js";
 import { MAX_RELOC_SEGMENTS } from "./core/core.js";
 import { GuestImageError } from "./errors.js";
 import { hex } from "./num.js";
 import type { GuestRam } from "./ram/guest-ram.js";
 import type { Ledger, Placement } from "./ram/ledger.js";
-import { heldBytes, type ImageFile } from "./sources/source.js";
+import { heldBytes, readBytes, type ImageFile } from "./sources/source.js";
 
 /** Copy [src, src + len) of the file to guest physical `dst`. */
 export interface CopyOp {
@@ -22,9 +23,8 @@ export interface CopyOp {
   src: number;
   len: number;
   /**
-   * Those bytes of the file, when the format already read them while planning (a relocation
-   * table): written from here rather than read again, so what lands in guest RAM is exactly what
-   * check() saw, and a relocation pass can read the table there.
+   * Those bytes of the file, when the format already read them while planning: written from here
+   * rather than read again, so what lands in guest RAM is exactly what was seen.
    */
   bytes?: Uint8Array;
 }
@@ -35,20 +35,46 @@ export interface ZeroOp {
   len: number;
 }
 
-/** ELF dynamic relocations of the RELATIVE kind (SHT_REL / SHT_RELA entries). */
+/**
+ * ELF dynamic relocations of the RELATIVE kind: SHT_RELA / SHT_REL entries, or a DT_RELR table
+ * (gABI packed relative relocations, which hold their addend in place like REL).
+ */
 export interface ElfRelocOp {
   kind: "elf";
   /** Where the table came from, for messages ("DT_RELA table"). */
   what: string;
-  table: Uint8Array;
+  format: "rela" | "rel" | "relr";
+  /**
+   * The table's bytes, when the format read them while planning (a dry run, or a table that is
+   * not one run of the image's file bytes): checked by check() and applied from these bytes.
+   * Without them the table is checked and applied where the copies put it in guest RAM
+   * (`imageOffset`), once it has landed there.
+   */
+  table?: Uint8Array;
+  /** Image-relative offset of the table in guest RAM once the copies are done, if it lies there. */
+  imageOffset?: number;
+  /** The table in the file: [src, src + len). */
+  src: number;
+  len: number;
+  /** Entry size (RELR: the word size). */
   entsize: number;
   is64: boolean;
   bigEndian: boolean;
   rela: boolean;
   relativeType: number;
+  /**
+   * Whether entries other than RELATIVE and NONE are refused. False for an image at its link
+   * address: such entries are a dynamic linker's, and there is nothing to move them by.
+   */
+  strict: boolean;
   /** Link-time address of the image's first byte. */
   vbase: bigint;
   delta: bigint;
+  /**
+   * Told the number of sites the table patches once it has been checked, with the result of the
+   * plan being run (a container format's plan carries its own copy of the ELF's result fields).
+   */
+  counted?: (sites: number, result: unknown) => void;
 }
 
 /** One group of Linux x86 `relocs` data. op 0: u32 += delta; 1: i32 -= delta; 2: u64 += delta. */
@@ -107,7 +133,10 @@ export interface LoadPlan<R = unknown> {
 export interface Checked<R> {
   plan: LoadPlan<R>;
   token: symbol;
-  /** Per plan.relocs entry: where its table lies in guest RAM, when it is applied there (checkRelocs). */
+  /**
+   * Per plan.relocs entry: where its table lies in guest RAM (guest physical address) when it is
+   * checked and applied there after the copies (ELF ops without `table`).
+   */
   inPlace: Array<number | undefined>;
 }
 
@@ -166,15 +195,11 @@ function reservations(plan: LoadPlan, ram: GuestRam): Placement[] {
 }
 
 /**
- * Checks every relocation entry against the image's segments (in the core, each table streamed
- * through its batch area), all before anything is written. Also finds the ELF tables the apply
- * pass can read where they lie in guest RAM instead of streaming them again: a table one of the
- * plan's copies writes from its own bytes (CopyOp.bytes), that no later copy or zero fill
- * overwrites and that no site overlaps which is patched before the table is read — by its own op
- * (applying it would change entries not yet read) or an earlier one. The sites are checked
- * against the segments with those tables cut out; only if that fails are they checked again
- * against the whole segments (an error, or a table applied the streamed way). Returns where each
- * op's table lies, if it is applied in place.
+ * Checks every relocation entry whose table the plan holds (x86 relocs data, ELF tables read
+ * while planning) against the image's segments, in the core, each table streamed through its
+ * batch area — all before anything is written. ELF tables the plan does not hold are checked
+ * where the copies put them in guest RAM, once they have landed (checkInPlace, from execute());
+ * returns where each of those lies.
  */
 function checkRelocs(plan: LoadPlan, ram: GuestRam, core: Core): Array<number | undefined> {
   const image = plan.name;
@@ -182,29 +207,64 @@ function checkRelocs(plan: LoadPlan, ram: GuestRam, core: Core): Array<number | 
   if (plan.patchable.length > MAX_RELOC_SEGMENTS) {
     throw new GuestImageError("UNSUPPORTED", `relocation of an image with ${plan.patchable.length} segments (at most ${MAX_RELOC_SEGMENTS})`, { image });
   }
-  const inPlace = plan.relocs.map((r) => (r.kind === "elf" ? tableInRam(plan, r.table) : undefined));
-  plan.relocs.forEach((r, i) => {
-    const holes = plan.relocs.flatMap((t, j) => {
-      const at = inPlace[j];
-      return t.kind === "elf" && at !== undefined && j >= i ? [[BigInt(at - plan.paddr), BigInt(at - plan.paddr + t.table.length)] as const] : [];
-    });
-    const clear = holes.length ? cut(plan.patchable, holes) : undefined;
-    if (clear && clear.length <= MAX_RELOC_SEGMENTS && !firstBadReloc(plan, r, core, core.setSegments(clear))) return;
-    for (let j = i; j < inPlace.length; j++) inPlace[j] = undefined;
-    const bad = firstBadReloc(plan, r, core, core.setSegments(plan.patchable));
-    if (bad) throw bad;
+  const inPlace = plan.relocs.map((r) => {
+    if (r.kind !== "elf" || r.table) return undefined;
+    const at = r.imageOffset === undefined ? undefined : plan.paddr + r.imageOffset;
+    const hits = (d: number, n: number) => at !== undefined && d < at + r.len && at < d + n;
+    if (at === undefined || at + r.len > plan.paddr + plan.size || plan.zeros.some((z) => hits(z.dst, z.len))) {
+      throw new GuestImageError("UNSUPPORTED", `${r.what}: the plan neither holds the table nor puts it in guest RAM`, { image });
+    }
+    return at;
   });
+  const nsegs = core.setSegments(plan.patchable);
+  for (const r of plan.relocs) {
+    if (r.kind === "elf" && !r.table) continue;
+    const bad = checkOp(plan, r, core, nsegs, r.kind === "elf" ? { bytes: r.table! } : undefined);
+    if (bad) throw bad;
+  }
   return inPlace;
 }
 
-/** Where a copy writes `table` from its own bytes, if nothing written after it lands there. */
-function tableInRam(plan: LoadPlan, table: Uint8Array): number | undefined {
-  const k = plan.copies.findIndex((c) => c.bytes === table);
-  if (k < 0) return undefined;
-  const { dst, len } = plan.copies[k];
-  const hits = (d: number, n: number) => d < dst + len && dst < d + n;
-  if (plan.copies.some((c, j) => j > k && hits(c.dst, c.len)) || plan.zeros.some((z) => hits(z.dst, z.len))) return undefined;
-  return dst;
+/**
+ * The in-place half of checkRelocs, run by execute() once the copies are done and before any
+ * relocation is applied: checks each ELF table where it lies in guest RAM. A table is applied
+ * there only if no site patched before its last entry is read lies inside it — none of its own
+ * (applying it would change entries not yet read) nor of an earlier op. So each op's sites are
+ * checked against the segments with the in-place tables of it and later ops cut out; only where
+ * that fails are they checked against the whole segments, and those tables are then copied out
+ * of RAM (before anything is patched) and applied from the copies. Throws RELOCATION for a bad
+ * entry (execute() rolls the load back). Returns the copies, by op.
+ */
+function checkInPlace(plan: LoadPlan, ram: GuestRam, core: Core, inPlace: Array<number | undefined>): Array<Uint8Array | undefined> {
+  const copies: Array<Uint8Array | undefined> = plan.relocs.map(() => undefined);
+  if (!inPlace.some((at) => at !== undefined)) return copies;
+  const image = ram.linear(plan.paddr, plan.size, "relocated image", plan.name);
+  const at = [...inPlace];
+  plan.relocs.forEach((r, i) => {
+    const holes = plan.relocs.flatMap((t, j) => {
+      const p = at[j];
+      return t.kind === "elf" && p !== undefined && j >= i ? [[BigInt(p - plan.paddr), BigInt(p - plan.paddr + t.len)] as const] : [];
+    });
+    const src = r.kind !== "elf" ? undefined : at[i] !== undefined ? { ptr: image + (at[i]! - plan.paddr) } : { bytes: (r.table ?? copies[i])! };
+    // Ops checked by check() need checking here only if in-place tables follow them.
+    const checked = r.kind === "x86" || r.table !== undefined;
+    if (checked && holes.length === 0) return;
+    const clear = holes.length ? cut(plan.patchable, holes) : undefined;
+    if (clear && clear.length <= MAX_RELOC_SEGMENTS && !checkOp(plan, r, core, core.setSegments(clear), src)) return;
+    if (!checked) {
+      const bad = checkOp(plan, r, core, core.setSegments(plan.patchable), src);
+      if (bad) throw bad;
+    }
+    for (let j = i; j < at.length; j++) {
+      const t = plan.relocs[j];
+      const p = at[j];
+      if (t.kind !== "elf" || p === undefined) continue;
+      copies[j] = core.bytes().slice(image + (p - plan.paddr), image + (p - plan.paddr) + t.len);
+      at[j] = undefined;
+    }
+  });
+  for (let i = 0; i < inPlace.length; i++) inPlace[i] = at[i];
+  return copies;
 }
 
 /** Image-relative ranges `segs` without the ranges `holes`. */
@@ -219,12 +279,26 @@ function cut(segs: ReadonlyArray<readonly [bigint, bigint]>, holes: ReadonlyArra
   return out;
 }
 
-/** The error for the first entry of `r` naming a site outside the segment table's `nsegs` ranges. */
-function firstBadReloc(plan: LoadPlan, r: RelocOp, core: Core, nsegs: number): GuestImageError | undefined {
+/**
+ * Checks one op against the segment table's `nsegs` ranges, reading an ELF table at linear
+ * `ptr` or streaming `bytes`; tells the op how many sites it patches. The error for its first
+ * bad entry, if any.
+ */
+function checkOp(plan: LoadPlan, r: RelocOp, core: Core, nsegs: number, src?: { ptr: number } | { bytes: Uint8Array }): GuestImageError | undefined {
   if (r.kind === "elf") {
-    const bad = core.forEachBatch(r.table, r.entsize, (ptr, n) =>
-      core.elfRelocCheck(ptr, n, r.entsize, r.is64, r.bigEndian, r.relativeType, r.vbase, nsegs));
-    return bad >= 0 ? elfRelocError(plan, r, bad) : undefined;
+    const n = Math.floor(r.len / r.entsize);
+    let sites = 0;
+    const run = (ptr: number, count: number, first: number): number => {
+      const bad = r.format === "relr"
+        ? core.relrCheck(ptr, count, r.is64, r.bigEndian, r.vbase, nsegs, first > 0)
+        : core.elfRelocCheck(ptr, count, r.entsize, r.is64, r.bigEndian, r.relativeType, r.vbase, nsegs, r.strict);
+      if (bad < 0) sites += core.relocCount();
+      return bad;
+    };
+    const bad = src && "ptr" in src ? inSteps(src.ptr, n, r.entsize, run) : core.forEachBatch(src!.bytes, r.entsize, run);
+    if (bad >= 0) return elfRelocError(plan, r, bad, src && "ptr" in src ? core.bytes().subarray(src.ptr, src.ptr + r.len) : src!.bytes);
+    r.counted?.(sites, plan.result);
+    return undefined;
   }
   for (const g of r.groups) {
     const width = g.op === 2 ? 8 : 4;
@@ -241,9 +315,24 @@ function firstBadReloc(plan: LoadPlan, r: RelocOp, core: Core, nsegs: number): G
   return undefined;
 }
 
-function elfRelocError(plan: LoadPlan, r: ElfRelocOp, index: number): GuestImageError {
-  const dv = new DataView(r.table.buffer, r.table.byteOffset + index * r.entsize, r.entsize);
+function elfRelocError(plan: LoadPlan, r: ElfRelocOp, index: number, table: Uint8Array): GuestImageError {
   const le = !r.bigEndian;
+  if (r.format === "relr") {
+    const dv = new DataView(table.buffer, table.byteOffset + index * r.entsize, r.entsize);
+    const word = r.is64 ? dv.getBigUint64(0, le) : BigInt(dv.getUint32(0, le));
+    let first = true;
+    for (let i = 0; i < index && first; i++) {
+      const w = new DataView(table.buffer, table.byteOffset + i * r.entsize, r.entsize);
+      if (((r.is64 ? w.getBigUint64(0, le) : BigInt(w.getUint32(0, le))) & 1n) === 0n) first = false;
+    }
+    const msg = (word & 1n) === 1n && first
+      ? `${r.what} word ${index} (${hex(word)}) is a bitmap before any address entry`
+      : (word & 1n) === 1n
+        ? `${r.what} word ${index}: bitmap ${hex(word)} names a site outside the image's segments`
+        : `${r.what} word ${index}: site ${hex(word)} is outside the image's segments`;
+    return new GuestImageError("RELOCATION", msg, { image: plan.name, field: "DT_RELR" });
+  }
+  const dv = new DataView(table.buffer, table.byteOffset + index * r.entsize, r.entsize);
   const offset = r.is64 ? dv.getBigUint64(0, le) : BigInt(dv.getUint32(0, le));
   const info = r.is64 ? dv.getBigUint64(8, le) : BigInt(dv.getUint32(4, le));
   const type = Number(r.is64 ? info & 0xffffffffn : info & 0xffn);
@@ -316,9 +405,10 @@ function checkCrc(plan: LoadPlan, v: CrcCheck, crc: number): void {
  * synchronously, so nothing can take them away in between), no progress callback can throw, the
  * checksums were verified over the very bytes copied (verifyHeld) and no transaction needs the
  * old bytes. So nothing is kept for rollback (no zero test, no saved copy) and each piece is one
- * copy.
+ * copy — except that with `journal` (relocation tables still to be checked in RAM, and RAM known
+ * to be zero there) each piece is noted as one to zero again.
  */
-function copyHeld(plan: LoadPlan, bytes: Uint8Array, ram: GuestRam): void {
+function copyHeld(plan: LoadPlan, bytes: Uint8Array, ram: GuestRam, journal?: Saved[]): void {
   const moves: Array<{ lin: number; from: Uint8Array; src: number; len: number }> = [];
   for (const op of plan.copies) {
     let src = op.bytes ? 0 : op.src;
@@ -328,13 +418,18 @@ function copyHeld(plan: LoadPlan, bytes: Uint8Array, ram: GuestRam): void {
     }
   }
   const mem = new Uint8Array(ram.buffer);
-  for (const m of moves) mem.set(m.from.subarray(m.src, m.src + m.len), m.lin);
+  for (const m of moves) {
+    // With a journal (RAM known to be zero here): undoing a copy is zeroing it again.
+    journal?.push({ lin: m.lin, len: m.len, old: null });
+    mem.set(m.from.subarray(m.src, m.src + m.len), m.lin);
+  }
 }
 
 /**
  * Runs a checked plan. Reads go straight into guest RAM; before each range is overwritten it is
- * either found all-zero (restore = zero it again) or saved, so a failed read can be undone —
- * except where nothing can fail (copyHeld).
+ * either found all-zero (restore = zero it again) or saved, so a failed read, or a relocation
+ * table found bad where it landed (checkInPlace), can be undone — except where nothing can fail
+ * (copyHeld).
  *
  * With `txJournal` (a VM transaction), the zero-filled ranges are saved too and, once the load
  * commits, its entries join the transaction's journal, so the whole transaction can be undone
@@ -342,17 +437,25 @@ function copyHeld(plan: LoadPlan, bytes: Uint8Array, ram: GuestRam): void {
  */
 export async function execute<R>(
   c: Checked<R>, ram: GuestRam, ledger: Ledger, core: Core, onProgress?: ProgressCallback, txJournal?: Saved[],
+  beforeCommit?: () => Promise<void>,
 ): Promise<R> {
   const { plan, token } = c;
   // This load's own journal: a failure undoes only what this load wrote (another load of the
   // same transaction may be running at the same time); on success it joins the transaction's.
   const journal: Saved[] = [];
+  const inPlace = [...c.inPlace];
+  let relocCopies: Array<Uint8Array | undefined> = [];
   const total = plan.copies.reduce((n, op) => n + op.len, 0);
   let loaded = 0;
   try {
-    const held = onProgress || txJournal ? undefined : heldBytes(plan.file);
-    if (held && verifyHeld(plan, held, core)) {
-      copyHeld(plan, held, ram);
+    // With a beforeCommit step (measured boot) something can still fail after the writes, so
+    // what they overwrite is kept, as for a transaction.
+    const held = onProgress || txJournal || beforeCommit ? undefined : heldBytes(plan.file);
+    // Relocation tables checked in RAM after the copies: a failing check must be able to undo
+    // them, which copyHeld can note at no cost only while the RAM is known to be zero.
+    const later = c.inPlace.some((at) => at !== undefined);
+    if (held && (!later || ram.untouched) && verifyHeld(plan, held, core)) {
+      copyHeld(plan, held, ram, later ? journal : undefined);
     } else {
       for (const op of plan.copies) {
         let src = op.src;
@@ -376,6 +479,7 @@ export async function execute<R>(
         checkCrc(plan, v, crc);
       }
     }
+    relocCopies = checkInPlace(plan, ram, core, inPlace);
   } catch (e) {
     restore(journal, core);
     ledger.release(token);
@@ -384,29 +488,40 @@ export async function execute<R>(
   }
   for (const z of plan.zeros) {
     for (const p of ram.map(z.dst, z.len, "zero fill", plan.name)) {
-      if (txJournal) save(journal, core, p.lin, p.len, ram.untouched);
+      if (txJournal || beforeCommit) save(journal, core, p.lin, p.len, ram.untouched);
       core.fill(p.lin, 0, p.len);
     }
   }
-  if (plan.relocs.length) applyRelocs(plan, ram, core, c.inPlace);
+  if (plan.relocs.length) applyRelocs(plan, ram, core, inPlace, relocCopies);
+  // The image is complete in RAM but not yet recorded (its range stays reserved): a last step
+  // that fails here (a digest) undoes the load like a failed read.
+  if (beforeCommit) {
+    try {
+      await beforeCommit();
+    } catch (e) {
+      restore(journal, core);
+      ledger.release(token);
+      throw e;
+    }
+  }
   if (txJournal) for (const e of journal) txJournal.push(e);
   ledger.commit(token);
   return plan.result;
 }
 
-function applyRelocs(plan: LoadPlan, ram: GuestRam, core: Core, inPlace: Array<number | undefined>): void {
+function applyRelocs(plan: LoadPlan, ram: GuestRam, core: Core, inPlace: Array<number | undefined>, copies: Array<Uint8Array | undefined>): void {
   const image = ram.linear(plan.paddr, plan.size, "relocated image", plan.name);
   plan.relocs.forEach((r, i) => {
     const at = inPlace[i];
-    if (r.kind === "elf" && at !== undefined) {
-      // The table as its copy wrote it into the image: no batch copies.
-      const n = Math.floor(r.table.length / r.entsize);
-      core.elfRelocApply(image + (at - plan.paddr), n, r.entsize, r.is64, r.bigEndian, r.rela, r.relativeType, r.vbase, image, r.delta);
-    } else if (r.kind === "elf") {
-      core.forEachBatch(r.table, r.entsize, (ptr, n) => {
-        core.elfRelocApply(ptr, n, r.entsize, r.is64, r.bigEndian, r.rela, r.relativeType, r.vbase, image, r.delta);
+    if (r.kind === "elf") {
+      const apply = (ptr: number, n: number, first: number): number => {
+        if (r.format === "relr") core.relrApply(ptr, n, r.is64, r.bigEndian, r.vbase, image, r.delta, first > 0);
+        else core.elfRelocApply(ptr, n, r.entsize, r.is64, r.bigEndian, r.rela, r.relativeType, r.vbase, image, r.delta);
         return -1;
-      });
+      };
+      // In place: the table as the copies wrote it into the image, checked there.
+      if (at !== undefined) inSteps(image + (at - plan.paddr), Math.floor(r.len / r.entsize), r.entsize, apply);
+      else core.forEachBatch((r.table ?? copies[i])!, r.entsize, apply);
     } else {
       for (const g of r.groups) {
         core.forEachBatch(g.entries, 4, (ptr, n) => {
@@ -416,6 +531,27 @@ function applyRelocs(plan: LoadPlan, ram: GuestRam, core: Core, inPlace: Array<n
       }
     }
   });
+}
+
+/**
+ * Entries per call of a core loop over a table in RAM. One call per table would run all of it in
+ * V8's baseline Wasm code (Liftoff): a function is optimised only after it has run a while, and
+ * the optimised code serves the calls after that. In steps, most of a large table runs optimised.
+ */
+const RELOC_STEP = 16384;
+
+/** Calls `fn` over `count` entries at `ptr` in steps of RELOC_STEP; stops at the first result ≥ 0. */
+function inSteps(ptr: number, count: number, entsize: number, fn: (ptr: number, count: number, first: number) => number): number {
+  for (let first = 0; first < count; first += RELOC_STEP) {
+    const r = fn(ptr + first * entsize, Math.min(RELOC_STEP, count - first), first);
+    if (r >= 0) return first + r;
+  }
+  return -1;
+}
+
+/** Reads the ELF relocation tables a plan does not hold (a dry run checks them without loading). */
+export async function readRelocTables(plan: LoadPlan): Promise<void> {
+  for (const r of plan.relocs) if (r.kind === "elf" && !r.table) r.table = await readBytes(plan.file, r.src, r.len);
 }
 
 /** Records a checked plan without writing guest RAM (a dry run). */

@@ -7,13 +7,14 @@ import type { Arm64ImageArch, RiscvImageArch } from "./formats/arm64-image.js";
 import type { BzImageKernelArch } from "./formats/bzimage.js";
 import type { ElfKernelArch } from "./formats/elf.js";
 import type { MultibootKernelArch } from "./formats/multiboot.js";
+import type { Multiboot2KernelArch } from "./formats/multiboot2.js";
 import type { UImageKernelArch } from "./formats/uimage.js";
 import type { ZImageArch } from "./formats/zimage.js";
 import type { FormatContext, KernelResult, ModuleResult } from "./formats/format.js";
 import { planRaw, type RawKernelArch } from "./formats/raw.js";
 import { checkMeasureSupport, EventLog, type MeasuredEvent } from "./measure.js";
 import { alignUp, checkAddress, checkAlignment, hex, MAX_SAFE } from "./num.js";
-import { check, commitWithoutWriting, execute, restore, type LoadPlan, type ProgressCallback, type Saved } from "./plan.js";
+import { check, commitWithoutWriting, execute, readRelocTables, restore, type LoadPlan, type ProgressCallback, type Saved } from "./plan.js";
 
 /** What a running transaction has done, so it can be undone. */
 export interface Transaction {
@@ -84,7 +85,7 @@ export interface FindFreeOptions {
 }
 
 /** kernel_image_arch: one record per kernel format, told apart by `format`. */
-export type KernelArch = ElfKernelArch | RawKernelArch | Arm64ImageArch | RiscvImageArch | ZImageArch | MultibootKernelArch | BzImageKernelArch | UImageKernelArch;
+export type KernelArch = ElfKernelArch | RawKernelArch | Arm64ImageArch | RiscvImageArch | ZImageArch | MultibootKernelArch | Multiboot2KernelArch | BzImageKernelArch | UImageKernelArch;
 
 export interface LoadedImage {
   name: string;
@@ -257,8 +258,7 @@ export class Vm {
     return this.withFile(name, async (file, ctx) => {
       const plan = await planKernel(ctx(at, align, opts.relocs), file);
       try {
-        const result = await this.run(plan, opts);
-        await this.measure(name, result.format, plan.paddr, plan.size, opts);
+        const result = await this.run(plan, opts, name);
         return { name, format: result.format, paddr: plan.paddr, alignment: align, size: plan.size, entry: result.entry, arch: result.arch as KernelArch };
       } finally {
         // A decompressed payload (gzip, zboot, uImage) is a file of its own: end its stream too,
@@ -301,8 +301,7 @@ export class Vm {
           throw new GuestImageError("UNSUPPORTED", `format ${format.name} does not place a module where it is asked to, so it cannot be placed automatically`, { image: name, field: "auto" });
         }
       }
-      const result = await this.run(plan, opts);
-      await this.measure(name, result.format, plan.paddr, plan.size, opts);
+      const result = await this.run(plan, opts, name);
       return { name, format: result.format, paddr: plan.paddr, alignment: align, size: plan.size };
     });
   }
@@ -324,9 +323,8 @@ export class Vm {
       at = this.findFreeFor(name, bytes.length, { ...auto, align: auto.align ?? (align > 1 ? align : undefined) });
     }
     const plan = planRaw(bytesFile(name, bytes), at);
-    await this.run(plan, opts);
     const format = typeof opts.format === "string" && opts.format !== "" ? opts.format : "bytes";
-    await this.measure(name, format, at, bytes.length, opts);
+    await this.run(plan, opts, name, format);
     return { name, format, paddr: at, alignment: align, size: bytes.length };
   }
 
@@ -340,6 +338,7 @@ export class Vm {
     const ctx = (at: number | undefined, align: number, relocs: string | undefined): FormatContext => {
       const c: FormatContext = {
         file, head: new Uint8Array(0), at, align, relocs, ram: this.ram, core: this.core,
+        occupied: (paddr, size) => this.ledger.overlapping(paddr, size) !== undefined,
         open: async (n) => {
           const f = await this.open(n);
           opened.push(f);
@@ -367,11 +366,19 @@ export class Vm {
     }
   }
 
-  /** Measured boot: hash what was just placed (not for dry runs, which place nothing). */
-  private async measure(name: string, format: string, paddr: number, size: number, opts: { dryRun?: boolean }): Promise<void> {
-    if (!this.eventLog || opts.dryRun) return;
-    const ev = await this.eventLog.measure(this.ram, { name, format, paddr, size });
-    this.currentTx()?.events.push(ev);
+  /**
+   * Measured boot: the step that hashes a load's range once it is complete in RAM and before it
+   * is recorded, so a digest that fails undoes the load (nothing measured, written or recorded).
+   * None for dry runs, which place nothing.
+   */
+  private measureStep(plan: LoadPlan<unknown>, name: string, format: string | undefined, opts: { dryRun?: boolean }): (() => Promise<void>) | undefined {
+    const log = this.eventLog;
+    if (!log || opts.dryRun) return undefined;
+    return async () => {
+      const f = format ?? (plan.result as { format: string }).format;
+      const ev = await log.measure(this.ram, { name, format: f, paddr: plan.paddr, size: plan.size });
+      this.currentTx()?.events.push(ev);
+    };
   }
 
 
@@ -380,16 +387,18 @@ export class Vm {
     return (this as unknown as { [TX]?: Transaction })[TX];
   }
 
-  private async run<R>(plan: LoadPlan<R>, opts: { dryRun?: boolean; onProgress?: ProgressCallback }): Promise<R> {
+  private async run<R>(plan: LoadPlan<R>, opts: { dryRun?: boolean; onProgress?: ProgressCallback }, name: string, format?: string): Promise<R> {
     if (opts.onProgress !== undefined && typeof opts.onProgress !== "function") {
       throw new GuestImageError("BAD_ARGUMENT", `onProgress must be a function, got ${typeof opts.onProgress}`, { image: plan.name, field: "onProgress" });
     }
+    // A dry run writes nothing, so relocation tables are checked as read from the file.
+    if (opts.dryRun) await readRelocTables(plan);
     const checked = check(plan, this.ram, this.ledger, this.core);
     const tx = this.currentTx();
     tx?.tokens.push(checked.token);
     return opts.dryRun
       ? commitWithoutWriting(checked, this.ledger)
-      : execute(checked, this.ram, this.ledger, this.core, opts.onProgress, tx?.journal);
+      : execute(checked, this.ram, this.ledger, this.core, opts.onProgress, tx?.journal, this.measureStep(plan, name, format, opts));
   }
 
   /**

@@ -1023,7 +1023,9 @@ describe("RELOCATION and relocation-related header checks", () => {
     { what: "DT_RELASZ not a multiple of 24", pie: () => buildPie({ entries: rel, dyn: [[DT_RELA, L + 0x100n], [DT_RELASZ, 25n], [DT_RELAENT, 24n], [DT_NULL, 0n]] }), code: "BAD_HEADER", field: "DT_RELASZ", mentions: ["0x19"] },
     { what: "DT_RELA outside every PT_LOAD's file bytes", pie: () => buildPie({ entries: rel, dyn: [[DT_RELA, L + 0x1010n], [DT_RELASZ, 24n], [DT_RELAENT, 24n], [DT_NULL, 0n]] }), code: "BAD_HEADER", field: "DT_RELA", mentions: ["0x21010"] },
     { what: "DT_RELA table running past its segment's file bytes", pie: () => buildPie({ entries: rel, dyn: [[DT_RELA, L + 0x3f0n], [DT_RELASZ, 48n], [DT_RELAENT, 24n], [DT_NULL, 0n]] }), code: "BAD_HEADER", field: "DT_RELA", mentions: ["DT_RELA"] },
-    { what: "DT_RELR (packed relocations)", pie: () => buildPie({ entries: rel, dyn: [[DT_RELA, L + 0x100n], [DT_RELASZ, 24n], [DT_RELAENT, 24n], [DT_RELR, L + 0x100n], [DT_RELRSZ, 8n], [DT_NULL, 0n]] }), code: "UNSUPPORTED", field: "DT_RELR", mentions: ["DT_RELR"] },
+    { what: "DT_RELRENT not the word size", pie: () => buildPie({ entries: rel, dyn: [[DT_RELA, L + 0x100n], [DT_RELASZ, 24n], [DT_RELAENT, 24n], [DT_RELR, L + 0x100n], [DT_RELRSZ, 8n], [37n, 4n], [DT_NULL, 0n]] }), code: "BAD_HEADER", field: "DT_RELRENT", mentions: ["DT_RELR"] },
+    { what: "DT_RELR starting with a bitmap", pie: () => buildPie({ entries: [{ offset: L + 0x11n, type: R_X86_64_RELATIVE, addend: 0n }], dyn: [[DT_RELR, L + 0x100n], [DT_RELRSZ, 8n], [DT_NULL, 0n]] }), code: "RELOCATION", field: "DT_RELR", mentions: ["bitmap"] },
+    { what: "a DT_RELR site outside the segments", pie: () => buildPie({ entries: [{ offset: L + 0x3000n, type: R_X86_64_RELATIVE, addend: 0n }], dyn: [[DT_RELR, L + 0x100n], [DT_RELRSZ, 8n], [DT_NULL, 0n]] }), code: "RELOCATION", field: "DT_RELR", mentions: ["0x23000"] },
     { what: "both REL and RELA", pie: () => buildPie({ entries: rel, dyn: [[DT_RELA, L + 0x100n], [DT_RELASZ, 24n], [DT_RELAENT, 24n], [DT_REL, L + 0x100n], [DT_RELSZ, 16n], [DT_RELENT, 16n], [DT_NULL, 0n]] }), code: "UNSUPPORTED", mentions: ["REL"] },
     { what: "a machine with no known RELATIVE type (sparc)", pie: () => buildPie({ machine: EM_SPARC, entries: rel }), code: "UNSUPPORTED", field: "e_machine", mentions: ["sparc"] },
     { what: "segments with different p_vaddr − p_paddr", pie: () => buildPie({ entries: rel, seg2paddr: L + 0x2000n }), code: "UNSUPPORTED", field: "p_vaddr", mentions: ["p_vaddr"] },
@@ -1050,7 +1052,8 @@ describe("RELOCATION and relocation-related header checks", () => {
     const pie = buildPie({ entries: [{ offset: L + 0x10n, type: R_X86_64_RELATIVE, addend: L }] });
     const vm = await createVm({ ram, files: fromMap({ pie }) });
     vm.ram.write(0x10000, pat(0x21000, 4));
-    await expectUnchanged(vm, () => vm.loadKernel("pie", { at: 0x20800 }), "UNSUPPORTED", { image: "pie", mentions: ["linear"] });
+    // At its link address: its RELA RELATIVE entries are applied there too.
+    await expectUnchanged(vm, () => vm.loadKernel("pie", { at: 0x20000 }), "UNSUPPORTED", { image: "pie", mentions: ["linear"] });
   });
 });
 
@@ -1069,10 +1072,11 @@ describe("modules: device trees and empty files", () => {
     { what: "totalsize 0xffffffff", bytes: () => fdt({ totalsize: 0xffffffff }, 0x60), code: "TRUNCATED", field: "totalsize", mentions: ["totalsize", "0xffffffff"] },
     { what: "totalsize smaller than the header", bytes: () => fdt({ totalsize: 0x20 }, 0x60), code: "BAD_HEADER", field: "totalsize", mentions: ["totalsize", "0x20"] },
     { what: "off_dt_struct outside totalsize", bytes: () => fdt({ off_dt_struct: 0x100 }), code: "BAD_HEADER", field: "off_dt_struct", mentions: ["off_dt_struct", "0x100"] },
-    { what: "off_dt_struct + size_dt_struct past totalsize", bytes: () => fdt({ size_dt_struct: 0x30 }), code: "BAD_HEADER", field: "off_dt_struct", mentions: ["off_dt_struct"] },
+    { what: "off_dt_struct + size_dt_struct past totalsize", bytes: () => fdt({ size_dt_struct: 0x30 }), code: "BAD_HEADER", field: "size_dt_struct", mentions: ["off_dt_struct", "0x30"] },
     { what: "off_dt_struct inside the header", bytes: () => fdt({ off_dt_struct: 0x10 }), code: "BAD_HEADER", field: "off_dt_struct", mentions: ["off_dt_struct", "0x10"] },
-    { what: "off_dt_strings outside totalsize", bytes: () => fdt({ off_dt_strings: 0x5c }), code: "BAD_HEADER", field: "off_dt_strings", mentions: ["off_dt_strings", "0x5c"] },
-    { what: "off_mem_rsvmap outside totalsize", bytes: () => fdt({ off_mem_rsvmap: 0x58 }), code: "BAD_HEADER", field: "off_mem_rsvmap", mentions: ["off_mem_rsvmap", "0x58"] },
+    { what: "off_dt_strings outside totalsize", bytes: () => fdt({ off_dt_strings: 0x5c }), code: "BAD_HEADER", field: "size_dt_strings", mentions: ["off_dt_strings", "0x5c"] },
+    // libfdt's check_off_ allows off_mem_rsvmap up to totalsize itself; one past it is refused.
+    { what: "off_mem_rsvmap outside totalsize", bytes: () => fdt({ off_mem_rsvmap: 0x61 }), code: "BAD_HEADER", field: "off_mem_rsvmap", mentions: ["off_mem_rsvmap", "0x61"] },
     { what: "a file shorter than the FDT header", bytes: () => fdt({}, 0x10), code: "TRUNCATED", field: "totalsize", mentions: ["16"] },
   ];
   for (const c of fdtCases) {

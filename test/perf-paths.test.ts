@@ -290,55 +290,68 @@ function expectPatched(vm: Vm, entries: Rela[]) {
   for (const e of entries) expect(u64At(vm, Number(e.offset + DELTA))).toBe(BigInt.asUintN(64, e.addend + DELTA));
 }
 
-describe("relocation tables inside the image: written from the checked bytes, applied in guest RAM", () => {
-  it("the plan copies the table from the bytes read while planning, the rest of its segment from the file", async () => {
+describe("relocation tables inside the image: checked and applied where they land in guest RAM", () => {
+  it("the plan holds no table bytes: the table lands with its segment's copy", async () => {
     const { elf, table } = pie(sites());
     const file = bytesFile("k", elf);
     const plan = await planElf(file, await readElf(file), { base: B });
     expect(plan.copies).toEqual([
-      { dst: B, src: 0x1000, len: 0x100 },
-      { dst: B + 0x100, src: 0x1100, len: table.length, bytes: table },
-      { dst: B + 0x100 + table.length, src: 0x1100 + table.length, len: 0x1000 - 0x100 - table.length },
+      { dst: B, src: 0x1000, len: 0x1000 },
       { dst: B + 0x1000, src: 0x2000, len: 0x1000 },
     ]);
     const r = plan.relocs[0];
-    expect(r.kind === "elf" && r.table).toBe(plan.copies[1].bytes);
+    expect(r.kind === "elf" && { table: r.table, imageOffset: r.imageOffset, src: r.src, len: r.len })
+      .toEqual({ table: undefined, imageOffset: 0x100, src: 0x1100, len: table.length });
   });
 
-  for (const source of ["in memory", "journaled"] as const) {
-    it(`${source}: the check streams the table once, the apply pass reads it in RAM; sites patched, table intact`, async () => {
+  for (const source of ["in memory, fresh RAM", "in memory, dirty RAM", "journaled"] as const) {
+    it(`${source}: one check and one apply pass, both over the table in RAM; sites patched, table intact`, async () => {
       const entries = sites();
       const { elf, table } = pie(entries);
-      const files: Source = source === "in memory" ? fromMap({ k: elf }) : { open: async (n) => plainFile(n, (d, p) => d.set(elf.subarray(p, p + d.length)), elf.length) };
-      const vm = await dirtyVm(files);
+      const files: Source = source !== "journaled" ? fromMap({ k: elf }) : { open: async (n) => plainFile(n, (d, p) => d.set(elf.subarray(p, p + d.length)), elf.length) };
+      const vm = source === "in memory, fresh RAM" ? await createVm({ ram: [{ base: 0x4000_0000, size: 32 * MiB }], files }) : await dirtyVm(files);
       const batches = vi.spyOn(vm.core, "forEachBatch");
+      const check = vi.spyOn(vm.core, "elfRelocCheck");
       const apply = vi.spyOn(vm.core, "elfRelocApply");
-      await vm.loadKernel("k", { at: B });
-      expect(batches).toHaveBeenCalledTimes(1);
-      expect(apply).toHaveBeenCalledTimes(1);
-      expect(apply.mock.calls[0][0]).toBe(vm.ram.linear(B + 0x100, table.length));
-      expect(apply.mock.calls[0][1]).toBe(entries.length);
+      const k = await vm.loadKernel("k", { at: B });
+      expect(batches).not.toHaveBeenCalled();
+      const at = vm.ram.linear(B + 0x100, table.length);
+      expect(check.mock.calls.map((c) => [c[0], c[1]])).toEqual([[at, entries.length]]);
+      expect(apply.mock.calls.map((c) => [c[0], c[1]])).toEqual([[at, entries.length]]);
+      expect(k.arch.format === "elf" && k.arch.relocations).toBe(entries.length);
       expectPatched(vm, entries);
       expect(same(vm.ram.read(B + 0x100, table.length), table)).toBe(true);
       expect(same(vm.ram.read(B, 0x100), elf.subarray(0x1000, 0x1100))).toBe(true);
     });
+
+    it(`${source}: a bad entry found in RAM rolls the load back (RAM and ledger as before)`, async () => {
+      const entries = sites();
+      entries[40] = { offset: LINK + 0x5000n, addend: 0n }; // past the image
+      const { elf } = pie(entries);
+      const files: Source = source !== "journaled" ? fromMap({ k: elf }) : { open: async (n) => plainFile(n, (d, p) => d.set(elf.subarray(p, p + d.length)), elf.length) };
+      const vm = source === "in memory, fresh RAM" ? await createVm({ ram: [{ base: 0x4000_0000, size: 32 * MiB }], files }) : await dirtyVm(files);
+      const err = await expectRefused(vm, () => vm.loadKernel("k", { at: B }), "RELOCATION");
+      expect(err.message).toMatch(/entry 40: RELATIVE site 0x15000 is outside/);
+      if (source === "in memory, fresh RAM") expect(vm.ram.read(0x4000_0000, 32 * MiB).every((x) => x === 0)).toBe(true);
+    });
   }
 
-  it("a site inside the table itself: applied the streamed way, with the streamed result", async () => {
-    // Entry 0 patches entry 5's r_addend. Streamed, entry 5 still uses its addend as checked
-    // (read while planning); in place it would read the patched one.
+  it("a site inside the table itself: the table is copied out of RAM before any patch and applied from the copy", async () => {
+    // Entry 0 patches entry 5's r_addend. Applied from the copy, entry 5 still uses its addend as
+    // checked; applied in place it would read the patched one.
     const entries = sites();
     entries[0] = { offset: LINK + BigInt(0x100 + 5 * 24 + 16), addend: 0x1234n };
     const { elf } = pie(entries);
     const vm = await dirtyVm(fromMap({ k: elf }));
     const apply = vi.spyOn(vm.core, "elfRelocApply");
     await vm.loadKernel("k", { at: B });
+    expect(apply.mock.calls.length).toBeGreaterThan(0);
     expect(apply.mock.calls.every(([ptr]) => ptr === vm.core.batch)).toBe(true);
     expect(u64At(vm, B + 0x100 + 5 * 24 + 16)).toBe(0x1234n + DELTA);
     expectPatched(vm, entries.slice(1));
   });
 
-  it("a file that changes after planning cannot change the relocations: the table applied is the one checked", async () => {
+  it("a file that changes after planning: the table checked is the one that landed, and a bad one is refused", async () => {
     const entries = sites();
     const good = pie(entries);
     // The same file with every entry now naming a site 1 MiB below the image.
@@ -346,21 +359,34 @@ describe("relocation tables inside the image: written from the checked bytes, ap
     let now = good.elf;
     const file = plainFile("k", (d, p) => d.set(now.subarray(p, p + d.length)), good.elf.length);
     const vm = await dirtyVm();
-    const before = vm.ram.read(0x4000_0000, B - 0x4000_0000);
+    const before = vm.ram.read(0x4000_0000, 32 * MiB);
     const plan = await planElf(file, await readElf(file), { base: B });
     const c = check(plan, vm.ram, vm.ledger, vm.core);
     now = evil;
-    await execute(c, vm.ram, vm.ledger, vm.core);
-    expect(same(vm.ram.read(0x4000_0000, B - 0x4000_0000), before)).toBe(true);
-    expect(same(vm.ram.read(B + 0x100, good.table.length), good.table)).toBe(true);
-    expectPatched(vm, entries);
+    const err = await execute(c, vm.ram, vm.ledger, vm.core).catch((e) => e);
+    expect(err).toBeInstanceOf(GuestImageError);
+    expect(err.code).toBe("RELOCATION");
+    expect(same(vm.ram.read(0x4000_0000, 32 * MiB), before)).toBe(true);
+    expect(vm.placed()).toEqual([]);
+  });
+
+  it("a dry run checks the table as read from the file, and writes nothing", async () => {
+    const entries = sites();
+    const vm = await dirtyVm(fromMap({ k: pie(entries).elf, bad: pie(entries.map((e, i) => (i === 7 ? { ...e, offset: 0n } : e))).elf }));
+    const before = vm.ram.read(0x4000_0000, 32 * MiB);
+    const k = await vm.loadKernel("k", { at: B, dryRun: true });
+    expect(k.arch.format === "elf" && k.arch.relocations).toBe(entries.length);
+    const err = await vm.loadKernel("bad", { at: B, dryRun: true }).catch((e) => e);
+    expect(err.code).toBe("RELOCATION");
+    expect(err.message).toContain("entry 7");
+    expect(same(vm.ram.read(0x4000_0000, 32 * MiB), before)).toBe(true);
   });
 
   it("a read failing after the table's neighbours were copied: RAM and ledger as before", async () => {
     const { elf } = pie(sites());
     let reads = 0;
     const vm = await dirtyVm({ open: async (n) => plainFile(n, (d, p) => {
-      if (d.length === 0x1000 && ++reads === 1) throw new Error("disk gone");
+      if (d.length === 0x1000 && ++reads === 2) throw new Error("disk gone");
       d.set(elf.subarray(p, p + d.length));
     }, elf.length) });
     await expectRefused(vm, () => vm.loadKernel("k", { at: B }), "IO");
@@ -378,7 +404,7 @@ describe("relocation tables inside the image: written from the checked bytes, ap
     expect(same(vm.ram.read(0x4000_0000, 32 * MiB), before)).toBe(true);
   });
 
-  it("without its relocations the plan still places every file byte; without its copies the table is streamed", async () => {
+  it("without its relocations the plan still places every file byte; the relocation step alone then works on the image in RAM", async () => {
     const entries = sites();
     const { elf } = pie(entries);
     const file = bytesFile("k", elf);
@@ -391,21 +417,17 @@ describe("relocation tables inside the image: written from the checked bytes, ap
     const apply = vi.spyOn(vm.core, "elfRelocApply");
     const l = new Ledger();
     await execute(check({ ...plan, copies: [], zeros: [] }, vm.ram, l, vm.core), vm.ram, l, vm.core);
-    expect(apply.mock.calls.every(([ptr]) => ptr === vm.core.batch)).toBe(true);
+    expect(apply.mock.calls.map((c) => c[0])).toEqual([vm.ram.linear(B + 0x100, 24)]);
     expectPatched(vm, entries);
   });
 
-  it("a copy written after the table's, over it: the table is streamed", async () => {
-    const entries = sites();
-    const { elf } = pie(entries);
+  it("a zero fill over the table: refused before anything is written", async () => {
+    const { elf } = pie(sites());
     const file = bytesFile("k", elf);
     const plan = await planElf(file, await readElf(file), { base: B });
     const vm = await dirtyVm();
-    const over = { ...plan, copies: [...plan.copies, { dst: B + 0x100, src: 0x1100, len: 24 }] };
-    const apply = vi.spyOn(vm.core, "elfRelocApply");
-    await execute(check(over, vm.ram, vm.ledger, vm.core), vm.ram, vm.ledger, vm.core);
-    expect(apply.mock.calls.every(([ptr]) => ptr === vm.core.batch)).toBe(true);
-    expectPatched(vm, entries);
+    const over = { ...plan, zeros: [...plan.zeros, { dst: B + 0x100, len: 24 }] };
+    await expectRefused(vm, async () => execute(check(over, vm.ram, vm.ledger, vm.core), vm.ram, vm.ledger, vm.core), "UNSUPPORTED");
   });
 
   it("a copy whose bytes are not its length is refused before anything is written", async () => {
@@ -413,7 +435,7 @@ describe("relocation tables inside the image: written from the checked bytes, ap
     const file = bytesFile("k", elf);
     const plan = await planElf(file, await readElf(file), { base: B });
     const vm = await dirtyVm();
-    const bad = { ...plan, copies: plan.copies.map((c) => (c.bytes ? { ...c, len: c.len + 1 } : c)) };
+    const bad = { ...plan, copies: [...plan.copies, { dst: B, src: 0x1000, len: 0x10, bytes: new Uint8Array(0x11) }] };
     await expectRefused(vm, async () => execute(check(bad, vm.ram, vm.ledger, vm.core), vm.ram, vm.ledger, vm.core), "UNSUPPORTED");
   });
 

@@ -120,6 +120,27 @@ describe("x86 relocs data, 64-bit kernel, all three groups", () => {
     await expect(vm.loadKernel("k", { at: 0x300_0000, relocs: "k" })).rejects.toThrow(/64-bit group entry 0/);
   });
 
+  it("with 32-bit groups, refuses a move that takes the kernel out of the sign-extended 32-bit space (BAD_ADDRESS)", async () => {
+    // misc.c adds delta to u32 sites: a kernel at 0xffffffff81000000 moved by 4 GiB (or by 2 GiB)
+    // would keep the move modulo 2^32 in those sites while its 64-bit sites get all of it.
+    for (const at of [0x1_0100_0000, 0x8100_0000]) {
+      const vm = await createVm({ ram: [{ base: at - 0x10_0000, size: 0x100_0000 }], files: fromMap({ bzimage: file }) });
+      vm.ram.view(at - 0x10_0000, 0x100_0000).fill(0xee);
+      const err = await vm.loadKernel("bzimage", { at, relocs: "bzimage" }).catch((e) => e);
+      expect(err.code, err.message).toBe("BAD_ADDRESS");
+      expect(err.message).toContain("32-bit");
+      expect(vm.placed()).toEqual([]);
+      expect(vm.ram.read(at - 0x10_0000, 0x100_0000).every((b) => b === 0xee)).toBe(true);
+    }
+    // The same kernel with only a 64-bit group loads there, every 64-bit site moved by all of it.
+    const only64 = kernel64(s64, stream64([], [], s64.map((s) => addr32(s.off))));
+    const at = 0x1_0100_0000;
+    const vm = await createVm({ ram: [{ base: at, size: 0x100_0000 }], files: fromMap({ k: only64 }) });
+    await vm.loadKernel("k", { at, relocs: "k" });
+    const dv = new DataView(vm.ram.read(at, 0x3000).buffer);
+    for (const s of s64) expect(dv.getBigUint64(s.off, true)).toBe((s.value + BigInt(at) - PBASE) & 0xffff_ffff_ffff_ffffn);
+  });
+
   it("refuses data without its terminating zero words", async () => {
     const trailer = u32le([addr32(0x10), addr32(0x14)]); // no zero word anywhere
     const bad = kernel64([], trailer);
@@ -146,6 +167,17 @@ describe("x86 relocs data, 32-bit kernel, separate relocs file", () => {
     const dv = new DataView(vm.ram.read(0x200_0000, 0x1000).buffer);
     expect(dv.getUint32(0x20, true)).toBe(V + 0x300 + 0x100_0000);
     expect(dv.getUint32(0x24, true)).toBe(0x1234);
+  });
+
+  it("refuses to place or relocate it at or above 4 GiB (BAD_ADDRESS): its addresses are 32-bit", async () => {
+    for (const at of [0x1_0000_0000, 0x4000_0000]) {
+      // 0x40000000: physically below 4 GiB, but the move takes its virtual addresses (0xc1000000 on) past 2^32.
+      const vm = await createVm({ ram: [{ base: at, size: 0x100_0000 }], files: fromMap({ k: file, r: relocs }) });
+      const err = await vm.loadKernel("k", { at, relocs: "r" }).catch((e) => e);
+      expect(err.code, err.message).toBe("BAD_ADDRESS");
+      expect(err.message).toContain(`0x${at.toString(16)}`);
+      expect(vm.placed()).toEqual([]);
+    }
   });
 
   it("refuses relocs data for a kernel that is not x86", async () => {

@@ -5,6 +5,10 @@ import { inspectFile, type Inspection } from "guest-image";
 import { openRef, runLoad, toLoadError, type ImageRef, type LoadError, type LoadRequest, type LoadResult, type Slot } from "./load.js";
 import { memoryMapSvg, niceStep } from "./map.js";
 import { fmtHex, fmtSize, parseNum } from "./units.js";
+// v86 and xterm.js (~0.5 MB) load on the first Boot click, not with the page.
+type BootModule = typeof import("./boot.js");
+let bootModule: BootModule | undefined;
+const loadBootModule = async (): Promise<BootModule> => (bootModule ??= await import("./boot.js"));
 
 interface Pick {
   name: string;
@@ -208,6 +212,7 @@ function render(): void {
     if (s.id !== "kernel") $<HTMLInputElement>("input.align", el).placeholder = "0x1000";
   }
   $<HTMLButtonElement>("#load").disabled = !SLOTS.some((s) => picks[s.id]) || document.body.dataset.state === "loading";
+  $<HTMLButtonElement>("#boot").disabled = !picks.kernel || document.body.dataset.state === "loading" || booting;
 }
 
 function showError(err: LoadError | null): void {
@@ -400,9 +405,105 @@ function setupPageDrop(): void {
   });
 }
 
+// ── boot in v86 ──────────────────────────────────────────────────────────────────────────────
+
+/** The bundled x86 sample (examples/make-samples.mjs): what Boot runs while the samples are chosen. */
+const X86_SAMPLE = "hello-x86.mb";
+const X86_FORMATS = ["bzimage", "multiboot"];
+let booting = false;
+
+/** Kernel and initrd for v86: the chosen ones, or the x86 sample when the samples' AArch64 kernel is chosen. */
+function bootImages(): { kernel: ImageRef; initrd?: ImageRef; note: string } | LoadError {
+  const k = picks.kernel;
+  if (!k) return { code: "BAD_ARGUMENT", message: "choose a kernel first (an x86 bzImage or Multiboot kernel)" };
+  const initrd = picks.initrd ? { slot: "initrd" as const, name: picks.initrd.name, src: picks.initrd.src, bytes: picks.initrd.size } : undefined;
+  const fmt = k.inspection?.format;
+  const isSample = !("blob" in k.src) && k.src.file === SAMPLES.kernel;
+  if (isSample && !X86_FORMATS.includes(fmt ?? "")) {
+    const base = new URL("samples/", document.baseURI).href;
+    return {
+      kernel: { slot: "kernel", name: X86_SAMPLE, src: { base, file: X86_SAMPLE } },
+      initrd,
+      note: `v86 is a 32-bit x86 PC: the bundled AArch64 sample cannot run there, so this boots the bundled x86 sample ${X86_SAMPLE} (a Multiboot kernel) with ${initrd ? `${initrd.name} as its module` : "no module"}.`,
+    };
+  }
+  if (fmt && !X86_FORMATS.includes(fmt)) {
+    return { code: "UNSUPPORTED", message: `${k.name} is ${k.inspection!.description}: v86 boots 32-bit x86 kernels (a bzImage or a Multiboot kernel)`, image: k.name };
+  }
+  return { kernel: { slot: "kernel", name: k.name, src: k.src, bytes: k.size }, initrd, note: "" };
+}
+
+async function boot(): Promise<void> {
+  if (booting) return;
+  const t0 = performance.now();
+  showError(null);
+  const imgs = bootImages();
+  if ("code" in imgs) {
+    showError(imgs);
+    document.body.dataset.boot = "error";
+    return;
+  }
+  booting = true;
+  document.body.dataset.boot = "placing";
+  render();
+  const bar = $("#progress-bar");
+  $("#progress").hidden = false;
+  bar.style.width = "0%";
+  $("#console").hidden = false;
+  $("#boot-note").textContent = imgs.note;
+  const stats = $("#boot-stats");
+  stats.innerHTML = `<span class="stat">placing…</span>`;
+  let first = "";
+  let placed = "";
+  const status = (bytes: number | null) => {
+    stats.innerHTML = `${placed}${first}<span class="stat live" id="boot-bytes">${bytes === null ? "running, waiting for the guest…" : `<b>${bytes}</b> bytes from the guest`}</span>`;
+  };
+  try {
+    const { bootInV86 } = await loadBootModule();
+    await bootInV86({ kernel: imgs.kernel, initrd: imgs.initrd, cmdline: $<HTMLInputElement>("#cmdline").value }, $("#terminal"), t0, {
+      onProgress: (d, t) => (bar.style.width = `${t ? Math.min(100, (d / t) * 100) : 100}%`),
+      onPlaced: (b) => {
+        placed = `<span class="stat">${b.protocol === "linux" ? "Linux 32-bit boot protocol" : "Multiboot 1"}</span><span class="stat" id="place-time">placed in <b>${b.placeMs.toFixed(1)} ms</b></span>`;
+        status(null);
+        showBootMap(b.ram, b.placed, b.protocol === "linux" ? b.linux!.kernel.name : b.multiboot!.kernel.name, imgs.initrd?.name);
+        document.body.dataset.boot = "running";
+      },
+      onFirstByte: (ms) => {
+        first = `<span class="stat" id="first-byte">first guest byte <b>${(ms / 1000).toFixed(2)} s</b> after the click</span>`;
+      },
+      onBytes: (n) => status(n),
+    });
+  } catch (e) {
+    showError(toLoadError(e));
+    document.body.dataset.boot = "error";
+    stats.innerHTML = `<span class="stat bad">boot failed</span>`;
+  } finally {
+    booting = false;
+    $("#progress").hidden = true;
+    render();
+  }
+}
+
+/** The memory map of a v86 boot: v86's guest RAM from 0, with what guest-image placed in it. */
+function showBootMap(ram: { base: number; size: number }, placed: Array<{ name: string; paddr: number; size: number }>, kernel: string, initrd?: string): void {
+  $("#result").hidden = false;
+  const kind = (n: string) => (n === kernel ? "kernel" : n === initrd ? "initrd" : "other");
+  const total = placed.reduce((n, p) => n + p.size, 0);
+  $("#stats").innerHTML = `<span class="stat"><b>${placed.length}</b> placements</span><span class="stat"><b>${fmtSize(total)}</b> in v86's RAM</span>`;
+  $("#map-caption").textContent = `v86 guest RAM [${fmtHex(ram.base)}, ${fmtHex(ram.base + ram.size)}) · ${fmtSize(ram.size)} · drawn to scale, a tick every ${fmtSize(niceStep(ram.size))}`;
+  $("#map").innerHTML = memoryMapSvg(ram, placed.map((p) => ({ ...p, kind: kind(p.name) })));
+  $("#placements tbody").innerHTML = placed
+    .map((p) => `<tr data-name="${esc(p.name)}"><td><span class="dot kind-${kind(p.name)}"></span>${esc(p.name)}</td><td></td><td class="num start">${fmtHex(p.paddr)}</td><td class="num end">${fmtHex(p.paddr + p.size)}</td><td class="num">${fmtSize(p.size)}</td><td></td><td></td></tr>`)
+    .join("");
+}
+
+// For the end-to-end test and the curious: the guest's serial output so far.
+(globalThis as unknown as { guestImageDemo: unknown }).guestImageDemo = { serial: () => bootModule?.serialOutput() ?? "" };
+
 buildSlots();
 setupPageDrop();
 $("#load").addEventListener("click", () => void load());
+$("#boot").addEventListener("click", () => void boot());
 $("#use-samples").addEventListener("click", () => void useSamples());
 for (const id of ["#ram-base", "#ram-size"]) $(id).addEventListener("input", render);
 document.body.dataset.state = "idle";

@@ -93,11 +93,15 @@ export async function relocCase(lib, shared, { file, relocsFile, ramBase = 0, at
   }, restore);
   results.oursHash = hash32(mem(), lin, imageSize);
 
-  // The core's apply pass alone (what check() adds is the validation pass before it).
+  // The core's apply pass alone (what the relocation step adds to it is the validation pass),
+  // reading an ELF table where it lies in the image, as the loader does.
   const r = plan.relocs[0];
+  const table = r.kind === "elf" ? (r.table ?? pristine.slice(r.imageOffset, r.imageOffset + r.len)) : undefined;
   results.oursApply = await sample(runs, () => {
-    if (r.kind === "elf") {
-      vm.core.forEachBatch(r.table, r.entsize, (ptr, n) => {
+    if (r.kind === "elf" && r.imageOffset !== undefined && !r.table) {
+      vm.core.elfRelocApply(lin + r.imageOffset, r.len / r.entsize, r.entsize, r.is64, r.bigEndian, r.rela, r.relativeType, r.vbase, lin, r.delta);
+    } else if (r.kind === "elf") {
+      vm.core.forEachBatch(table, r.entsize, (ptr, n) => {
         vm.core.elfRelocApply(ptr, n, r.entsize, r.is64, r.bigEndian, r.rela, r.relativeType, r.vbase, lin, r.delta);
         return -1;
       });
@@ -108,12 +112,12 @@ export async function relocCase(lib, shared, { file, relocsFile, ramBase = 0, at
 
   results.js = await sample(runs, () => {
     const bad = r.kind === "elf"
-      ? relaJs(mem(), lin, r.table, Number(r.vbase), Number(r.delta), segs)
+      ? relaJs(mem(), lin, table, Number(r.vbase), Number(r.delta), segs)
       : x86Js(mem(), lin, r.groups, r.vbase32, Number(r.delta), segs);
     if (bad >= 0) throw new Error(`pure-JS check refused entry ${bad}`);
   }, restore);
   results.jsHash = hash32(mem(), lin, imageSize);
-  results.count = r.kind === "elf" ? r.table.length / r.entsize : r.groups.reduce((n, g) => n + g.entries.length / 4, 0);
+  results.count = r.kind === "elf" ? r.len / r.entsize : r.groups.reduce((n, g) => n + g.entries.length / 4, 0);
   results.relocations = plan.result.arch.relocations;
   for (const x of extra) results[x.name] = await x.run({ vm, plan, restore, mem });
   return results;

@@ -5,7 +5,8 @@
 // gets the same memory map (shared/reference/qemu-reference.md; hw/arm/boot.c, hw/riscv/boot.c,
 // hw/i386/x86.c):
 //   arm64  kernel  Image: RAM + text_offset, + 2 MiB when text_offset < 4 KiB and image_size ≠ 0
-//                  (QEMU's boot stub owns the RAM base); a raw or image_size-0 file: RAM + 0x80000
+//                  (QEMU's boot stub owns the RAM base); a raw or image_size-0 file: RAM + 0x80000.
+//                  An Image.gz by the header of what it decompresses to (QEMU gunzips first).
 //   arm    kernel  zImage/raw: RAM + 0x10000 (KERNEL_LOAD_ADDR)
 //   arm*   initrd  page_align(max(RAM + min(RAM size / 2, 128 MiB), ELF high address))
 //   arm*   dtb     align_up(initrd end, 2 MiB on arm64 / 4 KiB on arm); no initrd: the initrd address
@@ -43,8 +44,11 @@
 //          free pages from 0x1000, below 0x9fc00: identity-mapped by any loader page table; the
 //          GDT at the lowest free address, 0 when free, and the 64-bit page tables after them,
 //          x86-tables.ts; automatic placement keeps out of 0x9fc00–0x100000, x86-e820.ts),
-//          kernel where its header asks (pref_address / code32_start), initrd as high as
-//          possible below initrd_addr_max (boot.rst: "as high in memory as possible"), without
+//          kernel: a relocatable bzImage at pref_address (boot.rst: "a relocating bootloader
+//          should attempt to load at this address if possible"), else the lowest free
+//          kernel_alignment-aligned range above it; any other kernel where its header asks
+//          (code32_start); initrd as high as possible below initrd_addr_max (boot.rst: "as
+//          high in memory as possible"), without
 //          QEMU's ACPI carve-out (we write no ACPI tables; place yours first and they are avoided).
 import type { RamRegion } from "../ram/guest-ram.js";
 

@@ -13,8 +13,11 @@
 // anything is placed. A failure after the first placement (e.g. no room left for the initrd)
 // leaves what was already placed in the VM; the error names the step.
 import { GuestImageError } from "../errors.js";
-import { readArm64Header, readRiscvHeader } from "../formats/arm64-image.js";
-import type { BzImageKernelArch } from "../formats/bzimage.js";
+import { arm64ImageFormat, IMAGE_HEADER_SIZE, readArm64Header, readRiscvHeader } from "../formats/arm64-image.js";
+import { inflatePrefix, readGzipMember } from "../compress/gunzip.js";
+import { getInflater } from "../compress/inflate.js";
+import type { ImageFile } from "../sources/source.js";
+import { readBzImage, type BzImage, type BzImageKernelArch } from "../formats/bzimage.js";
 import { sniff } from "../formats/detect.js";
 import { machineName, readElf } from "../formats/elf.js";
 import { SETUP_HEADER_OFFSET, XLF_CAN_BE_LOADED_ABOVE_4G, XLF_KERNEL_64 } from "../formats/bzimage.js";
@@ -40,6 +43,7 @@ import { ARM64_STUB_ALIGN, arm64Stub } from "./stubs/arm64.js";
 import { ARM_STUB_ALIGN, armStub } from "./stubs/arm.js";
 import { RISCV_STUB_ALIGN, riscvStub } from "./stubs/riscv.js";
 import { prepareUkiBoot, type PcrBank, type UkiBootInfo } from "./uki.js";
+import { loadX86Direct } from "./x86-direct.js";
 
 export type { Layout, LinuxArch } from "./layout.js";
 export type { Arm64CpuState, ArmCpuState, RiscvCpuState, BootStub } from "./cpu-arm.js";
@@ -70,6 +74,14 @@ export interface BootLinuxOptions {
    * provides them (`cpu.gdtr` and, in long mode, `cpu.cr3` are then null).
    */
   x86Tables?: boolean;
+  /**
+   * x86 direct boot (src/boot/x86-direct.ts): decompress the bzImage's payload on the host, place
+   * the vmlinux inside at its link address and enter it (startup_64 / startup_32) instead of the
+   * bzImage's own decompressor. Default layout only; 64-bit entry on x86_64, 32-bit on x86.
+   * `{ at }`: place it there instead (a relocatable kernel, `at` aligned to kernel_alignment; a
+   * 32-bit kernel's relocations are applied).
+   */
+  x86Direct?: boolean | { at: number };
   /**
    * x86: ranges the e820 map lists as reserved (type default 2), in addition to the VM's own
    * (createVm `reserved`); automatic placement keeps out of them.
@@ -213,12 +225,16 @@ async function bootPlain(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
   let kformat: string;
   let textOffset: bigint | null = null;
   let imageSize: bigint | null = null;
+  let gzPayload: "arm64-image" | "raw" | null = null;
   try {
     const { format } = await sniff(kfile);
     kformat = format.name;
     if (kformat === "arm64-image") ({ text_offset: textOffset, image_size: imageSize } = await readArm64Header(kfile));
     if (kformat === "riscv-image") ({ text_offset: textOffset, image_size: imageSize } = await readRiscvHeader(kfile));
     if (kformat === "elf") checkElfMachine(arch, opts.kernel, machineName((await readElf(kfile)).header.machine));
+    // QEMU reads an arm64 Image.gz's header after decompressing it (hw/arm/boot.c
+    // load_aarch64_image): its layout needs the payload's kind, text_offset and image_size.
+    if (kformat === "gzip" && arch === "arm64") ({ payload: gzPayload, textOffset, imageSize } = await gzipPayloadHead(kfile));
   } finally {
     await kfile.close();
   }
@@ -289,7 +305,7 @@ async function bootPlain(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
     }
   };
   const ram = mainRam(vm.ram.regions);
-  const ctx: Ctx = { vm, opts, arch, layout, ram, kformat, textOffset, imageSize, initrdSize, dtbFileSize, freeSpace, hartId, firmwareIsElf, seeds, record, step };
+  const ctx: Ctx = { vm, opts, arch, layout, ram, kformat, gzPayload, textOffset, imageSize, initrdSize, dtbFileSize, freeSpace, hartId, firmwareIsElf, seeds, record, step };
   if (fam === "x86") return bootX86(ctx, placements);
   return bootDt(ctx, fdt!, placements);
 }
@@ -301,6 +317,8 @@ interface Ctx {
   layout: Layout;
   ram: { base: number; size: number };
   kformat: string;
+  /** arm64 gzip kernel: what its decompressed payload is (textOffset/imageSize are then the payload's). */
+  gzPayload: "arm64-image" | "raw" | null;
   textOffset: bigint | null;
   imageSize: bigint | null;
   initrdSize: number;
@@ -482,10 +500,13 @@ function kernelAddress(c: Ctx, firmware: LoadedKernel | undefined): number | und
   const textOffset = c.textOffset === null ? 0 : Number(c.textOffset);
   if (arch === "arm64") {
     if (layout === "default") return ram.base; // the format adds text_offset to the 2 MiB-aligned base
-    // QEMU: text_offset < 4 KiB (and image_size ≠ 0) → +2 MiB; a raw file → +0x80000. A gzip/zboot
-    // Image is only read once decompressed: Linux has text_offset 0 since 5.8, so +2 MiB.
-    if (kformat === "raw") return ram.base + QEMU_ARM64_RAW_KERNEL_OFFSET;
-    if (kformat === "arm64-image" && (c.imageSize === 0n || textOffset >= QEMU_ARM_BOOTLOADER_MAX_SIZE)) return ram.base;
+    // QEMU (hw/arm/boot.c load_aarch64_image): gunzip first, then text_offset < 4 KiB (and
+    // image_size ≠ 0) → +2 MiB; no Image magic → +0x80000. An Image.gz lands where the Image does.
+    // (An EFI zboot is not unpacked by QEMU 7.2; newer QEMU's rule for it is the Image's, and
+    // Linux has text_offset 0 since 5.8, so +2 MiB.)
+    const kind = kformat === "gzip" ? c.gzPayload : kformat;
+    if (kind === "raw") return ram.base + QEMU_ARM64_RAW_KERNEL_OFFSET;
+    if (kind === "arm64-image" && (c.imageSize === 0n || textOffset >= QEMU_ARM_BOOTLOADER_MAX_SIZE)) return ram.base;
     return ram.base + 2 * MiB;
   }
   if (arch === "arm") return ram.base + (layout === "qemu" ? QEMU_ARM_KERNEL_OFFSET : ARM_ZIMAGE_OFFSET);
@@ -504,6 +525,16 @@ function kernelAddress(c: Ctx, firmware: LoadedKernel | undefined): number | und
     return target - textOffset;
   }
   return target;
+}
+
+/** The first bytes of a gzip kernel's payload: an arm64 Image (and its header fields) or not. */
+async function gzipPayloadHead(file: ImageFile): Promise<{ payload: "arm64-image" | "raw"; textOffset: bigint | null; imageSize: bigint | null }> {
+  const m = await readGzipMember({ file, start: 0, end: file.size, name: file.name, what: "gzip data" });
+  // A payload that does not inflate is reported by the load itself, with the full checks.
+  const head = await inflatePrefix(m, file, getInflater(), IMAGE_HEADER_SIZE).catch(() => new Uint8Array(0));
+  if (!arm64ImageFormat.test(head, head.length)) return { payload: "raw", textOffset: null, imageSize: null };
+  const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  return { payload: "arm64-image", textOffset: dv.getBigUint64(0x08, true), imageSize: dv.getBigUint64(0x10, true) };
 }
 
 function checkElfMachine(arch: LinuxArch, image: string, machine: string): void {
@@ -561,6 +592,45 @@ function bootSeeds(seed: number | bigint | undefined): { rng: Uint8Array; kaslr:
 
 // ── x86: bzImage + command line + zero page ──
 
+/**
+ * layout "default", x86 kernel. boot.rst, pref_address: "If nonzero, represents a preferred load
+ * address for the kernel. A relocating bootloader should attempt to load at this address if
+ * possible." So a relocatable bzImage with a pref_address goes there first. If that range is
+ * taken or not RAM, the fallback is what boot.rst allows a relocatable kernel: any address, the
+ * kernel realigning itself to kernel_alignment; since it never runs below pref_address (init_size:
+ * runtime_start = align_up(max(load, pref_address), kernel_alignment)), we take the lowest
+ * kernel_alignment-aligned free range at or above pref_address that holds both the kernel and
+ * its init_size window (below 4 GiB unless XLF_CAN_BE_LOADED_ABOVE_4G). Everything else (no
+ * pref_address, not relocatable, not a bzImage) goes where its header asks (code32_start).
+ */
+async function loadX86KernelDefault(vm: Vm, name: string, kformat: string): Promise<LoadedKernel> {
+  if (kformat !== "bzimage") return vm.loadKernel(name, {});
+  const f = await vm.open(name);
+  let bz: BzImage;
+  try {
+    bz = await readBzImage(f);
+  } finally {
+    await f.close();
+  }
+  const h = bz.header;
+  const pref = h.pref_address ?? 0n;
+  if (!bz.relocatable || pref === 0n || pref > BigInt(Number.MAX_SAFE_INTEGER)) return vm.loadKernel(name, {});
+  try {
+    return await vm.loadKernel(name, { at: Number(pref) });
+  } catch (e) {
+    if (!(e instanceof GuestImageError) || !["OVERLAP", "OUT_OF_RAM", "BAD_ADDRESS"].includes(e.code)) throw e;
+    const span = Math.max(bz.kernelSize, h.init_size ?? 0);
+    const above4g = (bz.xloadflags & XLF_CAN_BE_LOADED_ABOVE_4G) !== 0;
+    let at: number;
+    try {
+      at = vm.findFree(span, { align: h.kernel_alignment ?? 4 * KiB, min: Number(pref), max: above4g ? undefined : 4 * GiB, from: "bottom" });
+    } catch {
+      throw e; // nowhere at or above pref_address: the first refusal says why pref_address failed
+    }
+    return vm.loadKernel(name, { at });
+  }
+}
+
 async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> {
   const { vm, opts, layout } = c;
   const arch = c.arch as X86CpuState["arch"];
@@ -573,7 +643,21 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
   const reserved = [...vm.reserved, ...checkReserved(opts.reserved, "reserved")];
   const avoid = [...reserved, { base: LEGACY_HOLE_START, size: LEGACY_HOLE_END - LEGACY_HOLE_START }];
 
-  const kernel = await c.step("placing the kernel", () => vm.loadKernel(opts.kernel, qemu ? { at: QEMU_X86_PROT_ADDR } : {}));
+  const directOpt = opts.x86Direct ?? false;
+  const directAt = typeof directOpt === "object" && directOpt !== null ? directOpt.at : undefined;
+  if (typeof directOpt !== "boolean" && (typeof directOpt !== "object" || directOpt === null || !Number.isSafeInteger(directAt) || directAt! < 0)) {
+    throw bad("x86Direct", `x86Direct must be true, false or { at: address }, got ${JSON.stringify(directOpt)}`);
+  }
+  const direct = directOpt !== false;
+  if (direct && (qemu || mode === "real")) {
+    throw bad("x86Direct", "direct boot enters the decompressed kernel itself, which has no real-mode entry: use the default layout and the 64-bit (x86_64) or 32-bit (x86) entry");
+  }
+  if (direct && arch === "x86_64" && mode === "protected") {
+    throw new GuestImageError("UNSUPPORTED", 'direct boot of an x86_64 kernel enters startup_64 (an x86_64 vmlinux has no 32-bit entry): use x86Mode "long"', { image: opts.kernel, field: "x86Mode" });
+  }
+  const kernel = direct
+    ? await c.step("decompressing and placing the kernel (direct boot)", () => loadX86Direct(vm, opts.kernel, { arch: arch as "x86" | "x86_64", at: directAt }))
+    : await c.step("placing the kernel", () => (qemu ? vm.loadKernel(opts.kernel, { at: QEMU_X86_PROT_ADDR }) : loadX86KernelDefault(vm, opts.kernel, c.kformat)));
   c.record("kernel", kernel);
   const k = kernel.arch as unknown as BzImageKernelArch;
   const h = k.setup_header;

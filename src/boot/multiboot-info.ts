@@ -6,7 +6,11 @@
 // kernel or a module. Layout, from `at` (every pointer in it is absolute, `at` + offset):
 //
 //   at + 0     multiboot_info, the full 116-byte layout of the spec (QEMU writes only the
-//              first 88 bytes; the framebuffer fields after them stay zero here, flag 12 clear)
+//              first 88 bytes). The VBE fields (72-87, flag 11) and framebuffer fields (88-115,
+//              flag 12) are filled when the caller describes its display (`vbe`, `framebuffer`):
+//              a kernel whose header sets flags bit 2 ("information about the video mode table
+//              must be available to the kernel", spec 3.1.2) needs one of them, and is refused
+//              (UNSUPPORTED, naming the flag) without.
 //   at + 116   module list: 16 bytes per module {mod_start, mod_end, string, reserved}
 //   then       memory map: 24 bytes per entry {u32 size = 20, u64 base_addr, u64 length, u32 type}
 //   then       strings, NUL-terminated UTF-8: the command line, each module's string, the boot
@@ -32,6 +36,8 @@ export const MBI_FLAG_CMDLINE = 1 << 2; // cmdline
 export const MBI_FLAG_MODS = 1 << 3; // mods_count, mods_addr
 export const MBI_FLAG_MMAP = 1 << 6; // mmap_length, mmap_addr
 export const MBI_FLAG_BOOT_LOADER_NAME = 1 << 9; // boot_loader_name
+export const MBI_FLAG_VBE = 1 << 11; // vbe_control_info … vbe_interface_len
+export const MBI_FLAG_FRAMEBUFFER = 1 << 12; // framebuffer_addr … color_info
 
 /** Byte offsets in multiboot_info (spec 3.3 table). */
 export const MBI = {
@@ -72,6 +78,37 @@ export interface MultibootInfoOptions {
   bootLoaderName?: string;
   /** The kernel's header flag bit 0: every module must start on a 4 KiB boundary. */
   pageAlignModules?: boolean;
+  /**
+   * The kernel's header flag bit 2 (MultibootKernelArch.requirements.video_mode): video mode
+   * information must be provided, so `framebuffer` or `vbe` is required.
+   */
+  videoMode?: boolean;
+  /** Flag 12: the framebuffer the kernel is handed (spec 3.3, framebuffer_*). */
+  framebuffer?: MultibootFramebuffer;
+  /** Flag 11: VBE information (spec 3.3, vbe_*): where the caller placed the VBE 00h/01h results. */
+  vbe?: MultibootVbe;
+}
+
+/** Spec 3.3 framebuffer_type: 0 indexed colour, 1 direct RGB, 2 EGA text. */
+export type MultibootFramebuffer =
+  & { addr: number; pitch: number; width: number; height: number; bpp: number }
+  & (
+    | { type: "indexed"; paletteAddr: number; paletteColors: number }
+    | { type: "rgb"; red: { position: number; size: number }; green: { position: number; size: number }; blue: { position: number; size: number } }
+    | { type: "text" }
+  );
+
+export interface MultibootVbe {
+  /** Physical address of the VBE control information (VBE function 00h), u32. */
+  controlInfo: number;
+  /** Physical address of the VBE mode information (VBE function 01h), u32. */
+  modeInfo: number;
+  /** The current video mode, VBE 3.0 format (u16). */
+  mode: number;
+  /** VBE 2.0+ protected mode interface: segment, offset, length (u16 each; 0 when absent). */
+  interfaceSeg?: number;
+  interfaceOff?: number;
+  interfaceLen?: number;
 }
 
 export interface MultibootInfo {
@@ -129,6 +166,59 @@ function contiguousKiB(rs: Array<[number, number]>, start: number, max: number):
   return r ? Math.floor(Math.min(r[1] - start, max) / KIB) : 0;
 }
 
+function intIn(v: unknown, field: string, max: number): number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v > max) {
+    bad("BAD_ARGUMENT", field, `${field} must be an integer in [0, ${hex(max)}], got ${String(v)}`);
+  }
+  return v as number;
+}
+
+/** Spec 3.3 framebuffer_* and color_info (6 bytes), validated to their field widths. */
+function framebufferFields(f: MultibootFramebuffer): { addr: number; pitch: number; width: number; height: number; bpp: number; type: number; colorInfo: Uint8Array } {
+  if (!f || typeof f !== "object") bad("BAD_ARGUMENT", "framebuffer", "framebuffer must be an object");
+  const U32 = 0xffffffff;
+  const addr = checkAddress(f.addr, "framebuffer.addr", { image: "multiboot-info" }); // u64 in the structure
+  const pitch = intIn(f.pitch, "framebuffer.pitch", U32);
+  const width = intIn(f.width, "framebuffer.width", U32);
+  const height = intIn(f.height, "framebuffer.height", U32);
+  const bpp = intIn(f.bpp, "framebuffer.bpp", 0xff);
+  const colorInfo = new Uint8Array(6);
+  const cv = new DataView(colorInfo.buffer);
+  let type: number;
+  if (f.type === "indexed") {
+    type = 0;
+    // color_info: framebuffer_palette_addr (u32), framebuffer_palette_num_colors (u16).
+    cv.setUint32(0, intIn(f.paletteAddr, "framebuffer.paletteAddr", U32), true);
+    cv.setUint16(4, intIn(f.paletteColors, "framebuffer.paletteColors", 0xffff), true);
+  } else if (f.type === "rgb") {
+    type = 1;
+    // color_info: red_field_position, red_mask_size, green_…, blue_… (u8 each).
+    (["red", "green", "blue"] as const).forEach((c, i) => {
+      const ch = f[c];
+      if (!ch || typeof ch !== "object") bad("BAD_ARGUMENT", `framebuffer.${c}`, `framebuffer.${c} must be { position, size }`);
+      colorInfo[2 * i] = intIn(ch.position, `framebuffer.${c}.position`, 0xff);
+      colorInfo[2 * i + 1] = intIn(ch.size, `framebuffer.${c}.size`, 0xff);
+    });
+  } else if (f.type === "text") {
+    type = 2; // EGA text: width/height in characters, pitch in bytes per line, bpp 16; no color_info
+  } else {
+    bad("BAD_ARGUMENT", "framebuffer.type", `framebuffer.type must be "indexed", "rgb" or "text", got ${JSON.stringify((f as { type: unknown }).type)}`);
+  }
+  return { addr, pitch, width, height, bpp, type: type!, colorInfo };
+}
+
+function vbeFields(v: MultibootVbe): { controlInfo: number; modeInfo: number; mode: number; seg: number; off: number; len: number } {
+  if (!v || typeof v !== "object") bad("BAD_ARGUMENT", "vbe", "vbe must be an object");
+  return {
+    controlInfo: intIn(v.controlInfo, "vbe.controlInfo", 0xffffffff),
+    modeInfo: intIn(v.modeInfo, "vbe.modeInfo", 0xffffffff),
+    mode: intIn(v.mode, "vbe.mode", 0xffff),
+    seg: intIn(v.interfaceSeg ?? 0, "vbe.interfaceSeg", 0xffff),
+    off: intIn(v.interfaceOff ?? 0, "vbe.interfaceOff", 0xffff),
+    len: intIn(v.interfaceLen ?? 0, "vbe.interfaceLen", 0xffff),
+  };
+}
+
 /** Builds the Multiboot information structure for placement at `opts.at`. */
 export function buildMultibootInfo(opts: MultibootInfoOptions): MultibootInfo {
   if (!opts || typeof opts !== "object") bad("BAD_ARGUMENT", "options", "buildMultibootInfo needs an options object");
@@ -159,6 +249,15 @@ export function buildMultibootInfo(opts: MultibootInfoOptions): MultibootInfo {
     }
     return { paddr, end: paddr + size, str: m.cmdline === undefined ? null : cString(m.cmdline, `${field}.cmdline`) };
   });
+  const fb = opts.framebuffer === undefined ? null : framebufferFields(opts.framebuffer);
+  const vbe = opts.vbe === undefined ? null : vbeFields(opts.vbe);
+  if (opts.videoMode && !fb && !vbe) {
+    throw new GuestImageError(
+      "UNSUPPORTED",
+      "the kernel's Multiboot header sets flags bit 2 (video mode information must be provided, spec 3.1.2), but no framebuffer or vbe description was given to fill the info structure's fields (flags 11/12)",
+      { image: "multiboot-info", field: "flags" },
+    );
+  }
   const cmdline = opts.cmdline === undefined ? null : cString(opts.cmdline, "cmdline");
   const loaderName = opts.bootLoaderName === undefined ? null : cString(opts.bootLoaderName, "bootLoaderName");
 
@@ -222,6 +321,25 @@ export function buildMultibootInfo(opts: MultibootInfoOptions): MultibootInfo {
     flags |= MBI_FLAG_BOOT_LOADER_NAME;
     w32(MBI.boot_loader_name, at + loaderOff!);
     bytes.set(loaderName, loaderOff!);
+  }
+  if (vbe) {
+    flags |= MBI_FLAG_VBE;
+    w32(MBI.vbe_control_info, vbe.controlInfo);
+    w32(MBI.vbe_mode_info, vbe.modeInfo);
+    dv.setUint16(MBI.vbe_mode, vbe.mode, true);
+    dv.setUint16(MBI.vbe_interface_seg, vbe.seg, true);
+    dv.setUint16(MBI.vbe_interface_off, vbe.off, true);
+    dv.setUint16(MBI.vbe_interface_len, vbe.len, true);
+  }
+  if (fb) {
+    flags |= MBI_FLAG_FRAMEBUFFER;
+    dv.setBigUint64(MBI.framebuffer_addr, BigInt(fb.addr), true);
+    w32(MBI.framebuffer_pitch, fb.pitch);
+    w32(MBI.framebuffer_width, fb.width);
+    w32(MBI.framebuffer_height, fb.height);
+    bytes[MBI.framebuffer_bpp] = fb.bpp;
+    bytes[MBI.framebuffer_type] = fb.type;
+    bytes.set(fb.colorInfo, MBI.color_info);
   }
   w32(MBI.flags, flags);
   return {

@@ -15,6 +15,7 @@ import { GuestImageError } from "../errors.js";
 import { hex } from "../num.js";
 import { readUki, selectProfile, sectionText, sliceFile, concatFile, stubCmdline, UKI_SECTIONS, type UkiSection } from "../formats/uki.js";
 import { isUki } from "../formats/uki.js";
+import { HEAD_BYTES } from "../formats/format.js";
 import { readBytes, type ImageFile, type Source } from "../sources/source.js";
 import type { Vm } from "../vm.js";
 import type { BootLinuxOptions } from "./linux.js";
@@ -126,7 +127,7 @@ export async function prepareUkiBoot(vm: Vm, opts: BootLinuxOptions): Promise<{ 
   const name = opts.kernel;
   const file = await vm.open(name);
   try {
-    const head = await readBytes(file, 0, Math.min(8192, file.size));
+    const head = await readBytes(file, 0, Math.min(HEAD_BYTES, file.size));
     if (!isUki(head)) {
       for (const k of ["profile", "cmdlineOverride", "measure", "pcrBanks"] as const) {
         if (opts[k] !== undefined) throw new GuestImageError("BAD_ARGUMENT", `${k} is for Unified Kernel Images, and ${name} is not one (no PE .linux section)`, { image: name, field: k });

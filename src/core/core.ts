@@ -12,8 +12,15 @@ interface CoreExports {
   isZero(ptr: number, len: number): number;
   elfRelocCheck(
     table: number, count: number, entsize: number, is64: number, be: number,
-    relativeType: number, vbase: bigint, segs: number, nsegs: number,
+    relativeType: number, strict: number, vbase: bigint, segs: number, nsegs: number,
   ): number;
+  relocCount(): number;
+  rela64le(
+    apply: number, table: number, count: number, entsize: number, relativeType: number, strict: number,
+    vbase: bigint, segs: number, nsegs: number, image: number, delta: bigint,
+  ): number;
+  relrCheck(table: number, count: number, is64: number, be: number, vbase: bigint, segs: number, nsegs: number, cont: number): number;
+  relrApply(table: number, count: number, is64: number, be: number, vbase: bigint, image: number, delta: bigint, cont: number): number;
   elfRelocApply(
     table: number, count: number, entsize: number, is64: number, be: number, rela: number,
     relativeType: number, vbase: bigint, image: number, delta: bigint,
@@ -163,17 +170,44 @@ export class Core {
     return -1;
   }
 
+  /**
+   * Checks `count` REL/RELA entries at `ptr` against the segment table: the index of the first
+   * bad one, or -1 (then relocCount() is the number of RELATIVE entries). Not `strict`: types
+   * other than RELATIVE and NONE are passed over instead of refused.
+   */
   elfRelocCheck(
     ptr: number, count: number, entsize: number, is64: boolean, be: boolean,
-    relativeType: number, vbase: bigint, nsegs: number,
+    relativeType: number, vbase: bigint, nsegs: number, strict = true,
   ): number {
-    return this.x.elfRelocCheck(ptr, count, entsize, +is64, +be, relativeType, BigInt.asIntN(64, vbase), this.segTable, nsegs);
+    // ELF64 little-endian (most tables): one small export for both passes, so V8 optimises just
+    // those loops, once (see assembly/index.ts).
+    if (is64 && !be) return this.x.rela64le(0, ptr, count, entsize, relativeType, +strict, BigInt.asIntN(64, vbase), this.segTable, nsegs, 0, 0n);
+    return this.x.elfRelocCheck(ptr, count, entsize, +is64, +be, relativeType, +strict, BigInt.asIntN(64, vbase), this.segTable, nsegs);
+  }
+
+  /** Sites found by the last successful elfRelocCheck or relrCheck. */
+  relocCount(): number {
+    return this.x.relocCount() >>> 0;
+  }
+
+  /**
+   * Checks a DT_RELR table of `count` words at `ptr`: index of the first bad word, or -1. With
+   * `cont`, the words continue those of the previous call (a table passed in batches).
+   */
+  relrCheck(ptr: number, count: number, is64: boolean, be: boolean, vbase: bigint, nsegs: number, cont = false): number {
+    return this.x.relrCheck(ptr, count, +is64, +be, BigInt.asIntN(64, vbase), this.segTable, nsegs, +cont);
+  }
+
+  /** Applies a DT_RELR table checked by relrCheck (every site += delta); returns the sites patched. */
+  relrApply(ptr: number, count: number, is64: boolean, be: boolean, vbase: bigint, image: number, delta: bigint, cont = false): number {
+    return this.x.relrApply(ptr, count, +is64, +be, BigInt.asIntN(64, vbase), image, BigInt.asIntN(64, delta), +cont) >>> 0;
   }
 
   elfRelocApply(
     ptr: number, count: number, entsize: number, is64: boolean, be: boolean, rela: boolean,
     relativeType: number, vbase: bigint, image: number, delta: bigint,
   ): number {
+    if (is64 && !be && rela) return this.x.rela64le(1, ptr, count, entsize, relativeType, 1, BigInt.asIntN(64, vbase), 0, 0, image, BigInt.asIntN(64, delta)) >>> 0;
     return this.x.elfRelocApply(
       ptr, count, entsize, +is64, +be, +rela, relativeType,
       BigInt.asIntN(64, vbase), image, BigInt.asIntN(64, delta),

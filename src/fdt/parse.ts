@@ -11,7 +11,7 @@
 // then the memory reservation block (8-aligned pairs of u64 ending with 0,0), the structure
 // block (4-aligned tokens) and the strings block (NUL-terminated property names).
 import { GuestImageError, type ErrorCode } from "../errors.js";
-import { FDT_HEADER_SIZE, FDT_MAGIC, type FdtHeader } from "../formats/fdt.js";
+import { checkFdtHeaderBytes, FDT_HEADER_SIZE, fdtHeaderSize, type FdtHeader } from "../formats/fdt.js";
 import { hex } from "../num.js";
 import { readBytes, type ImageFile } from "../sources/source.js";
 import type { Fdt, FdtNode, FdtReservation } from "./tree.js";
@@ -26,8 +26,8 @@ export const FDT_END = 0x9;
 /** We write version 17 and read 16 and 17 (§5.2: "last_comp_version ... shall be 16"). */
 export const FDT_VERSION = 17;
 export const FDT_LAST_COMP_VERSION = 16;
-/** The first version whose node names are unit names, not full paths (libfdt FDT_FIRST_SUPPORTED_VERSION). */
-const FDT_FIRST_SUPPORTED_VERSION = 16;
+/** The first version whose node names are unit names, not full paths (libfdt reads older ones; we do not). */
+const FDT_FIRST_READ_VERSION = 16;
 
 /**
  * Deepest nesting accepted. Linux's unflatten_dt_nodes stops at FDT_MAX_DEPTH 64; real trees
@@ -39,7 +39,7 @@ export interface ParsedFdt extends Fdt {
   header: FdtHeader;
 }
 
-const ALIGN4 = (n: number) => (n + 3) & ~3;
+const ALIGN4 = (n: number) => n + ((4 - (n % 4)) % 4); // exact: no 32-bit `&` (totalsize may reach 2^31 − 1)
 
 /** Parses and validates a whole device tree blob (`blob` may be longer than totalsize). */
 export function parseFdt(blob: Uint8Array, image = "device tree"): ParsedFdt {
@@ -47,28 +47,19 @@ export function parseFdt(blob: Uint8Array, image = "device tree"): ParsedFdt {
   const fail = (code: ErrorCode, field: string, msg: string): never => {
     throw new GuestImageError(code, msg, { image, field });
   };
-  if (blob.length < FDT_HEADER_SIZE) {
-    fail("TRUNCATED", "totalsize", `device tree is ${blob.length} bytes, shorter than its ${FDT_HEADER_SIZE}-byte header`);
-  }
+  // The header check every DTB path shares (libfdt's fdt_check_header, src/formats/fdt.ts) …
+  const h = checkFdtHeaderBytes(blob, blob.length, image);
+  // … then what this reader needs beyond it: unit names (version 16 on) and aligned blocks.
   const dv = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
   const u32 = (o: number) => dv.getUint32(o, false);
-  if (u32(0) !== FDT_MAGIC) fail("BAD_MAGIC", "magic", `magic ${hex(u32(0))} is not the FDT magic 0xd00dfeed`);
-  const h: FdtHeader = {
-    totalsize: u32(4), off_dt_struct: u32(8), off_dt_strings: u32(12), off_mem_rsvmap: u32(16), version: u32(20),
-    last_comp_version: u32(24), boot_cpuid_phys: u32(28), size_dt_strings: u32(32), size_dt_struct: u32(36),
-  };
-  if (h.version < FDT_FIRST_SUPPORTED_VERSION) {
+  if (h.version < FDT_FIRST_READ_VERSION) {
     fail("UNSUPPORTED", "version", `version ${h.version} is older than 16 (node names were full paths then); only versions 16 and 17 are read`);
   }
-  if (h.last_comp_version > FDT_VERSION) {
-    fail("UNSUPPORTED", "last_comp_version", `last_comp_version ${h.last_comp_version} says the tree cannot be read as version ${FDT_VERSION} or older`);
-  }
-  if (h.totalsize > blob.length) fail("TRUNCATED", "totalsize", `totalsize ${hex(h.totalsize)} is larger than the blob (${hex(blob.length)} bytes)`);
-  if (h.totalsize < FDT_HEADER_SIZE) fail("BAD_HEADER", "totalsize", `totalsize ${hex(h.totalsize)} is smaller than the ${FDT_HEADER_SIZE}-byte header`);
 
   // Blocks: each inside [header end, totalsize), aligned as §5.1 requires.
+  const hdr = fdtHeaderSize(h.version);
   const within = (field: keyof FdtHeader, sizeField: keyof FdtHeader | null, off: number, len: number, align: number) => {
-    if (off < FDT_HEADER_SIZE) fail("BAD_HEADER", field, `${field} ${hex(off)} lies inside the ${FDT_HEADER_SIZE}-byte header`);
+    if (off < hdr) fail("BAD_HEADER", field, `${field} ${hex(off)} lies inside the ${hdr}-byte header`);
     if (off % align !== 0) fail("BAD_HEADER", field, `${field} ${hex(off)} is not ${align}-byte aligned (§5.1)`);
     if (off + len > h.totalsize) {
       const f = sizeField ?? field;
@@ -193,16 +184,7 @@ function latin1OrUtf8(b: Uint8Array): string {
  * us allocate more than the file holds), then the whole blob.
  */
 export async function readFdt(file: ImageFile): Promise<ParsedFdt> {
-  if (file.size < FDT_HEADER_SIZE) {
-    throw new GuestImageError("TRUNCATED", `device tree is ${file.size} bytes, shorter than its ${FDT_HEADER_SIZE}-byte header`, { image: file.name, field: "totalsize" });
-  }
-  const head = new DataView((await readBytes(file, 0, FDT_HEADER_SIZE)).buffer);
-  if (head.getUint32(0, false) !== FDT_MAGIC) {
-    throw new GuestImageError("BAD_MAGIC", `magic ${hex(head.getUint32(0, false))} is not the FDT magic 0xd00dfeed`, { image: file.name, field: "magic" });
-  }
-  const totalsize = head.getUint32(4, false);
-  if (totalsize > file.size) {
-    throw new GuestImageError("TRUNCATED", `totalsize ${hex(totalsize)} is larger than the file (${hex(file.size)} bytes)`, { image: file.name, field: "totalsize" });
-  }
-  return parseFdt(await readBytes(file, 0, Math.max(totalsize, FDT_HEADER_SIZE)), file.name);
+  const head = file.size < FDT_HEADER_SIZE ? new Uint8Array(0) : await readBytes(file, 0, FDT_HEADER_SIZE);
+  const { totalsize } = checkFdtHeaderBytes(head, file.size, file.name);
+  return parseFdt(await readBytes(file, 0, totalsize), file.name);
 }

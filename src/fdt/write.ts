@@ -151,5 +151,5 @@ export function writeFdt(fdt: Fdt, opts: WriteFdtOptions = {}): Uint8Array {
 }
 
 function align4(n: number): number {
-  return (n + 3) & ~3;
+  return n + ((4 - (n % 4)) % 4); // exact, no 32-bit `&`
 }

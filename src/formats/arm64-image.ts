@@ -30,6 +30,7 @@ export const RISCV_IMAGE_MAGIC2 = 0x05435352;
 /** boot-image-header.rst: "u64 magic = 0x5643534952; Magic number, little endian, "RISCV"" (deprecated since 0.2). */
 const RISCV_IMAGE_MAGIC = 0x5643534952n;
 const MAGIC_OFFSET = 0x38;
+const RISCV_MAGIC_OFFSET = 0x30;
 
 const MiB = 0x100000;
 /** booting.rst: "The Image must be placed text_offset bytes from a 2MB aligned base address". */
@@ -49,6 +50,13 @@ const ARM64_LEGACY_TEXT_OFFSET_SWAPPED = 0x80000000000n;
 
 const u32le = (h: Uint8Array, o: number) => new DataView(h.buffer, h.byteOffset, h.byteLength).getUint32(o, true);
 const hasMagic = (h: Uint8Array, magic: number) => h.length >= IMAGE_HEADER_SIZE && u32le(h, MAGIC_OFFSET) === magic;
+/**
+ * boot-image-header.rst: "The "magic" field is deprecated as of version 0.2 … The "magic2" field
+ * replaces it". A version 0.1 Image (Linux 5.0–5.4 era) carries only "RISCV\0\0\0" at 0x30 (u64
+ * 0x5643534952) with 0x38 reserved; a current one carries both. Either is a RISC-V Image.
+ */
+const hasRiscvMagic = (h: Uint8Array) =>
+  h.length >= IMAGE_HEADER_SIZE && new DataView(h.buffer, h.byteOffset, h.byteLength).getBigUint64(RISCV_MAGIC_OFFSET, true) === RISCV_IMAGE_MAGIC;
 
 /** booting.rst, flags bits 1-2: "Kernel page size". */
 const PAGE_SIZES = ["unspecified", "4K", "16K", "64K"] as const;
@@ -124,7 +132,7 @@ export interface RiscvImageResult {
   arch: RiscvImageArch;
 }
 
-async function readHeader(file: ImageFile, what: string, magic: number, magicName: string): Promise<DataView> {
+async function readHeader(file: ImageFile, what: string, magic: number | null, magicName: string): Promise<DataView> {
   const image = file.name;
   if (file.size < IMAGE_HEADER_SIZE) {
     throw new GuestImageError("TRUNCATED", `file is ${file.size} bytes, shorter than the ${IMAGE_HEADER_SIZE}-byte ${what} header`, { image, field: "magic" });
@@ -132,7 +140,7 @@ async function readHeader(file: ImageFile, what: string, magic: number, magicNam
   const h = await readBytes(file, 0, IMAGE_HEADER_SIZE);
   const dv = new DataView(h.buffer, h.byteOffset, h.byteLength);
   const m = dv.getUint32(MAGIC_OFFSET, true);
-  if (m !== magic) throw new GuestImageError("BAD_MAGIC", `magic ${hex(m)} at 0x38 is not the ${what} magic ${hex(magic)} (${magicName})`, { image, field: "magic" });
+  if (magic !== null && m !== magic) throw new GuestImageError("BAD_MAGIC", `magic ${hex(m)} at 0x38 is not the ${what} magic ${hex(magic)} (${magicName})`, { image, field: "magic" });
   return dv;
 }
 
@@ -149,7 +157,9 @@ export async function readArm64Header(file: ImageFile): Promise<Arm64ImageHeader
 }
 
 export async function readRiscvHeader(file: ImageFile): Promise<RiscvImageHeader> {
-  const dv = await readHeader(file, "RISC-V Image", RISCV_IMAGE_MAGIC2, '"RSC\\x05"');
+  // A version 0.1 header has only the (since deprecated) "RISCV\0\0\0" at 0x30, no magic2.
+  const v01 = file.size >= IMAGE_HEADER_SIZE && hasRiscvMagic(await readBytes(file, 0, IMAGE_HEADER_SIZE));
+  const dv = await readHeader(file, "RISC-V Image", v01 ? null : RISCV_IMAGE_MAGIC2, '"RSC\\x05"');
   return {
     code0: dv.getUint32(0x00, true),
     code1: dv.getUint32(0x04, true),
@@ -221,6 +231,50 @@ function plan<R>(file: ImageFile, p: Placement, result: R): LoadPlan<R> {
   };
 }
 
+/** booting.rst: "the 48-bit addressable range of physical memory" (flags bit 3 set). */
+const ARM64_PHYS_LIMIT = 2 ** 48;
+
+/**
+ * booting.rst, flags bit 3 "Kernel physical placement":
+ *   0 — "2MB aligned base should be as close as possible to the base of DRAM, since memory below
+ *       it is not accessible via the linear mapping" (kernels before 4.6; an image_size-0 header
+ *       is older still and has the same rule: "versions prior to v4.6 cannot make use of memory
+ *       below the physical offset of the Image");
+ *   1 — "2MB aligned base such that all image_size bytes counted from the start of the image are
+ *       within the 48-bit addressable range of physical memory".
+ * Bit 3 clear: a base above the lowest 2 MiB-aligned base where the Image fits (in RAM, clear of
+ * images already placed) would silently cost the guest all RAM below it: refused, naming both.
+ * Bit 3 set: the image must end at or below 2^48.
+ */
+function checkPhysPlacement(ctx: FormatContext, p: Placement, textOffset: bigint, flags: bigint | null): void {
+  const image = ctx.file.name;
+  if (flags !== null && (flags & 8n) !== 0n) {
+    if (p.load + p.reserve > ARM64_PHYS_LIMIT) {
+      throw new GuestImageError(
+        "BAD_ADDRESS",
+        `the image [${hex(p.load)}, +${hex(p.reserve)}) ends past 2^48: flags bit 3 (physical placement anywhere) still asks for all image_size bytes inside the 48-bit physical range (booting.rst)`,
+        { image, field: "image_size" },
+      );
+    }
+    return;
+  }
+  const base = Number(p.base);
+  const to = Number(textOffset);
+  const step = Math.max(ARM64_BASE_ALIGN, ctx.align);
+  for (const r of [...ctx.ram.regions].sort((a, b) => a.base - b.base)) {
+    for (let cand = Math.ceil(r.base / step) * step; cand < base && cand < r.base + r.size; cand += step) {
+      if (!Array.isArray(ctx.ram.pieces(cand + to, Math.max(p.reserve, 1)))) continue;
+      if (ctx.occupied?.(cand + to, p.reserve)) continue;
+      const why = flags === null ? "image_size is 0 (a kernel before 3.17)" : `flags ${hex(flags)} has bit 3 clear (a kernel before 4.6)`;
+      throw new GuestImageError(
+        "BAD_ADDRESS",
+        `base ${hex(base)} is above ${hex(cand)}, the lowest 2 MiB-aligned base where the Image fits: ${why}, so the kernel cannot use RAM below its base (booting.rst: "as close as possible to the base of DRAM"); load it at ${hex(cand)}`,
+        { image, field: flags === null ? "image_size" : "flags" },
+      );
+    }
+  }
+}
+
 /** Plans an arm64 Image at ctx.at (or the RAM base), checking its header. */
 export async function planArm64Image(ctx: FormatContext): Promise<LoadPlan<Arm64ImageResult>> {
   const image = ctx.file.name;
@@ -239,6 +293,7 @@ export async function planArm64Image(ctx: FormatContext): Promise<LoadPlan<Arm64
   }
   const textOffset = legacy ? ARM64_LEGACY_TEXT_OFFSET : h.text_offset;
   const p = place(ctx, textOffset, h.image_size, ARM64_BASE_ALIGN);
+  checkPhysPlacement(ctx, p, textOffset, legacy ? null : flags);
   const entry = BigInt(p.load);
   const arch: Arm64ImageArch = {
     format: "arm64-image",
@@ -314,7 +369,7 @@ export const arm64ImageFormat: ImageFormat = {
 export const riscvImageFormat: ImageFormat = {
   name: "riscv-image",
   description: "a RISC-V Linux Image",
-  test: (head) => hasMagic(head, RISCV_IMAGE_MAGIC2),
+  test: (head) => hasMagic(head, RISCV_IMAGE_MAGIC2) || hasRiscvMagic(head),
   planKernel: planRiscvImage,
   async inspect(file) {
     const h = await readRiscvHeader(file);

@@ -5,7 +5,9 @@
 // file length before it is used. Loading follows the seL4 x86 loader's whole-image relocation:
 // with base B and D = B − (lowest PT_LOAD p_paddr), every PT_LOAD with p_memsz > 0 goes to
 // p_paddr + D, file bytes first, then zeros up to p_memsz; gaps between segments are untouched.
-// When D ≠ 0, RELATIVE dynamic relocations (and, if given, Linux x86 `relocs` data) are applied.
+// RELATIVE dynamic relocations are applied: RELA ones (*site = B + A, the addend authoritative)
+// whenever the image has them, REL and DT_RELR ones (addend in place) and, if given, Linux x86
+// `relocs` data when D ≠ 0.
 import { GuestImageError } from "../errors.js";
 import { alignUp, hex, toSafe, U64_MASK } from "../num.js";
 import type { CopyOp, ElfRelocOp, LoadPlan, RelocOp, X86RelocGroup, X86RelocOp, ZeroOp } from "../plan.js";
@@ -37,19 +39,27 @@ export const MACHINES: Record<number, string> = {
   243: "riscv", 247: "bpf", 258: "loongarch",
 };
 
-/** R_<machine>_RELATIVE for the machines whose images we relocate (each psABI's relocation table). */
+/**
+ * R_<machine>_RELATIVE (*site = B + A) for the machines whose images we relocate, by e_machine,
+ * from each psABI's relocation table (the numbers binutils' include/elf/<machine>.h gives).
+ */
 const RELATIVE_TYPE: Record<number, number> = {
   62: 8, // R_X86_64_RELATIVE (x86-64 psABI)
   3: 8, // R_386_RELATIVE (i386 psABI)
   183: 1027, // R_AARCH64_RELATIVE (AAELF64)
   40: 23, // R_ARM_RELATIVE (AAELF32)
   243: 3, // R_RISCV_RELATIVE (RISC-V ELF psABI)
+  22: 12, // R_390_RELATIVE (s390x ELF ABI supplement; 31-bit s390 alike)
+  21: 22, // R_PPC64_RELATIVE (64-bit ELF V2 ABI, and V1; both byte orders)
+  20: 22, // R_PPC_RELATIVE (Power Architecture 32-bit ELF ABI)
+  258: 3, // R_LARCH_RELATIVE (LoongArch ELF psABI)
+  43: 22, // R_SPARC_RELATIVE (SPARC V9 ABI; ELF64_R_TYPE_ID, with no type data)
 };
 
 // Dynamic section tags (gABI "Dynamic Section").
 const DT_NULL = 0n, DT_PLTRELSZ = 2n, DT_RELA = 7n, DT_RELASZ = 8n, DT_RELAENT = 9n;
 const DT_REL = 17n, DT_RELSZ = 18n, DT_RELENT = 19n, DT_PLTREL = 20n, DT_JMPREL = 23n;
-const DT_RELRSZ = 35n, DT_RELR = 36n;
+const DT_RELRSZ = 35n, DT_RELR = 36n, DT_RELRENT = 37n;
 
 export interface ElfSegment {
   index: number;
@@ -240,6 +250,11 @@ export interface ElfPlanOptions {
   base?: number;
   /** Linux x86 `relocs` data (arch/x86/tools/relocs output), possibly the kernel file itself. */
   relocs?: ImageFile;
+  /**
+   * Refuse a base that moves an ET_DYN image by other than a multiple of every PT_LOAD's p_align
+   * (gABI: "p_vaddr should equal p_offset, modulo p_align"); set when the caller gave no alignment.
+   */
+  congruent?: boolean;
 }
 
 export interface ElfResult {
@@ -248,15 +263,21 @@ export interface ElfResult {
   arch: ElfKernelArch;
 }
 
-/** Turns a parsed ELF into a load plan at base B (reads relocation tables, writes nothing). */
+const TOP32 = 1n << 32n;
+
+/** Turns a parsed ELF into a load plan at base B (reads the dynamic section, writes nothing). */
 export async function planElf(file: ImageFile, elf: ElfImage, opts: ElfPlanOptions = {}): Promise<LoadPlan<ElfResult>> {
   const image = file.name;
   const h = elf.header;
   let linkPaddr = elf.loads[0].paddr;
   let end = 0n;
+  let vlo = elf.loads[0].vaddr;
+  let vend = 0n;
   for (const s of elf.loads) {
     if (s.paddr < linkPaddr) linkPaddr = s.paddr;
     if (s.paddr + s.memsz > end) end = s.paddr + s.memsz;
+    if (s.vaddr < vlo) vlo = s.vaddr;
+    if (s.vaddr + s.memsz > vend) vend = s.vaddr + s.memsz;
   }
   const nonZeroV = elf.loads.map((s) => s.vaddr).filter((v) => v !== 0n);
   const linkVaddr = nonZeroV.length ? nonZeroV.reduce((a, b) => (b < a ? b : a)) : 0n;
@@ -264,32 +285,31 @@ export async function planElf(file: ImageFile, elf: ElfImage, opts: ElfPlanOptio
   const delta = BigInt(base) - linkPaddr;
   const size = toSafe(end - linkPaddr, "image size", { image }, "TOO_LARGE");
   const dst = (p: bigint, what: string) => toSafe(p + delta, what, { image }, "BAD_ADDRESS");
+  if (h.class === 32 && delta !== 0n) {
+    // Elf32_Addr is 32 bits (gABI): an ELF32 image cannot be placed, relocated or entered at or
+    // above 4 GiB (a RELATIVE site would silently get the move modulo 2^32).
+    const outside = (lo: bigint, hi: bigint) => lo + delta < 0n || hi + delta > TOP32;
+    const what = outside(linkPaddr, end) ? `placed at [${hex(linkPaddr + delta)}, ${hex(end + delta)})`
+      : outside(vlo, vend) ? `relocated to virtual [${hex(vlo + delta)}, ${hex(vend + delta)})`
+        : h.entry !== 0n && outside(h.entry, h.entry + 1n) ? `entered at ${hex(h.entry + delta)}` : undefined;
+    if (what) {
+      throw new GuestImageError("BAD_ADDRESS", `an ELF32 image's addresses are 32-bit: load address ${hex(base)} would have it ${what}, outside [0, 4 GiB)`, { image, field: "load_address" });
+    }
+  }
+  if (opts.congruent && h.type === 3 && delta !== 0n) {
+    for (const s of elf.loads) {
+      if (s.align > 1n && delta % s.align !== 0n) {
+        throw new GuestImageError(
+          "BAD_ALIGNMENT",
+          `load address ${hex(base)} moves the image by ${hex(delta)}, not a multiple of program header ${s.index}'s p_align ${hex(s.align)} (gABI: a segment keeps p_vaddr ≡ p_offset modulo p_align); give an address that keeps it, or an alignment`,
+          { image, field: "p_align" },
+        );
+      }
+    }
+  }
 
   const loadAt = elf.loads.map((s) => dst(s.paddr, `program header ${s.index} load address`));
   const relocs: RelocOp[] = [];
-  const dyn = delta !== 0n ? await dynamicRelocs(file, elf, linkPaddr, delta) : undefined;
-  if (dyn) relocs.push(dyn.op);
-  const copies: CopyOp[] = [];
-  const zeros: ZeroOp[] = [];
-  elf.loads.forEach((s, i) => {
-    const d = loadAt[i];
-    if (s.filesz > 0n) {
-      const c = { dst: d, src: Number(s.offset), len: Number(s.filesz) };
-      // The relocation table's bytes, read above and checked, are written as they are rather than
-      // read again, so the relocations can be applied reading the table in guest RAM.
-      copies.push(...(dyn?.segment === s ? splitAround(c, dyn.offset, dyn.op.table) : [c]));
-    }
-    if (s.memsz > s.filesz) zeros.push({ dst: d + Number(s.filesz), len: Number(s.memsz - s.filesz) });
-  });
-
-  if (opts.relocs) {
-    const x86 = await x86Relocs(opts.relocs, file, elf, linkVaddr, delta);
-    if (delta !== 0n) relocs.push(x86);
-  }
-  const relocationCount = relocs.reduce(
-    (n, r) => n + (r.kind === "elf" ? countRelative(r) : r.groups.reduce((k, g) => k + g.entries.length / 4, 0)),
-    0,
-  );
   const arch: ElfKernelArch = {
     format: "elf",
     entry: (h.entry + delta) & U64_MASK,
@@ -305,10 +325,41 @@ export async function planElf(file: ImageFile, elf: ElfImage, opts: ElfPlanOptio
       index: s.index, type: s.typeName, offset: s.offset, vaddr: s.vaddr, paddr: s.paddr,
       filesz: s.filesz, memsz: s.memsz, flags: s.flags, load_paddr: s.paddr + delta,
     })),
-    relocations: relocationCount,
+    relocations: 0,
     is_reloc_enabled: opts.relocs !== undefined,
     relocs_file: opts.relocs?.name ?? null,
   };
+  // Sites per op, known once each table is checked (check(), or execute() for tables checked
+  // where they land in guest RAM).
+  const sites: number[] = [];
+  const count = () => (arch.relocations = sites.reduce((a, b) => a + b, 0));
+  for (const op of await dynamicRelocs(file, elf, linkPaddr, delta)) {
+    const k = sites.push(0) - 1;
+    op.counted = (n, result) => {
+      sites[k] = n;
+      count();
+      // A container (gzip, uImage…) reports a copy of these fields: keep its count right too.
+      const outer = (result as { arch?: Partial<ElfKernelArch> } | undefined)?.arch;
+      if (outer && outer !== arch && outer.format === "elf") outer.relocations = arch.relocations;
+    };
+    relocs.push(op);
+  }
+  const copies: CopyOp[] = [];
+  const zeros: ZeroOp[] = [];
+  elf.loads.forEach((s, i) => {
+    const d = loadAt[i];
+    if (s.filesz > 0n) copies.push({ dst: d, src: Number(s.offset), len: Number(s.filesz) });
+    if (s.memsz > s.filesz) zeros.push({ dst: d + Number(s.filesz), len: Number(s.memsz - s.filesz) });
+  });
+
+  if (opts.relocs) {
+    const x86 = await x86Relocs(opts.relocs, file, elf, linkVaddr, delta, vlo, vend);
+    if (delta !== 0n) {
+      relocs.push(x86);
+      sites.push(x86.groups.reduce((k, g) => k + g.entries.length / 4, 0));
+      count();
+    }
+  }
   return {
     name: image,
     file,
@@ -322,47 +373,25 @@ export async function planElf(file: ImageFile, elf: ElfImage, opts: ElfPlanOptio
   };
 }
 
-/** A copy as up to three: the bytes before `bytes`' file range, `bytes` themselves, the bytes after. */
-function splitAround(c: CopyOp, offset: number, bytes: Uint8Array): CopyOp[] {
-  const head = offset - c.src;
-  const tail = head + bytes.length;
-  return [
-    ...(head > 0 ? [{ dst: c.dst, src: c.src, len: head }] : []),
-    { dst: c.dst + head, src: offset, len: bytes.length, bytes },
-    ...(tail < c.len ? [{ dst: c.dst + tail, src: c.src + tail, len: c.len - tail }] : []),
-  ];
+/** Maps a link-time virtual address range to the PT_LOAD whose file bytes hold it. */
+function segmentOf(elf: ElfImage, vaddr: bigint, len: bigint): ElfSegment | undefined {
+  return elf.segments.find((s) => s.type === PT_LOAD && vaddr >= s.vaddr && vaddr + len <= s.vaddr + s.filesz);
 }
 
-function countRelative(r: ElfRelocOp): number {
-  const dv = new DataView(r.table.buffer, r.table.byteOffset, r.table.byteLength);
-  let n = 0;
-  for (let o = 0; o < r.table.length; o += r.entsize) {
-    const t = r.is64 ? Number(dv.getBigUint64(o + 8, !r.bigEndian) & 0xffffffffn) : dv.getUint32(o + 4, !r.bigEndian) & 0xff;
-    if (t === r.relativeType) n++;
-  }
-  return n;
-}
-
-/** Maps a link-time virtual address range to file offsets through the PT_LOAD headers. */
-function fileOffset(elf: ElfImage, vaddr: bigint, len: bigint): bigint | undefined {
-  for (const s of elf.segments) {
-    if (s.type === PT_LOAD && vaddr >= s.vaddr && vaddr + len <= s.vaddr + s.filesz) return s.offset + (vaddr - s.vaddr);
-  }
-  return undefined;
-}
+interface Table { what: string; tag: string; addr: bigint; size: bigint; format: "rela" | "rel" | "relr"; entsize: bigint }
 
 /**
- * Reads the REL/RELA tables named by PT_DYNAMIC (DT_RELA/DT_REL and DT_JMPREL). Returns
- * undefined for an image without dynamic relocations. With `segment`, the PT_LOAD whose file
- * bytes hold the whole table as one run, at file `offset` (.rela.dyn in the first PT_LOAD, usually).
+ * The dynamic relocations named by PT_DYNAMIC (DT_RELA/DT_REL with DT_JMPREL, and DT_RELR), as
+ * plan ops: RELA at any base (the addend is authoritative, so even an image at its link address
+ * needs them — lld leaves the sites 0), REL and RELR (addends in place) only when the image moves.
+ * A table that lies in one PT_LOAD's file bytes is not read here: it is checked and applied where
+ * the copies put it in guest RAM. Others are read now.
  */
-async function dynamicRelocs(
-  file: ImageFile, elf: ElfImage, linkPaddr: bigint, delta: bigint,
-): Promise<{ op: ElfRelocOp; segment?: ElfSegment; offset: number } | undefined> {
+async function dynamicRelocs(file: ImageFile, elf: ElfImage, linkPaddr: bigint, delta: bigint): Promise<ElfRelocOp[]> {
   const image = file.name;
   const h = elf.header;
   const dynSeg = elf.segments.find((s) => s.type === PT_DYNAMIC);
-  if (!dynSeg || dynSeg.filesz === 0n) return undefined;
+  if (!dynSeg || dynSeg.filesz === 0n) return [];
   const bad = (code: "BAD_HEADER" | "TRUNCATED" | "UNSUPPORTED" | "RELOCATION", field: string, msg: string) =>
     new GuestImageError(code, msg, { image, field });
   if (dynSeg.offset + dynSeg.filesz > BigInt(file.size)) {
@@ -382,66 +411,91 @@ async function dynamicRelocs(
     if (tag === DT_NULL) break;
     if (!tags.has(tag)) tags.set(tag, dyn.word(o + w, is64));
   }
-  if ((tags.get(DT_RELRSZ) ?? 0n) > 0n && tags.has(DT_RELR)) {
-    throw bad("UNSUPPORTED", "DT_RELR", "packed relative relocations (DT_RELR) are not supported; link without -z pack-relative-relocs");
-  }
-  const tables: Array<{ what: string; addr: bigint; size: bigint; rela: boolean; entsize: bigint }> = [];
+  const tables: Table[] = [];
   const relaEnt = BigInt(is64 ? 24 : 12);
   const relEnt = BigInt(is64 ? 16 : 8);
   if (tags.has(DT_RELA) && (tags.get(DT_RELASZ) ?? 0n) > 0n) {
-    tables.push({ what: "DT_RELA table", addr: tags.get(DT_RELA)!, size: tags.get(DT_RELASZ)!, rela: true, entsize: tags.get(DT_RELAENT) ?? relaEnt });
+    tables.push({ what: "DT_RELA table", tag: "DT_RELA", addr: tags.get(DT_RELA)!, size: tags.get(DT_RELASZ)!, format: "rela", entsize: tags.get(DT_RELAENT) ?? relaEnt });
   }
   if (tags.has(DT_REL) && (tags.get(DT_RELSZ) ?? 0n) > 0n) {
-    tables.push({ what: "DT_REL table", addr: tags.get(DT_REL)!, size: tags.get(DT_RELSZ)!, rela: false, entsize: tags.get(DT_RELENT) ?? relEnt });
+    tables.push({ what: "DT_REL table", tag: "DT_REL", addr: tags.get(DT_REL)!, size: tags.get(DT_RELSZ)!, format: "rel", entsize: tags.get(DT_RELENT) ?? relEnt });
   }
   if (tags.has(DT_JMPREL) && (tags.get(DT_PLTRELSZ) ?? 0n) > 0n) {
-    const rela = tags.get(DT_PLTREL) === DT_RELA;
+    const format = tags.get(DT_PLTREL) === DT_RELA ? "rela" : "rel";
     const addr = tags.get(DT_JMPREL)!;
     const size = tags.get(DT_PLTRELSZ)!;
     // Some linkers count the PLT relocations inside DT_RELASZ as well; do not apply them twice.
-    if (!tables.some((t) => t.rela === rela && addr >= t.addr && addr + size <= t.addr + t.size)) {
-      tables.push({ what: "DT_JMPREL table", addr, size, rela, entsize: rela ? relaEnt : relEnt });
+    if (!tables.some((t) => t.format === format && addr >= t.addr && addr + size <= t.addr + t.size)) {
+      tables.push({ what: "DT_JMPREL table", tag: "DT_JMPREL", addr, size, format, entsize: format === "rela" ? relaEnt : relEnt });
     }
   }
-  if (tables.length === 0) return undefined;
-  if (tables.some((t) => t.rela) && tables.some((t) => !t.rela)) {
+  const relr: Table | undefined = tags.has(DT_RELR) && (tags.get(DT_RELRSZ) ?? 0n) > 0n
+    ? { what: "DT_RELR table", tag: "DT_RELR", addr: tags.get(DT_RELR)!, size: tags.get(DT_RELRSZ)!, format: "relr", entsize: tags.get(DT_RELRENT) ?? BigInt(w) }
+    : undefined;
+  if (tables.some((t) => t.format === "rela") && tables.some((t) => t.format === "rel")) {
     throw bad("UNSUPPORTED", "DT_REL", "an image with both REL and RELA dynamic relocations");
   }
+  // At the link address only RELA has work to do (B + A may differ from what the site holds).
+  const wanted = [
+    ...(tables.length && (delta !== 0n || tables[0].format === "rela") ? [tables] : []),
+    ...(relr && delta !== 0n ? [[relr]] : []),
+  ];
+  if (wanted.length === 0) return [];
   const relativeType = RELATIVE_TYPE[h.machine];
   if (relativeType === undefined) {
-    throw bad("UNSUPPORTED", "e_machine", `relocating a ${machineName(h.machine)} image (e_machine ${h.machine}); RELATIVE relocations are supported for x86_64, i386, aarch64, arm and riscv`);
+    // At the link address nothing is moved: an unknown machine's tables are left as they are.
+    if (delta === 0n) return [];
+    throw bad("UNSUPPORTED", "e_machine", `relocating a ${machineName(h.machine)} image (e_machine ${h.machine}); RELATIVE relocations are supported for ${[...new Set(Object.keys(RELATIVE_TYPE).map((m) => machineName(Number(m))))].join(", ")}`);
   }
   const k = elf.loads[0].vaddr - elf.loads[0].paddr;
   if (elf.loads.some((s) => s.vaddr - s.paddr !== k)) {
     throw bad("UNSUPPORTED", "p_vaddr", "relocating an image whose segments do not share one p_vaddr − p_paddr offset");
   }
-  const parts: Uint8Array[] = [];
-  for (const t of tables) {
-    const want = t.rela ? relaEnt : relEnt;
-    if (t.entsize !== want) throw bad("BAD_HEADER", t.rela ? "DT_RELAENT" : "DT_RELENT", `${t.what}: entry size ${t.entsize} is not ${want}`);
-    if (t.size % t.entsize !== 0n) throw bad("BAD_HEADER", t.rela ? "DT_RELASZ" : "DT_RELSZ", `${t.what}: size ${hex(t.size)} is not a multiple of the entry size ${t.entsize}`);
-    const off = fileOffset(elf, t.addr, t.size);
-    if (off === undefined) throw bad("BAD_HEADER", t.rela ? "DT_RELA" : "DT_REL", `${t.what} [${hex(t.addr)}, +${hex(t.size)}) is not inside the file bytes of any PT_LOAD`);
-    parts.push(await readBytes(file, Number(off), Number(t.size)));
+  const ops: ElfRelocOp[] = [];
+  for (const group of wanted) {
+    const format = group[0].format;
+    for (const t of group) {
+      const want = format === "rela" ? relaEnt : format === "rel" ? relEnt : BigInt(w);
+      const entTag = format === "rela" ? "DT_RELAENT" : format === "rel" ? "DT_RELENT" : "DT_RELRENT";
+      const szTag = t.tag === "DT_JMPREL" ? "DT_PLTRELSZ" : `${t.tag}SZ`;
+      if (t.entsize !== want) throw bad("BAD_HEADER", entTag, `${t.what}: entry size ${t.entsize} is not ${want}`);
+      if (t.size % t.entsize !== 0n) throw bad("BAD_HEADER", szTag, `${t.what}: size ${hex(t.size)} is not a multiple of the entry size ${t.entsize}`);
+      if (!segmentOf(elf, t.addr, t.size)) throw bad("BAD_HEADER", t.tag, `${t.what} [${hex(t.addr)}, +${hex(t.size)}) is not inside the file bytes of any PT_LOAD`);
+    }
+    // One run of one segment's file bytes when the tables lie back to back in the order they
+    // apply: the copies put it in guest RAM, where it is checked and applied. Otherwise read now.
+    const first = group[0].addr;
+    const len = group.reduce((n, t) => n + t.size, 0n);
+    const contiguous = group.every((t, i) => i === 0 || group[i - 1].addr + group[i - 1].size === t.addr);
+    const seg = contiguous ? segmentOf(elf, first, len) : undefined;
+    let table: Uint8Array | undefined;
+    if (!seg) {
+      const parts: Uint8Array[] = [];
+      for (const t of group) {
+        const s = segmentOf(elf, t.addr, t.size)!;
+        parts.push(await readBytes(file, Number(s.offset + (t.addr - s.vaddr)), Number(t.size)));
+      }
+      table = parts.length === 1 ? parts[0] : concat(parts);
+    }
+    ops.push({
+      kind: "elf",
+      what: group.map((t) => t.what).join(" + "),
+      format,
+      table,
+      imageOffset: seg ? Number(seg.paddr + (first - seg.vaddr) - linkPaddr) : undefined,
+      src: seg ? Number(seg.offset + (first - seg.vaddr)) : 0,
+      len: Number(len),
+      entsize: Number(format === "rela" ? relaEnt : format === "rel" ? relEnt : BigInt(w)),
+      is64,
+      bigEndian: h.bigEndian,
+      rela: format === "rela",
+      relativeType,
+      strict: delta !== 0n,
+      vbase: linkPaddr + k,
+      delta,
+    });
   }
-  const table = parts.length === 1 ? parts[0] : concat(parts);
-  const op: ElfRelocOp = {
-    kind: "elf",
-    what: tables.map((t) => t.what).join(" + "),
-    table,
-    entsize: Number(tables[0].rela ? relaEnt : relEnt),
-    is64,
-    bigEndian: h.bigEndian,
-    rela: tables[0].rela,
-    relativeType,
-    vbase: linkPaddr + k,
-    delta,
-  };
-  // One run of one segment's file bytes when the tables lie back to back in the order they apply.
-  const first = tables[0].addr;
-  const contiguous = tables.every((t, i) => i === 0 || tables[i - 1].addr + tables[i - 1].size === t.addr);
-  const seg = contiguous ? elf.loads.find((s) => first >= s.vaddr && first + BigInt(table.length) <= s.vaddr + s.filesz) : undefined;
-  return { op, segment: seg, offset: seg ? Number(seg.offset + (first - seg.vaddr)) : 0 };
+  return ops;
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
@@ -462,7 +516,9 @@ function concat(parts: Uint8Array[]): Uint8Array {
  * only the 32-bit group. Each word is the link-time virtual address of a site (truncated to 32
  * bits); the site's offset in the image is that address minus link_vaddr.
  */
-async function x86Relocs(rf: ImageFile, kernel: ImageFile, elf: ElfImage, linkVaddr: bigint, delta: bigint): Promise<X86RelocOp> {
+async function x86Relocs(
+  rf: ImageFile, kernel: ImageFile, elf: ElfImage, linkVaddr: bigint, delta: bigint, vlo: bigint, vend: bigint,
+): Promise<X86RelocOp> {
   const image = kernel.name;
   const h = elf.header;
   const what = `relocs data "${rf.name}"`;
@@ -505,6 +561,23 @@ async function x86Relocs(rf: ImageFile, kernel: ImageFile, elf: ElfImage, linkVa
     }
     groups.push({ op: ops[g], what: `${names[g]} group`, entries: data.subarray(pos + 4, groupEnd) });
   }
+  // The 32-bit groups hold 32-bit addresses (sign-extended in a 64-bit kernel: -mcmodel=kernel;
+  // zero-extended in a 32-bit one): the moved image must still be addressable by them, or the
+  // u32 arithmetic would silently keep the move modulo 2^32.
+  if (delta !== 0n && groups.some((g) => g.op !== 2 && g.entries.length > 0)) {
+    const lo = vlo + delta;
+    const hi = vend + delta;
+    const ok = h.class === 64
+      ? (lo >= 0n && hi <= 1n << 31n) || (lo >= (1n << 64n) - (1n << 31n) && hi <= 1n << 64n)
+      : lo >= 0n && hi <= 1n << 32n;
+    if (!ok) {
+      throw new GuestImageError(
+        "BAD_ADDRESS",
+        `${what} has 32-bit relocations, whose addresses are ${h.class === 64 ? "sign-extended 32-bit" : "32-bit"}: moving the kernel by ${hex(delta)} would put it at virtual [${hex(lo & U64_MASK)}, ${hex(hi & U64_MASK)}), beyond them`,
+        { image, field: "load_address" },
+      );
+    }
+  }
   return { kind: "x86", what, groups, vbase32: Number(linkVaddr & 0xffffffffn), delta };
 }
 
@@ -520,7 +593,7 @@ export const elfFormat: ImageFormat = {
       base = alignUp(toSafe(link, "link address (lowest p_paddr)", { image: ctx.file.name }), ctx.align, { image: ctx.file.name });
     }
     const relocs = ctx.relocs === undefined ? undefined : ctx.relocs === ctx.file.name ? ctx.file : await ctx.open(ctx.relocs);
-    return planElf(ctx.file, elf, { base, relocs });
+    return planElf(ctx.file, elf, { base, relocs, congruent: ctx.align <= 1 });
   },
   async inspect(file) {
     const elf = await readElf(file);

@@ -32,6 +32,8 @@ export interface FormatContext {
   align: number;
   /** Guest RAM, for placement rules that depend on it (read-only use). */
   ram: GuestRam;
+  /** Whether [paddr, paddr + size) overlaps an image already placed (placement rules that must find the lowest free base). */
+  occupied?(paddr: number, size: number): boolean;
   core: Core;
   /** Opens another file from the VM's source (closed by the VM after the load). */
   open(name: string): Promise<ImageFile>;
@@ -60,5 +62,12 @@ export interface ImageFormat {
   inspect?(file: ImageFile, head: Uint8Array): Promise<Record<string, unknown>>;
 }
 
-/** Bytes of a file's start handed to detection (Multiboot headers sit in the first 8 KiB). */
+/** Bytes of a decompressed payload's start kept for detection and planning (Multiboot headers sit in the first 8 KiB). */
 export const HEAD_BYTES = 8192;
+
+/**
+ * Bytes of a file's start handed to detection: Multiboot 2 headers may sit anywhere in the first
+ * 32 KiB (Multiboot2 Specification 3.1). A decompressed payload keeps HEAD_BYTES only (the gzip
+ * reader's held head; a gzip'd Multiboot 2 kernel must have its header in the first 8 KiB).
+ */
+export const SNIFF_BYTES = 32768;

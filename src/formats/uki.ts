@@ -22,7 +22,7 @@ import { GuestImageError } from "../errors.js";
 import { hex } from "../num.js";
 import type { LoadPlan } from "../plan.js";
 import { checkRead, heldBytes, readBytes, type ImageFile } from "../sources/source.js";
-import type { ImageFormat, KernelResult } from "./format.js";
+import { SNIFF_BYTES, type ImageFormat, type KernelResult } from "./format.js";
 import { peSectionNamesInHead, readPe, type PeHeaders, type PeSection } from "./pe.js";
 
 /** The sections the UKI specification names, in its canonical (PCR 11 measurement) order. */
@@ -254,7 +254,8 @@ export const ukiFormat: ImageFormat = {
     const uki = await readUki(ctx.file);
     const linux = selectProfile(uki, undefined, ctx.file.name).sections.get(".linux")!;
     const inner = sliceFile(ctx.file, `${ctx.file.name}:.linux`, linux.offset, linux.size);
-    const head = await readBytes(inner, 0, Math.min(8192, inner.size));
+    // The section is a file of its own, sniffed like any kernel file (SNIFF_BYTES: Multiboot 2 scans 32 KiB).
+    const head = await readBytes(inner, 0, Math.min(SNIFF_BYTES, inner.size));
     return ctx.planKernel(inner, { head });
   },
   async inspect(file) {

@@ -176,7 +176,9 @@ describe("x86 32-bit entry", () => {
   });
 
   it("no free RAM below 4 GiB for the zero page: OUT_OF_RAM naming the constraint, nothing placed", async () => {
-    const vm = await createVm({ ram: [{ base: 0x100000, size: 0x3000 }, { base: 0x1000000, size: 4 * MiB }, { base: 5 * GiB, size: 64 * MiB }], files: fromMap({ bzImage: bzImage() }) });
+    // The relocatable kernel goes to its pref_address (16 MiB) and its init_size window fills that
+    // region: the only other RAM is above 4 GiB.
+    const vm = await createVm({ ram: [{ base: 0x1000000, size: 4 * MiB }, { base: 5 * GiB, size: 64 * MiB }], files: fromMap({ bzImage: bzImage() }) });
     const e = await bootLinux(vm, { arch: "x86_64", kernel: "bzImage", x86Mode: "protected" }).then(() => undefined, (x: unknown) => x);
     expect(e).toBeInstanceOf(GuestImageError);
     expect((e as GuestImageError).code).toBe("OUT_OF_RAM");

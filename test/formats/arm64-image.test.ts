@@ -167,6 +167,9 @@ describe("arm64 Image size: reserve max(file size, image_size)", () => {
   it("image_size 0 (pre-3.17): text_offset is taken as 0x80000 whatever the field says, size = file size", async () => {
     const bytes = arm64Image({ size: 0x2000, text_offset: 0x12345n, image_size: 0n, flags: 0n });
     const vm = await vmWith(bytes);
+    // Something already sits where base 0x40000000 would put the image, so 0x40200000 is the
+    // lowest base left (a pre-4.6 kernel must take the lowest: see "physical placement" below).
+    await vm.loadModule("other", { at: 0x4008_0000 });
     const k = await vm.loadKernel("Image", { at: 0x4000_0001 });
     expect(k.paddr).toBe(0x4020_0000 + 0x80000);
     expect(k.size).toBe(0x2000);
@@ -185,6 +188,61 @@ describe("arm64 Image size: reserve max(file size, image_size)", () => {
     const e = await vm.loadKernel("Image", { at: RAM_BASE }).catch((x: unknown) => x);
     expect((e as GuestImageError).code).toBe("OUT_OF_RAM");
     expect(vm.placed()).toEqual([]);
+  });
+});
+
+// booting.rst, flags bit 3 "Kernel physical placement": 0 — "2MB aligned base should be as close
+// as possible to the base of DRAM, since memory below it is not accessible via the linear
+// mapping"; 1 — "all image_size bytes counted from the start of the image are within the 48-bit
+// addressable range of physical memory". Expected bases come from that text and the RAM map.
+describe("arm64 Image physical placement (flags bit 3)", () => {
+  const OLD = 0x2n; // LE, 4K pages, bit 3 clear: a kernel before 4.6
+
+  it("bit 3 clear, a base 2 MiB above the RAM base while the RAM base is free → BAD_ADDRESS naming both bases", async () => {
+    const vm = await vmWith(arm64Image({ text_offset: 0x80000n, flags: OLD }));
+    const e = await expectRefused(vm, () => vm.loadKernel("Image", { at: RAM_BASE + 2 * MiB }), "BAD_ADDRESS", "flags");
+    expect(e.message).toContain("0x40200000");
+    expect(e.message).toContain("0x40000000");
+    expect(e.message).toContain("as close as possible to the base of DRAM");
+  });
+
+  it("bit 3 clear: at the lowest 2 MiB base, or with no address (RAM base), it loads", async () => {
+    const vm = await vmWith(arm64Image({ text_offset: 0x80000n, flags: OLD }));
+    expect((await vm.loadKernel("Image", { at: RAM_BASE })).paddr).toBe(RAM_BASE + 0x80000);
+    const vm2 = await vmWith(arm64Image({ text_offset: 0x80000n, flags: OLD }));
+    expect((await vm2.loadKernel("Image")).paddr).toBe(RAM_BASE + 0x80000);
+  });
+
+  it("bit 3 clear: RAM base rounded up to 2 MiB is the lowest suitable base (RAM starting off a 2 MiB boundary)", async () => {
+    const vm = await vmWith(arm64Image({ text_offset: 0x80000n, flags: OLD }), 16 * MiB, 0x4010_0000);
+    expect((await vm.loadKernel("Image", { at: 0x4020_0000 })).paddr).toBe(0x4028_0000);
+    const vm2 = await vmWith(arm64Image({ text_offset: 0x80000n, flags: OLD }), 16 * MiB, 0x4010_0000);
+    await expectRefused(vm2, () => vm2.loadKernel("Image", { at: 0x4040_0000 }), "BAD_ADDRESS", "flags");
+  });
+
+  it("bit 3 clear: lower bases taken by images already placed do not count; the lowest free one is accepted", async () => {
+    const vm = await vmWith(arm64Image({ text_offset: 0x80000n, flags: OLD }));
+    await vm.loadModule("other", { at: RAM_BASE + 0x80000 }); // inside the image range of base 0x40000000
+    expect((await vm.loadKernel("Image", { at: RAM_BASE + 2 * MiB })).paddr).toBe(RAM_BASE + 2 * MiB + 0x80000);
+    const vm2 = await vmWith(arm64Image({ text_offset: 0x80000n, flags: OLD }));
+    await vm2.loadModule("other", { at: RAM_BASE + 0x80000 });
+    const e = await expectRefused(vm2, () => vm2.loadKernel("Image", { at: RAM_BASE + 4 * MiB }), "BAD_ADDRESS", "flags");
+    expect(e.message).toContain("0x40200000");
+  });
+
+  it("bit 3 set (Debian's flags 0xa): any 2 MiB base is fine", async () => {
+    const vm = await vmWith(arm64Image({ text_offset: 0x80000n, flags: 0xan }));
+    expect((await vm.loadKernel("Image", { at: RAM_BASE + 32 * MiB })).paddr).toBe(RAM_BASE + 32 * MiB + 0x80000);
+  });
+
+  it("bit 3 set: the image must end at or below 2^48 (RAM above it) → BAD_ADDRESS; ending exactly at 2^48 loads", async () => {
+    const top = 2 ** 48;
+    const img = arm64Image({ text_offset: 0n, image_size: 0x1000n, size: 0x1000, flags: 0xan });
+    const vm = await vmWithFiles({ Image: img }, 8 * MiB, top - 4 * MiB);
+    await expectRefused(vm, () => vm.loadKernel("Image", { at: top }), "BAD_ADDRESS", "image_size");
+    const vm2 = await vmWithFiles({ Image: arm64Image({ text_offset: 0x1ff000n, image_size: 0x1000n, size: 0x1000, flags: 0xan }) }, 8 * MiB, top - 4 * MiB);
+    const k = await vm2.loadKernel("Image", { at: top - 2 * MiB });
+    expect(k.paddr + k.size).toBe(top);
   });
 });
 

@@ -59,8 +59,16 @@ describe("RISC-V Image detection", () => {
     expect(info.machine).toBe("riscv");
   });
 
-  it("the deprecated magic alone (no magic2) is not matched: raw", async () => {
-    expect((await inspectFile(bytesFile("Image", riscvImage({ magic2: 0 })))).format).toBe("raw");
+  // boot-image-header.rst: "The "magic" field is deprecated as of version 0.2 … The "magic2"
+  // field replaces it": a version 0.1 header has "RISCV\0\0\0" at 0x30 and 0x38 reserved (0).
+  it("a version 0.1 header (only the deprecated magic at 0x30, no magic2) is a RISC-V Image", async () => {
+    const info = await inspectFile(bytesFile("Image", riscvImage({ magic2: 0, version: 0x0000_0001 })));
+    expect(info).toMatchObject({ format: "riscv-image", machine: "riscv", version: "0.1", magic_riscv: true });
+  });
+
+  it("neither magic → raw; a near miss of the v0.1 magic (\"RISCV\" then a non-NUL) → raw", async () => {
+    expect((await inspectFile(bytesFile("Image", riscvImage({ magic2: 0, magic: 0n })))).format).toBe("raw");
+    expect((await inspectFile(bytesFile("Image", riscvImage({ magic2: 0, magic: 0x5643534952n | (0x41n << 40n) })))).format).toBe("raw");
   });
 
   it("a 63-byte file with magic2 is raw", async () => {
@@ -80,6 +88,19 @@ describe("RISC-V Image placement", () => {
     expect(eq(vm.ram.read(0x8020_0000, 0x2000), bytes)).toBe(true);
     expect(vm.ram.read(0x8020_2000, 0x6000).every((x) => x === 0)).toBe(true);
     expect(vm.ram.read(0x8020_8000, 16).every((x) => x === 0xee)).toBe(true);
+  });
+
+  it("version 0.1 header: placed at the 2 MiB base + text_offset, image_size reserved and its tail zeroed", async () => {
+    const bytes = riscvImage({ size: 0x2000, image_size: 0x8000n, magic2: 0, version: 0x0000_0001 });
+    const vm = await vmWith(bytes);
+    const k = await vm.loadKernel("Image");
+    expect(k).toMatchObject({ format: "riscv-image", paddr: 0x8020_0000, entry: 0x8020_0000n, size: 0x8000 });
+    expect(archOf(k.arch).version).toBe("0.1");
+    expect(vm.placed()).toEqual([{ name: "Image", paddr: 0x8020_0000, size: 0x8000 }]);
+    expect(eq(vm.ram.read(0x8020_0000, 0x2000), bytes)).toBe(true);
+    expect(vm.ram.read(0x8020_2000, 0x6000).every((x) => x === 0)).toBe(true);
+    // The reservation is real: a module inside image_size overlaps.
+    await expectRefused(vm, () => vm.loadModule("initrd", { at: 0x8020_7000 }), "OVERLAP");
   });
 
   it("B = 0x80000001 → base 0x80200000, image at 0x80400000", async () => {

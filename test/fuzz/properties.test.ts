@@ -78,6 +78,22 @@ function place(paddr: bigint, size: bigint, more: Omit<Extract<Model, { ok: true
   return { ok: true, paddr, size, ...more };
 }
 
+/**
+ * booting.rst flags bit 3 clear (or a pre-3.17 header): "2MB aligned base should be as close as
+ * possible to the base of DRAM". True when a 2 MiB-aligned base (and aligned as asked) below
+ * `base` would hold the image in RAM clear of the residents: the load is then refused.
+ */
+function lowerArm64Base(base: bigint, textOffset: bigint, reserve: bigint, align: bigint): boolean {
+  const step = align > 0x200000n ? align : 0x200000n;
+  for (const r of FUZZ_RAM) {
+    for (let cand = alignUp(BigInt(r.base), step); cand < base && cand < BigInt(r.base + r.size); cand += step) {
+      const size = reserve > 0n ? reserve : 1n;
+      if (inRam(cand + textOffset, size) && !overlapsResident(cand + textOffset, reserve)) return true;
+    }
+  }
+  return false;
+}
+
 /** Runs a case through the harness and compares the outcome with the model. */
 async function check(c: Record<string, unknown>, model: Model) {
   // The API rounds the address up to the alignment before anything else; past 2^53 − 1 that fails.
@@ -199,6 +215,8 @@ describe("ELF program headers (gABI)", () => {
         const delta = base - link;
         if (p.at === undefined && link > MAX_SAFE) model = { ok: false, codes: ["BAD_ADDRESS"] };
         else if (end - link > MAX_SAFE) model = { ok: false, codes: ["TOO_LARGE"] };
+        // gABI Elf32_Addr: an ELF32 image is never placed at or above 4 GiB.
+        else if (p.cls === 32 && delta !== 0n && base + (end - link) > limit) model = { ok: false, codes: ["BAD_ADDRESS"] };
         else {
           model = place(base, end - link, {
             bytes: loads.filter((s) => s.filesz > 0n).map((s) => ({ at: s.paddr + delta, data: img.subarray(Number(s.offset), Number(s.offset + s.filesz)) })),
@@ -241,6 +259,8 @@ describe("arm64 and RISC-V Image headers (booting.rst, boot-image-header.rst)", 
             const load = base + textOffset;
             const reserve = p.image_size > BigInt(p.len) ? p.image_size : BigInt(p.len);
             if (base > MAX_SAFE || load > MAX_SAFE || load + reserve > MAX_SAFE) model = { ok: false, codes: ["BAD_ADDRESS"] };
+            else if (arch === "arm64" && !legacy && (flags & 8n) !== 0n && load + reserve > 1n << 48n) model = { ok: false, codes: ["BAD_ADDRESS"] };
+            else if (arch === "arm64" && (legacy || (flags & 8n) === 0n) && lowerArm64Base(base, textOffset, reserve, BigInt(p.align))) model = { ok: false, codes: ["BAD_ADDRESS"] };
             else model = place(load, reserve, { bytes: [{ at: load, data: img }], zero: [{ at: load + BigInt(p.len), len: reserve - BigInt(p.len) }] });
           }
         }
@@ -409,6 +429,8 @@ describe("gzip members (RFC 1952)", () => {
         // counts from there is the gzip module's choice, so then only the invariants are checked.
         const base = alignUp(BigInt(p.at ?? 0), 0x200000n);
         model = place(base, lenN, { bytes: [{ at: base, data: payload }] });
+        // The builder's flags 0xa have bit 3: the whole image must lie below 2^48 (booting.rst).
+        if (model.ok && base + lenN > 1n << 48n) model = { ok: false, codes: ["BAD_ADDRESS"] };
         if (!capOk) model = model.ok ? { ok: "any" } : { ok: false, codes: [...model.codes, "OUT_OF_RAM", "TOO_LARGE", "BAD_ADDRESS"] };
       } else if (!capOk) {
         model = { ok: false, codes: ["OUT_OF_RAM", "TOO_LARGE", "BAD_ADDRESS"] };

@@ -31,19 +31,25 @@ import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { readelfDynamic, readelfHeader, readelfHexDump, readelfRelocs, readelfSegments } from "./readelf.js";
+import { readelfDynamic, readelfHeader, readelfHexDump, readelfRelocs, readelfRelr, readelfSegments } from "./readelf.js";
 
-export type CrossArch = "x86_64" | "i686" | "aarch64" | "riscv64" | "arm" | "mips";
+export type CrossArch = "x86_64" | "i686" | "aarch64" | "riscv64" | "arm" | "mips" | "s390x" | "ppc64" | "ppc64le" | "ppc" | "sparc64";
 
 export interface CrossElf {
   arch: CrossArch;
-  kind: "exec" | "pie";
+  kind: FixtureKind;
   path: string;
   class: 32 | 64;
   endian: "little" | "big";
 }
 
-export const CROSS_ARCHES: readonly CrossArch[] = ["x86_64", "i686", "aarch64", "riscv64", "arm", "mips"];
+/**
+ * "relr": the PIE linked with -z pack-relative-relocs (gABI DT_RELR), for the machines whose
+ * Debian bookworm ld (binutils 2.40) packs them: x86-64, i386, ppc64 (both byte orders).
+ */
+export type FixtureKind = "exec" | "pie" | "relr";
+
+export const CROSS_ARCHES: readonly CrossArch[] = ["x86_64", "i686", "aarch64", "riscv64", "arm", "mips", "s390x", "ppc64", "ppc64le", "ppc", "sparc64"];
 
 /** Where the exec fixtures are linked (first PT_LOAD's p_vaddr == p_paddr). */
 export const EXEC_BASE = 0x200000n;
@@ -61,6 +67,8 @@ interface Recipe {
   pieLd: string[];
   /** null: no PIE fixture for this arch */
   pie: null | { relocType: string; relocSection: ".rela.dyn" | ".rel.dyn"; dynTag: "RELA" | "REL" };
+  /** Also link the PIE with -z pack-relative-relocs (DT_RELR). */
+  relr?: boolean;
   /** readelf's Machine text */
   machine: string;
 }
@@ -73,6 +81,7 @@ const RECIPES: Record<CrossArch, Recipe> = {
     ld: ["-m", "elf_x86_64"],
     pieLd: ["--no-ld-generated-unwind-info"], // drop the empty linker-made .eh_frame
     pie: { relocType: "R_X86_64_RELATIVE", relocSection: ".rela.dyn", dynTag: "RELA" },
+    relr: true,
     machine: "Advanced Micro Devices X86-64",
   },
   i686: {
@@ -82,6 +91,7 @@ const RECIPES: Record<CrossArch, Recipe> = {
     ld: ["-m", "elf_i386"],
     pieLd: ["--no-ld-generated-unwind-info"],
     pie: { relocType: "R_386_RELATIVE", relocSection: ".rel.dyn", dynTag: "REL" },
+    relr: true,
     machine: "Intel 80386",
   },
   aarch64: {
@@ -120,6 +130,53 @@ const RECIPES: Record<CrossArch, Recipe> = {
     pie: null,
     machine: "MIPS R3000",
   },
+  s390x: {
+    class: 64,
+    endian: "big",
+    as: ["-m64"],
+    ld: ["-m", "elf64_s390"],
+    pieLd: [],
+    pie: { relocType: "R_390_RELATIVE", relocSection: ".rela.dyn", dynTag: "RELA" },
+    machine: "IBM S/390",
+  },
+  ppc64: {
+    class: 64,
+    endian: "big",
+    as: ["-a64", "-mbig"],
+    ld: ["-m", "elf64ppc"],
+    pieLd: [],
+    pie: { relocType: "R_PPC64_RELATIVE", relocSection: ".rela.dyn", dynTag: "RELA" },
+    relr: true,
+    machine: "PowerPC64",
+  },
+  ppc64le: {
+    class: 64,
+    endian: "little",
+    as: ["-a64", "-mlittle"],
+    ld: ["-m", "elf64lppc"],
+    pieLd: [],
+    pie: { relocType: "R_PPC64_RELATIVE", relocSection: ".rela.dyn", dynTag: "RELA" },
+    relr: true,
+    machine: "PowerPC64",
+  },
+  ppc: {
+    class: 32,
+    endian: "big",
+    as: ["-a32", "-mbig"],
+    ld: ["-m", "elf32ppclinux", "--secure-plt"], // no executable BSS PLT, so the data PT_LOAD is RW
+    pieLd: [],
+    pie: { relocType: "R_PPC_RELATIVE", relocSection: ".rela.dyn", dynTag: "RELA" },
+    machine: "PowerPC",
+  },
+  sparc64: {
+    class: 64,
+    endian: "big",
+    as: ["-64"],
+    ld: ["-m", "elf64_sparc"],
+    pieLd: [],
+    pie: { relocType: "R_SPARC_RELATIVE", relocSection: ".rela.dyn", dynTag: "RELA" },
+    machine: "Sparc v9",
+  },
 };
 
 const COMMON_LD = [
@@ -137,9 +194,10 @@ const COMMON_LD = [
 ];
 const EXEC_LD = ["-static", `-Ttext-segment=0x${EXEC_BASE.toString(16)}`];
 const PIE_LD = ["-static", "-pie", "--no-dynamic-linker", "-z", "text", "-z", "norelro", "--hash-style=sysv"];
+const RELR_LD = ["-z", "pack-relative-relocs"];
 
 /** Bump to force a rebuild when the verification or layout logic changes. */
-const RECIPE_VERSION = "1";
+const RECIPE_VERSION = "2";
 
 const ASM_DIR = fileURLToPath(new URL("./cross-asm/", import.meta.url));
 
@@ -158,6 +216,16 @@ export function toolPrefix(arch: CrossArch): string {
       return "arm-linux-gnueabihf-";
     case "mips":
       return "mips-linux-gnu-";
+    case "s390x":
+      return "s390x-linux-gnu-";
+    case "ppc64":
+      return "powerpc64-linux-gnu-";
+    case "ppc64le":
+      return "powerpc64le-linux-gnu-";
+    case "ppc":
+      return "powerpc-linux-gnu-";
+    case "sparc64":
+      return "sparc64-linux-gnu-";
   }
 }
 
@@ -198,7 +266,7 @@ function sourcePath(arch: CrossArch): string {
 function cacheKey(): string {
   const h = createHash("sha256");
   h.update(`guest-image cross-elf recipe v${RECIPE_VERSION}\n`);
-  h.update(JSON.stringify({ RECIPES, COMMON_LD, EXEC_LD, PIE_LD }));
+  h.update(JSON.stringify({ RECIPES, COMMON_LD, EXEC_LD, PIE_LD, RELR_LD }));
   for (const arch of CROSS_ARCHES) {
     h.update(`\n--- ${arch}.s ---\n`);
     h.update(readFileSync(sourcePath(arch)));
@@ -206,9 +274,10 @@ function cacheKey(): string {
   return h.digest("hex").slice(0, 16);
 }
 
-function fixtureFiles(arch: CrossArch): { kind: "exec" | "pie"; file: string }[] {
-  const out: { kind: "exec" | "pie"; file: string }[] = [{ kind: "exec", file: `${arch}-exec.elf` }];
+function fixtureFiles(arch: CrossArch): { kind: FixtureKind; file: string }[] {
+  const out: { kind: FixtureKind; file: string }[] = [{ kind: "exec", file: `${arch}-exec.elf` }];
   if (RECIPES[arch].pie) out.push({ kind: "pie", file: `${arch}-pie.elf` });
+  if (RECIPES[arch].relr) out.push({ kind: "relr", file: `${arch}-relr.elf` });
   return out;
 }
 
@@ -217,7 +286,7 @@ function check(cond: boolean, path: string, what: string): asserts cond {
 }
 
 /** Verify a freshly linked fixture with readelf (only done once, before it enters the cache). */
-function verify(arch: CrossArch, kind: "exec" | "pie", path: string): void {
+function verify(arch: CrossArch, kind: FixtureKind, path: string): void {
   const r = RECIPES[arch];
   const hdr = readelfHeader(path);
   check(hdr.class === `ELF${r.class}`, path, `class ${hdr.class}`);
@@ -253,6 +322,15 @@ function verify(arch: CrossArch, kind: "exec" | "pie", path: string): void {
     return;
   }
   const pie = r.pie!;
+  if (kind === "relr") {
+    // Every RELATIVE relocation packed: no REL/RELA entries, DT_RELR, 5 decoded sites in .data.
+    check(relocs.length === 0, path, `${relocs.length} REL/RELA relocations left`);
+    const sites = readelfRelr(path).flatMap((x) => x.offsets);
+    check(sites.length === 5, path, `${sites.length} RELR sites`);
+    for (const o of sites) check(o >= dump.addr && o < dump.addr + BigInt(dump.bytes.length), path, "RELR site outside .data");
+    check(readelfDynamic(path).some((d) => d.name === "RELR"), path, "no DT_RELR");
+    return;
+  }
   check(relocs.length >= 4, path, `only ${relocs.length} relocations`);
   for (const rel of relocs) {
     check(rel.type === pie.relocType, path, `relocation type ${rel.type} (want only ${pie.relocType})`);
@@ -284,7 +362,7 @@ function ensureArch(root: string, arch: CrossArch): string {
     run(`${p}as`, [...r.as, "-o", obj, sourcePath(arch)], tmp);
     for (const f of files) {
       const out = join(tmp, f.file);
-      const kindLd = f.kind === "exec" ? EXEC_LD : [...PIE_LD, ...r.pieLd];
+      const kindLd = f.kind === "exec" ? EXEC_LD : [...PIE_LD, ...r.pieLd, ...(f.kind === "relr" ? RELR_LD : [])];
       run(`${p}ld`, [...r.ld, ...COMMON_LD, ...kindLd, "-o", out, obj], tmp);
       verify(arch, f.kind, out);
     }

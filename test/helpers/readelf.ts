@@ -219,13 +219,23 @@ interface RelocSectionText {
 }
 
 /** Split `readelf -rW` output into per-section chunks. */
-function splitRelocSections(args: string[], stdout: string): RelocSectionText[] {
+function splitRelocSections(args: string[], stdout: string, entsize?: (table: string) => number): RelocSectionText[] {
   const sections: RelocSectionText[] = [];
   let cur: RelocSectionText | null = null;
   for (const line of stdout.split("\n")) {
     const h = /^Relocation section '(.*)' at offset 0x[0-9a-f]+ contains (\d+) (?:entry|entries)\b/.exec(line);
     if (h) {
       cur = { name: h[1]!, count: Number(h[2]), title: "", rows: [] };
+      sections.push(cur);
+      continue;
+    }
+    // `readelf -D -r` (tables found through the dynamic section): "'RELA' relocation section at
+    // offset 0x… contains N bytes:".
+    const d = entsize && /^'(\w+)' relocation section at offset 0x[0-9a-f]+ contains (\d+) bytes:/.exec(line);
+    if (d) {
+      const ent = entsize!(d[1]!);
+      if (Number(d[2]) % ent !== 0) fail(args, `${d[2]} bytes is not a whole number of ${ent}-byte entries`, line);
+      cur = { name: d[1]!, count: Number(d[2]) / ent, title: "", rows: [] };
       sections.push(cur);
       continue;
     }
@@ -259,9 +269,33 @@ function isRelrTitle(title: string): boolean {
  */
 export function readelfRelocs(path: string): ReadelfReloc[] {
   const args = ["-rW", path];
-  const { stdout } = runReadelf(args);
+  return parseRelocs(args, splitRelocSections(args, runReadelf(args).stdout));
+}
+
+/** Entry sizes of the tables `readelf -D -r` names, for an ELF of `cls`. */
+function dynEntsize(cls: string): (table: string) => number {
+  const is64 = cls === "ELF64";
+  return (t) => (t === "RELA" ? (is64 ? 24 : 12) : t === "REL" ? (is64 ? 16 : 8) : is64 ? 8 : 4);
+}
+
+/**
+ * `readelf -D -rW`: the REL and RELA relocations found through the dynamic section (for files
+ * without section headers), row count cross-checked against the table's size.
+ */
+export function readelfDynRelocs(path: string): ReadelfReloc[] {
+  const args = ["-D", "-rW", path];
+  return parseRelocs(args, splitRelocSections(args, runReadelf(args).stdout, dynEntsize(readelfHeader(path).class)));
+}
+
+/** `readelf -D -rW`: the addresses a DT_RELR table (found through the dynamic section) relocates. */
+export function readelfDynRelr(path: string): bigint[] {
+  const args = ["-D", "-rW", path];
+  return relrOf(args, splitRelocSections(args, runReadelf(args).stdout, dynEntsize(readelfHeader(path).class))).flatMap((r) => r.offsets);
+}
+
+function parseRelocs(args: string[], sections: RelocSectionText[]): ReadelfReloc[] {
   const out: ReadelfReloc[] = [];
-  for (const sec of splitRelocSections(args, stdout)) {
+  for (const sec of sections) {
     if (isRelrTitle(sec.title)) continue;
     if (!/^\s*Offset\s+Info\s+Type\b/.test(sec.title)) {
       fail(args, `unexpected column titles in section ${sec.name}`, sec.title);
@@ -318,9 +352,12 @@ export function readelfRelocs(path: string): ReadelfReloc[] {
  */
 export function readelfRelr(path: string): ReadelfRelr[] {
   const args = ["-rW", path];
-  const { stdout } = runReadelf(args);
+  return relrOf(args, splitRelocSections(args, runReadelf(args).stdout));
+}
+
+function relrOf(args: string[], sections: RelocSectionText[]): ReadelfRelr[] {
   const out: ReadelfRelr[] = [];
-  for (const sec of splitRelocSections(args, stdout)) {
+  for (const sec of sections) {
     if (!isRelrTitle(sec.title)) continue;
     const offsets: bigint[] = [];
     const old = /^\s*(\d+) offsets?\s*$/.exec(sec.title);

@@ -1,0 +1,86 @@
+// End to end: the demo page's "Boot in v86" (web/boot.ts), served as `npm run web` serves it and
+// driven in headless Chromium. With the bundled samples, Boot runs the x86 sample kernel
+// (examples/images/hello-x86.mb) and its greeting with the page's command line appears on the
+// serial console; then Debian's 686 kernel and a marker initrd, picked as files, boot to
+// userspace on the page. Screenshots go to a temp directory and /tmp/guest-image-v86-*.png.
+import { mkdtempSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ViteDevServer } from "vite";
+import { readFixture } from "../qemu/fixtures.js";
+import { markerInitrd } from "../realboot/initrd.js";
+import { haveChromium, launch } from "./helpers/chromium.js";
+
+const GREETING = "Hello from the guest-image x86 sample kernel, booted in v86!";
+
+describe.skipIf(!haveChromium)("demo page: Boot in v86", () => {
+  let server: ViteDevServer;
+  let browser: Awaited<ReturnType<typeof launch>>;
+  let url: string;
+  const shots = mkdtempSync(join(tmpdir(), "guest-image-v86-demo-"));
+
+  beforeAll(async () => {
+    const { createServer } = await import("vite");
+    server = await createServer({
+      configFile: new URL("../../web/vite.config.ts", import.meta.url).pathname,
+      server: { port: 0, strictPort: false, host: "127.0.0.1", hmr: false },
+      logLevel: "warn",
+    });
+    await server.listen();
+    url = server.resolvedUrls!.local[0];
+    browser = await launch({ viewport: { width: 1280, height: 1100 } });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  const serial = () => browser.page.evaluate(() => (globalThis as unknown as { guestImageDemo: { serial(): string } }).guestImageDemo.serial());
+  const waitSerial = (text: string, timeout: number) =>
+    browser.page
+      .waitForFunction((t) => (globalThis as unknown as { guestImageDemo: { serial(): string } }).guestImageDemo.serial().includes(t), text, { timeout, polling: 250 })
+      .catch(async (e) => {
+        throw new Error(`${(e as Error).message}; serial so far: ${JSON.stringify((await serial()).slice(-800))}`);
+      });
+
+  it("samples → Boot: the x86 sample greets on the serial console with the page's command line", { timeout: 120_000 }, async () => {
+    const { page } = browser;
+    await page.goto(url);
+    await page.click("#use-samples");
+    await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state ?? ""), null, { timeout: 30_000 });
+    await page.fill("#cmdline", "hello from the e2e test");
+    await page.click("#boot");
+    await waitSerial("Command line: hello from the e2e test\r\n", 60_000);
+    expect(await serial()).toBe(`${GREETING}\r\nCommand line: hello from the e2e test\r\n`);
+    // The terminal shows it, the time to the first byte is reported, the map shows the placement.
+    await page.waitForFunction((g) => document.querySelector("#terminal")?.textContent?.includes(g), GREETING, { timeout: 10_000 });
+    expect(await page.locator("#first-byte").textContent()).toMatch(/first guest byte \d+\.\d\d s after the click/);
+    expect(await page.locator("#boot-note").textContent()).toContain("hello-x86.mb");
+    expect(await page.locator('svg.memory-map .map-image[data-name="hello-x86.mb"]').getAttribute("data-start")).toBe("0x100000");
+    expect(await page.locator("#map-caption").textContent()).toContain("v86 guest RAM [0x0, 0x8000000)");
+    await page.screenshot({ path: join(shots, "v86-sample.png"), fullPage: true });
+    await page.screenshot({ path: "/tmp/guest-image-v86-sample.png", fullPage: true });
+    expect(statSync(join(shots, "v86-sample.png")).size).toBeGreaterThan(10_000);
+    expect(browser.problems).toEqual([]);
+  });
+
+  it("Debian 686 kernel + marker initrd picked as files boot to userspace on the page", { timeout: 360_000 }, async () => {
+    const { page } = browser;
+    const marker = `GUEST-IMAGE-V86-DEMO-${Date.now().toString(36).toUpperCase()}`;
+    await page.setInputFiles('.slot[data-slot="kernel"] input.file-input', { name: "bzImage-686", mimeType: "application/octet-stream", buffer: Buffer.from(readFixture("i386/bzImage")) });
+    await page.setInputFiles('.slot[data-slot="initrd"] input.file-input', { name: "initrd.cpio", mimeType: "application/octet-stream", buffer: Buffer.from(markerInitrd("i386", { marker })) });
+    await page.waitForFunction(() => document.querySelector('.slot[data-slot="kernel"] .badge')?.getAttribute("data-format") === "bzimage", null, { timeout: 20_000 });
+    await page.fill("#cmdline", "console=ttyS0");
+    await page.click("#boot");
+    await waitSerial(marker, 300_000);
+    expect(await page.evaluate(() => document.body.dataset.boot)).toBe("running");
+    expect(await page.locator("#boot-note").textContent()).toBe("");
+    expect(await page.locator('svg.memory-map .map-image[data-name="bzImage-686"]').count()).toBe(1);
+    expect(await page.locator('svg.memory-map .map-image[data-name="initrd.cpio"]').count()).toBe(1);
+    await page.screenshot({ path: join(shots, "v86-debian.png"), fullPage: true });
+    await page.screenshot({ path: "/tmp/guest-image-v86-debian.png", fullPage: true });
+    expect(browser.problems).toEqual([]);
+  });
+});
