@@ -83,11 +83,11 @@ export async function fuzz(opts) {
         const c = makeCase(rng, seed, all, hasBoot);
         let r = await harness.run(c);
         st.execs++;
-        if (!r.violation && r.ms > timeLimit(c.bytes.length)) {
+        if (!r.violation && r.ms > timeLimit(c.bytes.length, format)) {
           // Timing: re-run a slow input (GC pauses, the other CPU's work) and keep the best time.
           let best = r.ms;
-          for (let k = 0; k < 3 && best > timeLimit(c.bytes.length); k++) best = Math.min(best, (await harness.run(c)).ms);
-          if (best > timeLimit(c.bytes.length)) r = { ...r, violation: { kind: "time", detail: `${best.toFixed(1)} ms for ${c.bytes.length} bytes (limit ${timeLimit(c.bytes.length).toFixed(1)} ms)` } };
+          for (let k = 0; k < 3 && best > timeLimit(c.bytes.length, format); k++) best = Math.min(best, (await harness.run(c)).ms);
+          if (best > timeLimit(c.bytes.length, format)) r = { ...r, violation: { kind: "time", detail: `${best.toFixed(1)} ms for ${c.bytes.length} bytes (limit ${timeLimit(c.bytes.length, format).toFixed(1)} ms)` } };
         }
         const rss = process.memoryUsage.rss();
         const grew = rss - lastRss;

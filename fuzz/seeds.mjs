@@ -17,7 +17,7 @@ export const FIXTURES = process.env.GUEST_IMAGE_FIXTURES ?? join(homedir(), ".ca
 const HEAD = 64 * 1024;
 
 /** Every format the fuzzer knows, as detection names them (plus cpio, the archive source). */
-export const FORMATS = ["multiboot", "multiboot2", "elf", "bzimage", "uimage", "efi-zboot", "arm64-image", "riscv-image", "zimage", "fdt", "gzip", "zstd", "xz", "lz4", "lzo", "bzip2", "lzma", "raw", "cpio"];
+export const FORMATS = ["multiboot", "multiboot2", "elf", "uki", "bzimage", "uimage", "efi-zboot", "arm64-image", "riscv-image", "zimage", "fdt", "gzip", "zstd", "xz", "lz4", "lzo", "bzip2", "lzma", "raw", "cpio"];
 
 /**
  * `cmd` (a shell pipeline of the reference compressors: zstd, lz4, lzop, xz, bzip2, lzma) run on
@@ -233,6 +233,11 @@ function craftedSeeds() {
   add("zboot", "efi-zboot", "kernel", b.zboot(b.gzip(a64.bytes).bytes));
   add("zboot-riscv", "efi-zboot", "kernel", b.zboot(b.gzip(b.riscvImage({ text_offset: 0n }).bytes).bytes, { payload_offset: 0x40 }));
 
+  const T = (t) => new TextEncoder().encode(t);
+  add("uki-arm64", "uki", "kernel", b.uki([{ name: ".osrel", data: T('ID=fuzz\nNAME="Fuzz"\n') }, { name: ".ucode", data: F(0x80, 21) }, { name: ".initrd", data: F(0x300, 22) }, { name: ".dtb", data: dtb.bytes }, { name: ".linux", data: a64.bytes }]));
+  add("uki-x86-cmdline", "uki", "kernel", b.uki([{ name: ".cmdline", data: T("console=ttyS0\n") }, { name: ".uname", data: T("6.1.0\n") }, { name: ".linux", data: b.bzImage({ kernelLen: 0x2000, init_size: 0x80000 }).bytes }]));
+  add("uki-profiles", "uki", "kernel", b.uki([{ name: ".linux", data: a64.bytes }, { name: ".profile", data: T("ID=a\n") }, { name: ".initrd", data: F(0x100, 23) }, { name: ".profile", data: T("ID=b\nTITLE=B\n") }, { name: ".dtb", data: dtb.bytes }]));
+  add("uki-vsize0", "uki", "kernel", b.uki([{ name: ".linux", data: a64.bytes, virtualSize: 0 }, { name: ".initrd", data: F(0x40, 24) }]));
   add("fdt", "fdt", "module", dtb);
   add("fdt-rsv", "fdt", "module", b.fdt(b.sampleTree(), { rsv: [[0x40000000n, 0x1000n], [0xffffffffffff0000n, 0x10000n]] }));
   add("fdt-v16-slack", "fdt", "module", b.fdt({ name: "", props: [["a", b.be32(1)]], children: [{ name: "n@1", props: [] }] }, { version: 16, slack: 0x40 }));

@@ -42,6 +42,7 @@ import { arm64Cpu, armCpu, riscvCpu, type ArmCpuStateVariant, type BootStub } fr
 import { ARM64_STUB_ALIGN, arm64Stub } from "./stubs/arm64.js";
 import { ARM_STUB_ALIGN, armStub } from "./stubs/arm.js";
 import { RISCV_STUB_ALIGN, riscvStub } from "./stubs/riscv.js";
+import { prepareUkiBoot, type PcrBank, type UkiBootInfo } from "./uki.js";
 import { loadX86Direct } from "./x86-direct.js";
 
 export type { Layout, LinuxArch } from "./layout.js";
@@ -112,6 +113,17 @@ export interface BootLinuxOptions {
    * instead, so the boot is reproducible byte for byte.
    */
   seed?: number | bigint;
+  /**
+   * Unified Kernel Images (src/boot/uki.ts): the profile to boot, by number or by its ID= (default:
+   * profile 0 when the UKI has profiles, as systemd-stub).
+   */
+  profile?: number | string;
+  /** UKI: let `cmdline` replace the UKI's .cmdline (without it, giving both is refused). */
+  cmdlineOverride?: boolean;
+  /** UKI: compute the PCR 11 value systemd-stub would measure (result `uki.measured`). */
+  measure?: boolean;
+  /** UKI with measure: the PCR banks (default ["sha256"]). */
+  pcrBanks?: PcrBank[];
 }
 
 export interface BootPlacement extends Placement {
@@ -150,6 +162,8 @@ export interface LinuxBoot {
   cpu: BootCpuState;
   /** Everything placed, in placement order. */
   placements: BootPlacement[];
+  /** When the kernel was a Unified Kernel Image: which sections and profile were used, and the measurements. */
+  uki?: UkiBootInfo;
 }
 
 const ARCHES: readonly LinuxArch[] = ["arm64", "arm", "riscv64", "riscv32", "x86_64", "x86"];
@@ -187,6 +201,18 @@ export async function bootLinux(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBo
 
 async function boot(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
   if (!opts || typeof opts !== "object") throw bad("options", "bootLinux needs an options object");
+  if (!ARCHES.includes(opts.arch)) throw bad("arch", `arch must be one of ${ARCHES.join(", ")}, got ${JSON.stringify(opts.arch)}`);
+  if (typeof opts.kernel !== "string" || opts.kernel === "") throw bad("kernel", "kernel must name a file");
+  // A Unified Kernel Image: boot its .linux with its initrd, command line and device tree.
+  const uki = await prepareUkiBoot(vm, opts);
+  if (uki) {
+    const r = await bootPlain(uki.vm, uki.opts);
+    return { ...r, uki: uki.info };
+  }
+  return bootPlain(vm, opts);
+}
+
+async function bootPlain(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
   const arch = opts.arch;
   if (!ARCHES.includes(arch)) throw bad("arch", `arch must be one of ${ARCHES.join(", ")}, got ${JSON.stringify(arch)}`);
   const layout: Layout = opts.layout ?? "default";

@@ -66,6 +66,12 @@ export interface BootArgs {
   stub?: boolean;
   /** Device tree rng-seed/kaslr-seed derived from this instead of fresh random bytes. */
   seed?: bigint;
+  /** UKI: --profile <number|ID>. */
+  profile?: number | string;
+  /** UKI: --cmdline-override (--cmdline replaces the UKI's .cmdline). */
+  cmdlineOverride?: boolean;
+  /** UKI with --measure: --pcr-bank sha1|sha256|sha384|sha512, repeatable (default sha256). */
+  pcrBanks?: Array<"sha1" | "sha256" | "sha384" | "sha512">;
   /** --direct / --direct-at <addr>: bzImage direct boot (bootLinux x86Direct). */
   direct?: true | { at: number };
 }
@@ -102,6 +108,7 @@ export const USAGE = `usage:
                    [--dump-ram <out>] [--dump-dtb <out>] [--stub] [--seed <n>]
                    [--reserve <base>:<size>[:<e820 type>] ...] [--x86-entry real|32|64] [--no-x86-tables]
                    [--direct | --direct-at <addr>]
+                   UKI kernels: [--profile <n|ID>] [--cmdline-override] [--pcr-bank sha1|sha256|sha384|sha512 ...]
   guest-image multiboot2 --ram <base>:<size> [--ram ...] --kernel <file> [--cmdline <string>]
                    [--module <file> [--module-cmdline <string>] ...] [--at <addr>] [--info-at <addr>]
                    [--json] [--measure] [--dump-ram <out>]
@@ -300,6 +307,21 @@ function parseBoot(rest: string[]): BootArgs {
         once();
         out.firmwareAt = parseNumber(value(), "--firmware-at");
         break;
+      case "--profile": {
+        once();
+        const v = value();
+        out.profile = /^[0-9]+$/.test(v) ? Number(v) : v;
+        break;
+      }
+      case "--cmdline-override":
+        out.cmdlineOverride = true;
+        break;
+      case "--pcr-bank": {
+        const v = value();
+        if (v !== "sha1" && v !== "sha256" && v !== "sha384" && v !== "sha512") throw new UsageError(`--pcr-bank: "${v}" is not sha1, sha256, sha384 or sha512`);
+        (out.pcrBanks ??= []).push(v);
+        break;
+      }
       case "--seed": {
         once();
         const v = value();
