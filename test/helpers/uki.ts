@@ -62,7 +62,7 @@ function tools(stub: string): { objcopy: string; objdump: string } {
 
 /**
  * The stub to build an arm64 UKI on: the real arm64 stub ($GUEST_IMAGE_AA64_STUB, else the
- * fixture), or the x86-64 one while neither exists.
+ * fixture scripts/fetch-fixtures.sh makes; missing, the test fails saying how to get it).
  */
 export function arm64Stub(): string {
   const env = process.env["GUEST_IMAGE_AA64_STUB"];
@@ -70,7 +70,8 @@ export function arm64Stub(): string {
     if (!existsSync(env)) throw new Error(`GUEST_IMAGE_AA64_STUB=${env}: no such file`);
     return env;
   }
-  return existsSync(AA64_STUB_FIXTURE) ? AA64_STUB_FIXTURE : X64_STUB;
+  if (!existsSync(AA64_STUB_FIXTURE)) throw new Error(`missing fixture ${AA64_STUB_FIXTURE}: run bash scripts/fetch-fixtures.sh`);
+  return AA64_STUB_FIXTURE;
 }
 
 /**
