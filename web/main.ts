@@ -465,9 +465,10 @@ async function boot(): Promise<void> {
     await bootInV86({ kernel: imgs.kernel, initrd: imgs.initrd, cmdline: $<HTMLInputElement>("#cmdline").value, direct }, $("#terminal"), t0, {
       onProgress: (d, t) => (bar.style.width = `${t ? Math.min(100, (d / t) * 100) : 100}%`),
       onPlaced: (b) => {
-        const label = b.protocol === "linux" ? "Linux 32-bit boot protocol" : b.protocol === "multiboot2" ? "Multiboot 2" : "Multiboot 1";
+        // Direct boot: the kernel placed is the vmlinux the host decompressed from the bzImage's payload.
+        const label = b.protocol === "linux" ? `Linux 32-bit boot protocol${b.linux!.kernel.format === "vmlinux (direct)" ? ", direct boot (kernel decompressed on the host)" : ""}` : b.protocol === "multiboot2" ? "Multiboot 2" : "Multiboot 1";
         const kernelName = b.protocol === "linux" ? b.linux!.kernel.name : b.protocol === "multiboot2" ? b.multiboot2!.kernel.name : b.multiboot!.kernel.name;
-        placed = `<span class="stat">${label}</span><span class="stat" id="place-time">placed in <b>${b.placeMs.toFixed(1)} ms</b></span>`;
+        placed = `<span class="stat" id="boot-protocol">${label}</span><span class="stat" id="place-time">placed in <b>${b.placeMs.toFixed(1)} ms</b></span>`;
         status(null);
         showBootMap(b.ram, b.placed, kernelName, imgs.initrd?.name);
         document.body.dataset.boot = "running";
