@@ -6,6 +6,7 @@
 // checksums this test gave, the memory map of the RAM v86 has (PC legacy area reserved), and the
 // ELF section table readelf reports. Negative controls: a Multiboot 1 magic in EAX, or EBX off by
 // 8, set in v86's CPU after the placement, fail those checks.
+import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -92,6 +93,20 @@ describe("v86 boots the Multiboot 2 test kernel placed by guest-image/v86", () =
     expect([(e as GuestImageError).code, (e as GuestImageError).field]).toEqual(["BAD_ARGUMENT", "direct"]);
     const e2 = await bootV86(emu.emulator, { files: filesOf(inp), kernel: "kernel", protocol: "linux", modules: [{ name: "m0" }] }).then(() => null, (x: unknown) => x);
     expect([(e2 as GuestImageError).code, (e2 as GuestImageError).field]).toEqual(["BAD_ARGUMENT", "modules"]);
+    expect(emu.emulator.is_running()).toBe(false);
+  });
+
+  it("a module larger than v86's RAM fails the whole Multiboot 2 placement: typed error, v86's memory byte for byte unchanged", async () => {
+    const inp = mb2Input(kernels.get("elf32")!);
+    emu = await createEmulator({ memorySize: 16 * MiB });
+    const mem = () => createHash("sha256").update(new Uint8Array((emu!.emulator as unknown as { v86: { cpu: { wasm_memory: WebAssembly.Memory } } }).v86.cpu.wasm_memory.buffer)).digest("hex");
+    const before = mem();
+    const files = fromMap({ kernel: new Uint8Array(readFileSync(inp.kernel)), small: new Uint8Array(4096).fill(7), huge: new Uint8Array(17 * MiB) });
+    // The kernel and the first module are placed before the second is refused: all of it is undone.
+    const e = await bootV86(emu.emulator, { files, kernel: "kernel", modules: [{ name: "small", cmdline: "a" }, { name: "huge", cmdline: "b" }] }).then(() => null, (x: unknown) => x);
+    expect(e).toBeInstanceOf(GuestImageError);
+    expect([(e as GuestImageError).code, (e as GuestImageError).image]).toEqual(["OUT_OF_RAM", "huge"]);
+    expect(mem()).toBe(before);
     expect(emu.emulator.is_running()).toBe(false);
   });
 });
