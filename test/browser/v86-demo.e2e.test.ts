@@ -82,7 +82,8 @@ describe.skipIf(!haveChromium)("demo page: Boot in v86", () => {
    */
   const expectProgress = (w: number[]) => {
     expect(w[0]).toBe(0);
-    expect(w.filter((x) => x > 0 && x < 100).length, `bar widths ${JSON.stringify(w)}`).toBeGreaterThan(3);
+    // Each image is copied in 8 MiB chunks: at least the step after the kernel, before the initrd.
+    expect(w.filter((x) => x > 0 && x < 100).length, `bar widths ${JSON.stringify(w)}`).toBeGreaterThan(0);
     expect(w[w.length - 1]).toBe(100);
   };
 
@@ -90,8 +91,10 @@ describe.skipIf(!haveChromium)("demo page: Boot in v86", () => {
     const { page } = browser;
     const marker = `GUEST-IMAGE-V86-DEMO-${Date.now().toString(36).toUpperCase()}`;
     await watchProgress();
-    await page.setInputFiles('.slot[data-slot="kernel"] input.file-input', { name: "bzImage-686", mimeType: "application/octet-stream", buffer: Buffer.from(readFixture("i386/bzImage")) });
-    await page.setInputFiles('.slot[data-slot="initrd"] input.file-input', { name: "initrd.cpio", mimeType: "application/octet-stream", buffer: Buffer.from(markerInitrd("i386", { marker })) });
+    const bz = readFixture("i386/bzImage");
+    const initrd = markerInitrd("i386", { marker });
+    await page.setInputFiles('.slot[data-slot="kernel"] input.file-input', { name: "bzImage-686", mimeType: "application/octet-stream", buffer: Buffer.from(bz) });
+    await page.setInputFiles('.slot[data-slot="initrd"] input.file-input', { name: "initrd.cpio", mimeType: "application/octet-stream", buffer: Buffer.from(initrd) });
     await page.waitForFunction(() => document.querySelector('.slot[data-slot="kernel"] .badge')?.getAttribute("data-format") === "bzimage", null, { timeout: 20_000 });
     await page.fill("#cmdline", "console=ttyS0");
     await page.click("#boot");
@@ -101,7 +104,12 @@ describe.skipIf(!haveChromium)("demo page: Boot in v86", () => {
     expect(await page.locator('svg.memory-map .map-image[data-name="bzImage-686"]').count()).toBe(1);
     expect(await page.locator('svg.memory-map .map-image[data-name="initrd.cpio"]').count()).toBe(1);
     expect(await page.locator("#boot-protocol").textContent()).toBe("Linux 32-bit boot protocol");
-    expectProgress(await progressWidths());
+    const widths = await progressWidths();
+    expectProgress(widths);
+    // The kernel goes first and the initrd's size is in the total from the start: the bar's first
+    // step is the protected-mode kernel's share (boot.rst: the file after (setup_sects + 1) × 512).
+    const kernelBytes = bz.length - (bz[0x1f1]! + 1) * 512;
+    expect(widths.find((x) => x > 0)).toBeCloseTo((100 * kernelBytes) / (kernelBytes + initrd.length), 2);
     await page.screenshot({ path: join(shots, "v86-debian.png"), fullPage: true });
     await page.screenshot({ path: "/tmp/guest-image-v86-debian.png", fullPage: true });
     expect(browser.problems).toEqual([]);
