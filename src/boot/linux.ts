@@ -22,6 +22,7 @@ import { sniff } from "../formats/detect.js";
 import { machineName, readElf } from "../formats/elf.js";
 import { SETUP_HEADER_OFFSET, XLF_CAN_BE_LOADED_ABOVE_4G, XLF_KERNEL_64 } from "../formats/bzimage.js";
 import { hex } from "../num.js";
+import type { ProgressCallback } from "../plan.js";
 import type { Placement } from "../ram/ledger.js";
 import { checkReserved, type LoadedImage, type LoadedKernel, type ReservedRange, type Vm } from "../vm.js";
 import { applyLinuxEdits } from "../fdt/linux.js";
@@ -124,6 +125,14 @@ export interface BootLinuxOptions {
   measure?: boolean;
   /** UKI with measure: the PCR banks (default ["sha256"]). */
   pcrBanks?: PcrBank[];
+  /**
+   * Progress of the copies into guest RAM, summed over every placement of this boot (kernel,
+   * initrd, device tree, zero page, tables…): `loaded` bytes copied so far, never decreasing;
+   * `total` the bytes of the copies begun so far plus the initrd's file size until its copy
+   * starts (the kernel's size is known only once its header is read, a device tree's once it is
+   * written). The last call has loaded === total.
+   */
+  onProgress?: ProgressCallback;
 }
 
 export interface BootPlacement extends Placement {
@@ -327,9 +336,45 @@ async function bootPlain(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
     }
   };
   const ram = mainRam(vm.ram.regions);
+  if (opts.onProgress !== undefined && typeof opts.onProgress !== "function") throw bad("onProgress", `onProgress must be a function, got ${typeof opts.onProgress}`);
+  if (opts.onProgress) vm = summedProgress(vm, opts.onProgress, opts.initrd === undefined ? undefined : { name: opts.initrd, size: initrdSize });
   const ctx: Ctx = { vm, opts, arch, layout, ram, kformat, gzPayload, textOffset, imageSize, kernelFileSize, initrdSize, dtbFileSize, freeSpace, hartId, firmwareIsElf, seeds, record, step };
   if (fam === "x86") return bootX86(ctx, placements);
   return bootDt(ctx, fdt!, placements);
+}
+
+/**
+ * bootLinux's onProgress: `vm` with every loadKernel, loadModule and place (the helpers'
+ * placements too: x86 tables, direct boot) reporting its copy into one running sum. The initrd's
+ * file size is in the total from the start, so a bar does not jump back when it begins.
+ */
+function summedProgress(vm: Vm, cb: ProgressCallback, initrd?: { name: string; size: number }): Vm {
+  let done = 0; // bytes of the copies that finished
+  let pending = initrd?.size ?? 0;
+  const each = (name: string): ProgressCallback => (loaded, total) => {
+    if (initrd && name === initrd.name) pending = 0;
+    cb(done + loaded, done + total + pending);
+    if (loaded === total) done += total;
+  };
+  const wrap = (m: "loadKernel" | "loadModule" | "place") => {
+    const f = (vm[m] as (...a: unknown[]) => Promise<unknown>).bind(vm);
+    const at = m === "place" ? 2 : 1; // the options argument
+    return (...a: unknown[]) => {
+      const o = (a[at] ?? {}) as { onProgress?: ProgressCallback };
+      const own = o.onProgress;
+      const mine = each(a[0] as string);
+      a[at] = { ...o, onProgress: own ? (l: number, t: number) => (own(l, t), mine(l, t)) : mine };
+      return f(...a);
+    };
+  };
+  const methods = { loadKernel: wrap("loadKernel"), loadModule: wrap("loadModule"), place: wrap("place") } as Record<string, unknown>;
+  return new Proxy(vm, {
+    get(target, key) {
+      if (typeof key === "string" && key in methods) return methods[key];
+      const v = Reflect.get(target, key, target);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
 }
 
 interface Ctx {
