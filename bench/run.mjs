@@ -32,7 +32,7 @@ const COUNT = (s) => {
   if (!m) throw new Error(`bad count "${s}" (e.g. 1000000, 500k, 1M)`);
   return Math.round(Number(m[1]) * { "": 1, k: 1e3, M: 1e6 }[m[2]]);
 };
-const CASES = { 1: "raw-file", 2: "raw-mem", 3: "elf", 4: "reloc", 5: "gzip", 6: "uimage", 7: "startup", 8: "rss", 9: "v86" };
+const CASES = { 1: "raw-file", 2: "raw-mem", 3: "elf", 4: "reloc", 5: "gzip", 6: "uimage", 7: "startup", 8: "rss", 9: "v86", 10: "realboot", 11: "codecs" };
 const HELP = `usage: npm run bench -- [options]
   --quick              small sizes, 3 runs, no browser (a smoke test, < 20 s)
   --runs N             timed runs per measurement after one warm-up (default 7, quick 3)
@@ -44,6 +44,9 @@ const HELP = `usage: npm run bench -- [options]
   --gz-size S          case 5: uncompressed Image size (default 64M)
   --uimage-size S      case 6: uImage payload (default 64M)
   --v86-runs N         case 9: boots per side (default 3; --quick leaves case 9 out unless --only names it)
+                       case 10 (real boots in QEMU: arm64, arm, riscv64, x86_64, x86_64 direct vs normal)
+                       and case 11 (decoders vs the native CLIs) run their own scripts; --quick leaves
+                       them out unless --only names them
   --no-cold            skip the cold-RAM (page faults included) rows
   --browser / --no-browser   also run cases 2, 3, 4, 7 in Chromium (default: on unless --quick)
   --dist DIR           benchmark another build of the library (default: dist/, built if stale)
@@ -383,6 +386,37 @@ async function main() {
   if (o.only ? want("v86") : !o.quick) {
     const { v86Case } = await import("./v86.mjs");
     await v86Case({ dist: DIST, runs: o.v86Runs, row, notes: results.notes });
+  }
+
+  // ---- 10. real boots: the bootLinux call to a userspace marker in QEMU vs QEMU's own -kernel ----
+  // Each side in its own process (bench/realboot-arm.mjs, test/realboot/x86*.bench.ts); their JSON
+  // results become rows here.
+  if (o.only ? want("realboot") : !o.quick) {
+    const runs = String(o.v86Runs);
+    const sub = (cmd, args, env = {}) => {
+      const r = spawnSync(cmd, args, { cwd: ROOT, stdio: "inherit", env: { ...process.env, ...env } });
+      if (r.status !== 0) throw new Error(`bench: ${cmd} ${args.join(" ")} exited ${r.status}`);
+    };
+    sub(process.execPath, ["bench/realboot-arm.mjs", "--runs", runs]);
+    for (const a of JSON.parse(readFileSync(join(ROOT, "bench", "realboot-arm.json"), "utf8")).results) {
+      row({ id: "10", name: `real boot ${a.arch}: bootLinux → marker (s)`, kind: "value", unit: "s", ours: a.guestImageAll.map((x) => x / 1000), base: a.qemuKernelAll.map((x) => x / 1000), baseName: "qemu -kernel → marker" });
+    }
+    const vitest = join(ROOT, "node_modules", "vitest", "vitest.mjs");
+    sub(process.execPath, [vitest, "run", "--config", "bench/vitest.realboot-x86.config.mjs"], { RUNS: runs });
+    const x = JSON.parse(readFileSync(join(ROOT, "bench", "results-realboot-x86.json"), "utf8"));
+    row({ id: "10", name: "real boot x86_64: bootLinux → marker (s)", kind: "value", unit: "s", ours: x.guestImageSeconds, base: x.qemuKernelSeconds, baseName: "qemu -kernel → marker" });
+    sub(process.execPath, [vitest, "run", "--config", "bench/vitest.realboot-x86-direct.config.mjs"], { RUNS: runs });
+    const d = JSON.parse(readFileSync(join(ROOT, "bench", "results-realboot-x86-direct.json"), "utf8"));
+    row({ id: "10", name: "real boot x86_64 direct (x86Direct) → marker (s)", kind: "value", unit: "s", ours: d.directSeconds, base: d.normalSeconds, baseName: "bzImage path → marker" });
+  }
+
+  // ---- 11. decoders: host decompression into guest RAM vs the native CLI to /dev/null ----
+  if (o.only ? want("codecs") : !o.quick) {
+    const r = spawnSync(process.execPath, ["bench/codecs.mjs"], { cwd: ROOT, stdio: "inherit" });
+    if (r.status !== 0) throw new Error(`bench: bench/codecs.mjs exited ${r.status}`);
+    for (const c of JSON.parse(readFileSync(join(ROOT, "bench", "results-codecs.json"), "utf8")).rows) {
+      row({ id: "11", name: `decode ${c.format} (ms)`, kind: "value", unit: "ms", ours: [c.oursMs], base: [c.nativeMs], baseName: `${c.format} -dc >/dev/null`, target: c.target });
+    }
   }
 
   // ---- Chromium ------------------------------------------------------------------------------------

@@ -674,3 +674,54 @@ export function cpio(entries, o = {}) {
   if (o.tail) parts.push(o.tail);
   return { bytes: concat(...parts), fields };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Unified Kernel Image (UAPI.5 UKI; PE/COFF per Microsoft pe-format.md): a minimal PE32+ EFI
+// application whose sections are the UKI's (.linux, .cmdline, .initrd, …; ".profile" starts a
+// profile). Every header field the reader uses is registered for the structure-aware mutator.
+
+export function uki(sections, o = {}) {
+  const FILE_ALIGN = 0x200;
+  const SECT_ALIGN = 0x1000;
+  const optSize = 0xf0; // PE32+ standard + Windows fields (112) + 16 data directories
+  const tableAt = 0x40 + 4 + 20 + optSize;
+  const headers = Math.ceil((tableAt + sections.length * 40) / FILE_ALIGN) * FILE_ALIGN;
+  const up = (v, a) => Math.ceil(v / a) * a;
+  let off = headers;
+  let rva = up(headers, SECT_ALIGN);
+  const placed = sections.map((s) => {
+    const p = { ...s, off, rva, raw: up(s.data.length, FILE_ALIGN) };
+    off += p.raw;
+    rva += up(Math.max(s.data.length, 1), SECT_ALIGN);
+    return p;
+  });
+  const w = new Writer(off);
+  w.put(0, ascii("MZ"));
+  w.set("e_lfanew", 0x3c, 4, 0x40);
+  w.put(0x40, ascii("PE\0\0"));
+  w.set("Machine", 0x44, 2, o.machine ?? 0x8664);
+  w.set("NumberOfSections", 0x46, 2, sections.length);
+  w.set("SizeOfOptionalHeader", 0x54, 2, optSize);
+  w.set("Characteristics", 0x56, 2, 0x206);
+  const opt = 0x58;
+  w.set("Magic", opt, 2, 0x20b);
+  w.set("AddressOfEntryPoint", opt + 16, 4, placed[0]?.rva ?? 0);
+  w.set("ImageBase", opt + 24, 8, 0n);
+  w.set("SectionAlignment", opt + 32, 4, SECT_ALIGN);
+  w.set("FileAlignment", opt + 36, 4, FILE_ALIGN);
+  w.set("SizeOfImage", opt + 56, 4, rva);
+  w.set("SizeOfHeaders", opt + 60, 4, headers);
+  w.set("Subsystem", opt + 68, 2, 10); // EFI application
+  w.set("NumberOfRvaAndSizes", opt + 108, 4, 16);
+  placed.forEach((p, i) => {
+    const h = tableAt + i * 40;
+    w.put(h, ascii(p.name.slice(0, 8)));
+    w.set(`${p.name}[${i}].VirtualSize`, h + 8, 4, p.virtualSize ?? p.data.length);
+    w.set(`${p.name}[${i}].VirtualAddress`, h + 12, 4, p.rva);
+    w.set(`${p.name}[${i}].SizeOfRawData`, h + 16, 4, p.raw);
+    w.set(`${p.name}[${i}].PointerToRawData`, h + 20, 4, p.off);
+    w.set(`${p.name}[${i}].Characteristics`, h + 36, 4, 0x40000040); // initialized data, readable
+    w.put(p.off, p.data);
+  });
+  return w.done();
+}

@@ -12,7 +12,7 @@ export { FORMATS };
 const ATS = [0, 0x8000, 0x80000, 0x100000, 0x200000, 0x3ff000, 0x40000000, 0x40008000, 0x40080000, 0x40200000, 0x403f0000, 0x80000000, 0x80200000,
   0xffe00000, 0xfffff000, 0x100000000, 2 ** 53 - 0x200000, 2 ** 53 - 0x1000, Number.MAX_SAFE_INTEGER, 0xffffffff, 0x7ffff000];
 const ALIGNS = [1, 0x1000, 0x10000, 0x200000, 0x400000, 2 ** 52, 3, 0x7fffffff];
-const ARCH_OF = { "arm64-image": "arm64", gzip: "arm64", "efi-zboot": "arm64", uimage: "arm64", "riscv-image": "riscv64", zimage: "arm", bzimage: "x86_64", multiboot: "x86", multiboot2: "x86" };
+const ARCH_OF = { "arm64-image": "arm64", gzip: "arm64", zstd: "arm64", xz: "arm64", lz4: "arm64", lzo: "arm64", bzip2: "arm64", lzma: "arm64", "efi-zboot": "arm64", uimage: "arm64", "riscv-image": "riscv64", zimage: "arm", bzimage: "x86_64", multiboot: "x86", multiboot2: "x86" };
 
 function weighted(rng, table) {
   const total = table.reduce((n, [, w]) => n + w, 0);
@@ -87,11 +87,11 @@ export async function fuzz(opts) {
         const c = makeCase(rng, seed, all, hasBoot);
         let r = await harness.run(c);
         st.execs++;
-        if (!r.violation && r.ms > timeLimit(c.bytes.length)) {
+        if (!r.violation && r.ms > timeLimit(c.bytes.length, format)) {
           // Timing: re-run a slow input (GC pauses, the other CPU's work) and keep the best time.
           let best = r.ms;
-          for (let k = 0; k < 3 && best > timeLimit(c.bytes.length); k++) best = Math.min(best, (await harness.run(c)).ms);
-          if (best > timeLimit(c.bytes.length)) r = { ...r, violation: { kind: "time", detail: `${best.toFixed(1)} ms for ${c.bytes.length} bytes (limit ${timeLimit(c.bytes.length).toFixed(1)} ms)` } };
+          for (let k = 0; k < 3 && best > timeLimit(c.bytes.length, format); k++) best = Math.min(best, (await harness.run(c)).ms);
+          if (best > timeLimit(c.bytes.length, format)) r = { ...r, violation: { kind: "time", detail: `${best.toFixed(1)} ms for ${c.bytes.length} bytes (limit ${timeLimit(c.bytes.length, format).toFixed(1)} ms)` } };
         }
         const rss = process.memoryUsage.rss();
         const grew = rss - lastRss;

@@ -4,6 +4,7 @@
 // Each seed: { id, format, role, bytes, fields, fixup }. `format` is what detection should
 // say for the unmutated seed; `role` picks the lanes (kernel, module, cpio); `fixup` names the
 // checksum to recompute after a mutation (multiboot, uimage, gzip) so mutants get past it.
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, openSync, readSync, closeSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
@@ -16,7 +17,17 @@ export const FIXTURES = process.env.GUEST_IMAGE_FIXTURES ?? join(homedir(), ".ca
 const HEAD = 64 * 1024;
 
 /** Every format the fuzzer knows, as detection names them (plus cpio, the archive source). */
-export const FORMATS = ["multiboot", "multiboot2", "elf", "bzimage", "uimage", "efi-zboot", "arm64-image", "riscv-image", "zimage", "fdt", "gzip", "raw", "cpio"];
+export const FORMATS = ["multiboot", "multiboot2", "elf", "uki", "bzimage", "uimage", "efi-zboot", "arm64-image", "riscv-image", "zimage", "fdt", "gzip", "zstd", "xz", "lz4", "lzo", "bzip2", "lzma", "raw", "cpio"];
+
+/**
+ * `cmd` (a shell pipeline of the reference compressors: zstd, lz4, lzop, xz, bzip2, lzma) run on
+ * `input`; throws if it fails, so a missing tool is a loud error, not a lane without seeds.
+ */
+function compress(cmd, input) {
+  const r = spawnSync("sh", ["-c", cmd], { input, maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`fuzz seeds: \`${cmd}\` failed (${r.error?.message ?? r.stderr}); install zstd, lz4, lzop, xz-utils, bzip2`);
+  return { bytes: new Uint8Array(r.stdout), fields: [] };
+}
 
 function readHead(path, n = HEAD) {
   const fd = openSync(path, "r");
@@ -245,6 +256,11 @@ function craftedSeeds() {
   add("zboot", "efi-zboot", "kernel", b.zboot(b.gzip(a64.bytes).bytes));
   add("zboot-riscv", "efi-zboot", "kernel", b.zboot(b.gzip(b.riscvImage({ text_offset: 0n }).bytes).bytes, { payload_offset: 0x40 }));
 
+  const T = (t) => new TextEncoder().encode(t);
+  add("uki-arm64", "uki", "kernel", b.uki([{ name: ".osrel", data: T('ID=fuzz\nNAME="Fuzz"\n') }, { name: ".ucode", data: F(0x80, 21) }, { name: ".initrd", data: F(0x300, 22) }, { name: ".dtb", data: dtb.bytes }, { name: ".linux", data: a64.bytes }]));
+  add("uki-x86-cmdline", "uki", "kernel", b.uki([{ name: ".cmdline", data: T("console=ttyS0\n") }, { name: ".uname", data: T("6.1.0\n") }, { name: ".linux", data: b.bzImage({ kernelLen: 0x2000, init_size: 0x80000 }).bytes }]));
+  add("uki-profiles", "uki", "kernel", b.uki([{ name: ".linux", data: a64.bytes }, { name: ".profile", data: T("ID=a\n") }, { name: ".initrd", data: F(0x100, 23) }, { name: ".profile", data: T("ID=b\nTITLE=B\n") }, { name: ".dtb", data: dtb.bytes }]));
+  add("uki-vsize0", "uki", "kernel", b.uki([{ name: ".linux", data: a64.bytes, virtualSize: 0 }, { name: ".initrd", data: F(0x40, 24) }]));
   add("fdt", "fdt", "module", dtb);
   add("fdt-rsv", "fdt", "module", b.fdt(b.sampleTree(), { rsv: [[0x40000000n, 0x1000n], [0xffffffffffff0000n, 0x10000n]] }));
   add("fdt-v16-slack", "fdt", "module", b.fdt({ name: "", props: [["a", b.be32(1)]], children: [{ name: "n@1", props: [] }] }, { version: 16, slack: 0x40 }));
@@ -255,6 +271,29 @@ function craftedSeeds() {
   add("gzip-raw", "gzip", "module", b.gzip(F(0x3000, 15)), "gzip");
   add("gzip-stored", "gzip", "module", b.gzip(F(0x200, 16), { level: 0 }), "gzip");
   add("gzip-zeros-1m", "gzip", "kernel", b.gzip(new Uint8Array(1 << 20), { level: 9 }), "gzip");
+
+  // One lane per codec: kernels compressed by the reference tools (some without checksums, so
+  // mutants reach the decoder's own checks), as raw streams and inside zboot/uImage containers.
+  const sizeAppend = (r, n) => ({ bytes: new Uint8Array([...r.bytes, n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, n >>> 24]), fields: [] });
+  const img = a64.bytes;
+  add("zstd-arm64", "zstd", "kernel", compress("zstd -q -c -3", img));
+  add("zstd-nocheck-fcs", "zstd", "kernel", compress(`zstd -q -c -19 --no-check --stream-size=${img.length}`, img));
+  add("zstd-module", "zstd", "module", compress("zstd -q -c -1", F(0x2000, 21)));
+  add("lz4-frame", "lz4", "kernel", compress("lz4 -c -q -BD -B4 --no-frame-crc", img));
+  add("lz4-legacy-size", "lz4", "kernel", sizeAppend(compress("lz4 -l -c -q", img), img.length));
+  add("lzo-arm64", "lzo", "kernel", compress("lzop -c -1", img));
+  add("lzo-nocheck", "lzo", "kernel", compress("lzop -c -9 --no-checksum", img));
+  add("xz-arm64", "xz", "kernel", compress("xz -c --check=none", img));
+  add("xz-crc64", "xz", "kernel", compress("xz -c -1 --check=crc64", img));
+  add("bzip2-arm64", "bzip2", "kernel", compress("bzip2 -c -1", img));
+  add("lzma-arm64", "lzma", "kernel", sizeAppend(compress("lzma -c", img), img.length));
+  // zboot: size_append right after the payload, outside payload_size (Makefile.zboot)
+  const zb = (r, type) => b.zboot(sizeAppend(r, img.length).bytes, { compression_type: type, payload_size: r.bytes.length });
+  add("zboot-zstd", "efi-zboot", "kernel", zb(compress("zstd -q -c", img), "zstd22"));
+  add("zboot-lz4", "efi-zboot", "kernel", zb(compress("lz4 -l -c -q", img), "lz4"));
+  // U-Boot include/image.h IH_COMP_LZO 4, IH_COMP_ZSTD 6
+  add("uimage-kernel-lzo", "uimage", "kernel", b.uImage(compress("lzop -c", img).bytes, { load: 0x40080000, comp: 4 }), "uimage");
+  add("uimage-kernel-zstd", "uimage", "kernel", b.uImage(compress("zstd -q -c", img).bytes, { load: 0x40080000, comp: 6 }), "uimage");
 
   add("raw", "raw", "kernel", { bytes: F(0x1000, 17), fields: [] });
   add("raw-tiny", "raw", "module", { bytes: Uint8Array.of(0x90), fields: [] });

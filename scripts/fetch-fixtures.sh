@@ -14,6 +14,7 @@
 #                            kernel; despite the name an uncompressed EFI-stub RISC-V Image)
 #   busybox/<arch>/busybox   busybox-static's /bin/busybox for amd64, i386, arm64, armhf (bookworm)
 #                            and riscv64 (trixie): the userspace of the real-boot initrds
+#   efi/linuxaa64.efi.stub   bookworm systemd-boot-efi:arm64's systemd-stub (the arm64 UKI tests build on it)
 #   arm64/Image.gz           gzip -9 -n Image
 #   arm64/uImage             mkimage -A arm64 -T kernel        -C none -a 0x40200000 -e 0x40200000
 #   arm64/uImage.gz          mkimage -A arm64 -T kernel        -C gzip (payload Image.gz), same addresses
@@ -39,7 +40,7 @@ set -euo pipefail
 CACHE="${GUEST_IMAGE_FIXTURES:-${HOME:?}/.cache/guest-image-fixtures}"
 KEYRING="${DEBIAN_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}"
 # Bump when the recipe below changes, so existing caches are rebuilt.
-RECIPE=2
+RECIPE=3
 STAMP="$CACHE/fixtures.stamp"
 
 export SOURCE_DATE_EPOCH=0 LC_ALL=C TZ=UTC
@@ -171,6 +172,14 @@ fetch_kernel bookworm linux-image-armmp armhf 'boot/vmlinuz-*' "$OUT/armhf/zImag
 fetch_kernel trixie linux-image-riscv64 riscv64 'boot/vmlinux-*' "$OUT/riscv64/Image"
 for arch in amd64 i386 arm64 armhf; do fetch_busybox bookworm "$arch"; done
 fetch_busybox trixie riscv64
+deb=$(download bookworm systemd-boot-efi arm64)
+rm -rf "$WORK/x"; mkdir "$WORK/x"
+dpkg-deb -x "$deb" "$WORK/x"
+[ -f "$WORK/x/usr/lib/systemd/boot/efi/linuxaa64.efi.stub" ] || die "systemd-boot-efi:arm64 has no linuxaa64.efi.stub"
+mkdir -p "$OUT/efi"
+cp "$WORK/x/usr/lib/systemd/boot/efi/linuxaa64.efi.stub" "$OUT/efi/linuxaa64.efi.stub"
+echo "bookworm systemd-boot-efi:arm64 $(basename "$deb")" >>"$WORK/out/SOURCES"
+rm -rf "$WORK/x" "$deb"
 
 # ── derived fixtures ──
 mk() { mkimage "$@" >/dev/null; }

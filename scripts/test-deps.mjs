@@ -37,6 +37,8 @@ export const APT_PACKAGES = [
   { pkg: "lz4", why: "reference lz4", provides: ["lz4"] },
   { pkg: "lzop", why: "reference lzo", provides: ["lzop"] },
   { pkg: "bzip2", why: "reference bzip2", provides: ["bzip2"] },
+  { pkg: "systemd-boot-efi", why: "systemd-stub (linuxx64.efi.stub): the EFI stub the UKI tests build Unified Kernel Images on", provides: ["/usr/lib/systemd/boot/efi/linuxx64.efi.stub"] },
+  { pkg: "systemd", why: "systemd-measure: the reference PCR 11 calculation for UKIs", provides: ["/lib/systemd/systemd-measure"] },
   { pkg: "grub-pc-bin", why: "GRUB 2 (BIOS): the reference Multiboot 2 loader the real-boot tests compare with", provides: ["/usr/lib/grub/i386-pc/multiboot2.mod"] },
   { pkg: "grub-common", why: "grub-mkrescue: makes the GRUB ISO for the Multiboot 2 oracle boots", provides: ["grub-mkrescue"] },
   { pkg: "xorriso", why: "grub-mkrescue writes its ISO with xorriso", provides: ["xorriso"] },

@@ -59,3 +59,6 @@ export type { FindFreeOptions } from "./vm.js";
 export { getInflater, setInflater, decompressionStreamInflater } from "./compress/inflate.js";
 export type { Inflater, InflateStream } from "./compress/inflate.js";
 export type { UImageKernelArch } from "./formats/uimage.js";
+export { measureUki, ukiPcr11 } from "./boot/uki.js";
+export type { PcrBank, UkiBootInfo, UkiMeasurement, UkiPcr11 } from "./boot/uki.js";
+export type { Uki, UkiProfile, UkiSection } from "./formats/uki.js";

@@ -1,6 +1,6 @@
 // What a file is, from its headers alone (nothing is loaded): the `inspect` command and API.
 import { GuestImageError } from "./errors.js";
-import { sniff } from "./formats/detect.js";
+import { detect, sniff } from "./formats/detect.js";
 import type { ImageFile } from "./sources/source.js";
 
 export interface InspectSegment {
@@ -39,5 +39,15 @@ export async function inspectFile(file: ImageFile): Promise<Inspection> {
     name: file.name, format: format.name, description: format.description, size: file.size,
     machine: null, class: null, endian: null, entry: null,
   };
-  return format.inspect ? { ...base, ...(await format.inspect(file, head)) } : base;
+  if (!format.inspect) return base;
+  const info: Record<string, unknown> = await format.inspect(file, head);
+  // A container's decompressed first bytes: say what the payload is.
+  const payloadHead = info.payloadHead;
+  if (payloadHead instanceof Uint8Array) {
+    delete info.payloadHead;
+    const inner = detect(payloadHead, typeof info.decompressed_size === "number" ? info.decompressed_size : payloadHead.length);
+    info.contents = inner.name;
+    info.contentsDescription = inner.description;
+  }
+  return { ...base, ...info };
 }

@@ -459,7 +459,17 @@ export async function execute<R>(
     } else {
       for (const op of plan.copies) {
         let src = op.src;
-        for (const p of ram.map(op.dst, op.len, "copy", plan.name)) {
+        const pieces = ram.map(op.dst, op.len, "copy", plan.name);
+        if (plan.file.decodeInto && !op.bytes && op.src === 0 && op.len === plan.file.size && pieces.length === 1) {
+          // A decompressed payload written whole where it goes: the decoder's window is guest RAM.
+          const { lin, len } = pieces[0];
+          for (let o = 0; o < len; o += READ_CHUNK) save(journal, core, lin + o, Math.min(READ_CHUNK, len - o), ram.untouched);
+          await plan.file.decodeInto(new Uint8Array(ram.buffer, lin, len));
+          loaded += len;
+          onProgress?.(loaded, total);
+          continue;
+        }
+        for (const p of pieces) {
           for (let o = 0; o < p.len; o += READ_CHUNK) {
             const lin = p.lin + o;
             const n = Math.min(READ_CHUNK, p.len - o);

@@ -4,7 +4,7 @@
 // with node:zlib's deflateRawSync and crc32 as the independent reference.
 import zlib from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { openGunzip, readGzipMember, type GunzipFile, type GunzipOptions } from "../src/compress/gunzip.js";
+import { openGunzip, readGzipMember, type GunzipOptions, type GzipPayload } from "../src/compress/gunzip.js";
 import { decompressionStreamInflater, getInflater, setInflater, type Inflater } from "../src/compress/inflate.js";
 import { nodeInflater } from "../src/compress/inflate-node.js";
 import { GuestImageError } from "../src/errors.js";
@@ -29,7 +29,7 @@ function counted(bytes: Uint8Array): ImageFile & { reads: number; bytesRead: num
   return c;
 }
 
-function open(inflater: Inflater, bytes: Uint8Array, o: Partial<GunzipOptions> = {}): Promise<GunzipFile> {
+function open(inflater: Inflater, bytes: Uint8Array, o: Partial<GunzipOptions> = {}): Promise<GzipPayload> {
   return openGunzip({
     file: bytesFile("payload.gz", bytes), start: 0, end: bytes.length, name: "payload.gz", what: "gzip data",
     inflater, crc32, cap: 2 ** 32, capWhat: "allowed", headBytes: 8192, ...o,

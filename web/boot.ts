@@ -1,4 +1,4 @@
-// "Boot in v86": boots the chosen kernel (x86 bzImage or Multiboot), initrd and command line in
+// "Boot in v86": boots the chosen kernel (x86 bzImage, Multiboot or Multiboot 2), initrd and command line in
 // v86 (npm "v86") right on the page, through guest-image/v86: the images are streamed from their
 // File or URL straight into v86's own guest RAM and the CPU is started in the protocol's entry
 // state, no BIOS. The guest's COM1 is shown live in an xterm.js terminal (which handles \r\n and
@@ -18,6 +18,8 @@ export interface BootRequest {
   kernel: ImageRef;
   initrd?: ImageRef;
   cmdline: string;
+  /** bzImage: direct boot (host decompression, the kernel's own 32-bit entry). */
+  direct?: boolean;
 }
 
 export interface BootCallbacks {
@@ -103,7 +105,7 @@ export async function bootInV86(req: BootRequest, termEl: HTMLElement, t0: numbe
         return openRef(ref);
       },
     };
-    const boot = await bootV86(emulator, { files, kernel: req.kernel.name, initrd: req.initrd?.name, cmdline: req.cmdline, onProgress: cb.onProgress });
+    const boot = await bootV86(emulator, { files, kernel: req.kernel.name, initrd: req.initrd?.name, cmdline: req.cmdline, direct: req.direct, onProgress: cb.onProgress });
     cb.onPlaced(boot);
     await emulator.run();
     return boot;

@@ -409,13 +409,13 @@ function setupPageDrop(): void {
 
 /** The bundled x86 sample (examples/make-samples.mjs): what Boot runs while the samples are chosen. */
 const X86_SAMPLE = "hello-x86.mb";
-const X86_FORMATS = ["bzimage", "multiboot"];
+const X86_FORMATS = ["bzimage", "multiboot", "multiboot2"];
 let booting = false;
 
 /** Kernel and initrd for v86: the chosen ones, or the x86 sample when the samples' AArch64 kernel is chosen. */
 function bootImages(): { kernel: ImageRef; initrd?: ImageRef; note: string } | LoadError {
   const k = picks.kernel;
-  if (!k) return { code: "BAD_ARGUMENT", message: "choose a kernel first (an x86 bzImage or Multiboot kernel)" };
+  if (!k) return { code: "BAD_ARGUMENT", message: "choose a kernel first (an x86 bzImage, Multiboot or Multiboot 2 kernel)" };
   const initrd = picks.initrd ? { slot: "initrd" as const, name: picks.initrd.name, src: picks.initrd.src, bytes: picks.initrd.size } : undefined;
   const fmt = k.inspection?.format;
   const isSample = !("blob" in k.src) && k.src.file === SAMPLES.kernel;
@@ -428,7 +428,7 @@ function bootImages(): { kernel: ImageRef; initrd?: ImageRef; note: string } | L
     };
   }
   if (fmt && !X86_FORMATS.includes(fmt)) {
-    return { code: "UNSUPPORTED", message: `${k.name} is ${k.inspection!.description}: v86 boots 32-bit x86 kernels (a bzImage or a Multiboot kernel)`, image: k.name };
+    return { code: "UNSUPPORTED", message: `${k.name} is ${k.inspection!.description}: v86 boots 32-bit x86 kernels (a bzImage, a Multiboot or a Multiboot 2 kernel)`, image: k.name };
   }
   return { kernel: { slot: "kernel", name: k.name, src: k.src, bytes: k.size }, initrd, note: "" };
 }
@@ -460,12 +460,17 @@ async function boot(): Promise<void> {
   };
   try {
     const { bootInV86 } = await loadBootModule();
-    await bootInV86({ kernel: imgs.kernel, initrd: imgs.initrd, cmdline: $<HTMLInputElement>("#cmdline").value }, $("#terminal"), t0, {
+    // Direct boot applies to a bzImage only (the samples' Multiboot kernel boots as it is).
+    const direct = $<HTMLInputElement>("#direct-boot").checked && imgs.kernel.name !== X86_SAMPLE && picks.kernel?.inspection?.format === "bzimage";
+    await bootInV86({ kernel: imgs.kernel, initrd: imgs.initrd, cmdline: $<HTMLInputElement>("#cmdline").value, direct }, $("#terminal"), t0, {
       onProgress: (d, t) => (bar.style.width = `${t ? Math.min(100, (d / t) * 100) : 100}%`),
       onPlaced: (b) => {
-        placed = `<span class="stat">${b.protocol === "linux" ? "Linux 32-bit boot protocol" : "Multiboot 1"}</span><span class="stat" id="place-time">placed in <b>${b.placeMs.toFixed(1)} ms</b></span>`;
+        // Direct boot: the kernel placed is the vmlinux the host decompressed from the bzImage's payload.
+        const label = b.protocol === "linux" ? `Linux 32-bit boot protocol${b.linux!.kernel.format === "vmlinux (direct)" ? ", direct boot (kernel decompressed on the host)" : ""}` : b.protocol === "multiboot2" ? "Multiboot 2" : "Multiboot 1";
+        const kernelName = b.protocol === "linux" ? b.linux!.kernel.name : b.protocol === "multiboot2" ? b.multiboot2!.kernel.name : b.multiboot!.kernel.name;
+        placed = `<span class="stat" id="boot-protocol">${label}</span><span class="stat" id="place-time">placed in <b>${b.placeMs.toFixed(1)} ms</b></span>`;
         status(null);
-        showBootMap(b.ram, b.placed, b.protocol === "linux" ? b.linux!.kernel.name : b.multiboot!.kernel.name, imgs.initrd?.name);
+        showBootMap(b.ram, b.placed, kernelName, imgs.initrd?.name);
         document.body.dataset.boot = "running";
       },
       onFirstByte: (ms) => {

@@ -40,6 +40,7 @@
 // before v86's state is touched; a failed placement is rolled back by the VM's transaction.
 import { protectedModeState, type X86CpuState } from "../boot/cpu-x86.js";
 import { bootLinux, type BootCpuState, type LinuxBoot } from "../boot/linux.js";
+import { bootMultiboot2, type Multiboot2Boot } from "../boot/multiboot2.js";
 import { buildMultibootInfo } from "../boot/multiboot-info.js";
 import { SCRATCH_BYTES } from "../core/core.js";
 import { GuestImageError } from "../errors.js";
@@ -64,21 +65,29 @@ export interface V86Emulator {
 export interface BootV86Options {
   /** Where images come from: fromUrl, fromFiles, fromMap, fromDirectory (Node), … */
   files: Source;
-  /** Kernel file name: an x86 bzImage (Linux 32-bit boot protocol) or a Multiboot 1 kernel. */
+  /** Kernel file name: an x86 bzImage (Linux 32-bit boot protocol), a Multiboot 1 or a Multiboot 2 kernel. */
   kernel: string;
-  /** Initial ramdisk (Linux) or the one boot module (Multiboot). */
+  /** Initial ramdisk (Linux) or the one boot module (Multiboot; Multiboot 2 without `modules`), its string its file name. */
   initrd?: string;
+  /** Multiboot 2: the boot modules, in order, each with its string (tag 3); in place of `initrd`. */
+  modules?: ReadonlyArray<{ name: string; cmdline?: string }>;
   /** Kernel command line. */
   cmdline?: string;
-  /** "auto" (default): Multiboot if the kernel has a Multiboot header, else Linux. */
-  protocol?: "auto" | "linux" | "multiboot";
+  /** "auto" (default): Multiboot 2 or Multiboot if detection finds that header, else Linux. */
+  protocol?: "auto" | "linux" | "multiboot" | "multiboot2";
+  /**
+   * Linux: direct boot (bootLinux's x86Direct, src/boot/x86-direct.ts): the bzImage's payload is
+   * decompressed on the host straight into v86's RAM and the kernel entered at its own startup_32,
+   * skipping the guest's decompressor. `{ at }`: a relocatable kernel placed there instead.
+   */
+  direct?: boolean | { at: number };
   /**
    * Linear offset in v86's memory for the loader's scratch area (SCRATCH_BYTES), outside guest
    * RAM; "svga" (default when v86 has a VGA device): borrowed from the SVGA framebuffer and
    * restored; "grow": two pages appended to v86's memory.
    */
   scratch?: "svga" | "grow" | number;
-  /** Progress of each image's copy into guest RAM (bytes done, bytes in all). */
+  /** Progress of the copies into guest RAM (bytes done, bytes in all; Linux: summed over bootLinux's placements). */
   onProgress?: (loaded: number, total: number) => void;
 }
 
@@ -106,7 +115,7 @@ interface V86Cpu {
 }
 
 export interface V86Boot {
-  protocol: "linux" | "multiboot";
+  protocol: "linux" | "multiboot" | "multiboot2";
   /** Guest RAM as described to the kernel: one region [0, memory_size). */
   ram: { base: number; size: number };
   /** The entry state the CPU was put in (what setV86CpuState applied). */
@@ -115,6 +124,8 @@ export interface V86Boot {
   linux?: LinuxBoot;
   /** What was placed for a Multiboot kernel (protocol "multiboot"). */
   multiboot?: { kernel: LoadedKernel; module?: LoadedImage; info: { paddr: number; size: number } };
+  /** What bootMultiboot2 placed (protocol "multiboot2"): kernel, modules, information structure, GDT. */
+  multiboot2?: Multiboot2Boot;
   /** Everything placed, in address order (the VM's ledger). */
   placed: Placement[];
   /** Milliseconds spent checking and placing images (not booting). */
@@ -240,7 +251,14 @@ export async function bootV86(emulator: V86Emulator, opts: BootV86Options): Prom
   if (!opts || typeof opts !== "object") throw badArg("options", "bootV86 needs an options object");
   if (!opts.files || typeof (opts.files as Source).open !== "function") throw badArg("files", "files must be a source (fromUrl, fromFiles, fromMap, fromDirectory, …)");
   const protocol = opts.protocol ?? "auto";
-  if (!["auto", "linux", "multiboot"].includes(protocol)) throw badArg("protocol", `protocol must be "auto", "linux" or "multiboot", got ${JSON.stringify(protocol)}`);
+  if (!["auto", "linux", "multiboot", "multiboot2"].includes(protocol)) throw badArg("protocol", `protocol must be "auto", "linux", "multiboot" or "multiboot2", got ${JSON.stringify(protocol)}`);
+  const direct = opts.direct ?? false;
+  if (typeof direct !== "boolean" && (typeof direct !== "object" || direct === null || !Number.isSafeInteger(direct.at) || direct.at < 0)) {
+    throw badArg("direct", `direct must be true, false or { at: address }, got ${JSON.stringify(direct)}`);
+  }
+  if (opts.modules !== undefined && (!Array.isArray(opts.modules) || opts.initrd !== undefined)) {
+    throw badArg("modules", "modules must be an array of { name, cmdline? }, given instead of initrd");
+  }
   const { offset, size } = guestRam(cpu);
   const ram = { base: 0, size };
 
@@ -269,21 +287,34 @@ export async function bootV86(emulator: V86Emulator, opts: BootV86Options): Prom
     // One transaction: if anything fails up to the CPU state being ready to apply (including the
     // state's own checks, or the emulator having been started meanwhile), guest RAM is restored.
     out = await vm.transaction(async (tvm) => {
-      let useMultiboot = protocol === "multiboot";
+      let use: "linux" | "multiboot" | "multiboot2" = protocol === "auto" ? "linux" : protocol;
       if (protocol === "auto") {
         const f = await tvm.open(opts.kernel);
         try {
-          useMultiboot = (await sniff(f)).format.name === "multiboot";
+          const name = (await sniff(f)).format.name;
+          if (name === "multiboot" || name === "multiboot2") use = name;
         } finally {
           await f.close();
         }
       }
+      if (direct !== false && use !== "linux") {
+        throw badArg("direct", `direct boot is for Linux bzImages; ${opts.kernel} is booted by ${use === "multiboot" ? "Multiboot" : "Multiboot 2"}`);
+      }
+      if (opts.modules !== undefined && use !== "multiboot2") {
+        throw badArg("modules", `modules (with their strings) are for Multiboot 2 kernels; ${opts.kernel} is booted by ${use === "multiboot" ? "Multiboot (one module: initrd)" : "Linux (initrd)"}`);
+      }
       let result: Omit<V86Boot, "placeMs" | "scratch" | "placed" | "ram">;
-      if (useMultiboot) {
+      if (use === "multiboot") {
         result = await placeMultiboot(tvm, opts);
+      } else if (use === "multiboot2") {
+        // Spec 3.3: EAX = 0x36d76289, EBX = the information structure, flat 32-bit segments from
+        // the GDT bootMultiboot2 places (v86 loads GDTR from the state), paging off.
+        const modules = opts.modules ?? (opts.initrd !== undefined ? [{ name: opts.initrd, cmdline: opts.initrd }] : []);
+        const mb2 = await bootMultiboot2(tvm, { kernel: opts.kernel, cmdline: opts.cmdline, modules, bootLoaderName: LOADER_NAME });
+        result = { protocol: "multiboot2", cpu: mb2.cpu as BootCpuState, multiboot2: mb2 };
       } else {
         // boot.rst "32-bit Boot Protocol": v86 is a 32-bit CPU without PAE, so never "long".
-        const linux = await bootLinux(tvm, { arch: "x86", kernel: opts.kernel, initrd: opts.initrd, cmdline: opts.cmdline, x86Mode: "protected" });
+        const linux = await bootLinux(tvm, { arch: "x86", kernel: opts.kernel, initrd: opts.initrd, cmdline: opts.cmdline, x86Mode: "protected", x86Direct: direct, onProgress: opts.onProgress });
         result = { protocol: "linux", cpu: linux.cpu, linux };
       }
       const apply = planV86CpuState(cpu, result.cpu);

@@ -74,6 +74,11 @@ export interface RiscvCpuState extends CpuStateBase {
    * we placed is the SBI implementation.
    */
   sbi: "required" | "firmware";
+  /**
+   * With firmware (priv "M"): "placed" when bootLinux placed it (`firmware`), "external" when it
+   * was already in the machine (`firmwareAt`: QEMU virt's own OpenSBI with its default -bios).
+   */
+  firmware?: "placed" | "external";
   /** satp at entry: 0 (bare, MMU off). */
   satp: bigint;
   regs: { a0: bigint; a1: bigint; a2?: bigint };
@@ -110,13 +115,13 @@ export function armCpu(o: { pc: bigint; target: bigint; dtb: bigint; stub?: Boot
 }
 
 export function riscvCpu(o: {
-  arch: "riscv64" | "riscv32"; pc: bigint; target: bigint; hart: bigint; dtb: bigint; fwInfo?: bigint; stub?: BootStub;
+  arch: "riscv64" | "riscv32"; pc: bigint; target: bigint; hart: bigint; dtb: bigint; fwInfo?: bigint; firmware?: "placed" | "external"; stub?: BootStub;
 }): RiscvCpuState {
   const fw = o.fwInfo !== undefined;
   return {
     arch: o.arch,
     mode: fw ? "M-mode (firmware first), interrupts off" : "S-mode, satp = 0 (MMU off), interrupts off, SBI required from the emulator",
-    pc: o.pc, target: o.target, priv: fw ? "M" : "S", sbi: fw ? "firmware" : "required", satp: 0n, ...common,
+    pc: o.pc, target: o.target, priv: fw ? "M" : "S", sbi: fw ? "firmware" : "required", ...(fw ? { firmware: o.firmware ?? "placed" } : {}), satp: 0n, ...common,
     regs: fw ? { a0: o.hart, a1: o.dtb, a2: o.fwInfo } : { a0: o.hart, a1: o.dtb },
     ...(o.stub ? { stub: o.stub } : {}),
   };

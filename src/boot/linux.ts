@@ -22,6 +22,7 @@ import { sniff } from "../formats/detect.js";
 import { machineName, readElf } from "../formats/elf.js";
 import { SETUP_HEADER_OFFSET, XLF_CAN_BE_LOADED_ABOVE_4G, XLF_KERNEL_64 } from "../formats/bzimage.js";
 import { hex } from "../num.js";
+import type { ProgressCallback } from "../plan.js";
 import type { Placement } from "../ram/ledger.js";
 import { checkReserved, type LoadedImage, type LoadedKernel, type ReservedRange, type Vm } from "../vm.js";
 import { applyLinuxEdits } from "../fdt/linux.js";
@@ -42,6 +43,7 @@ import { arm64Cpu, armCpu, riscvCpu, type ArmCpuStateVariant, type BootStub } fr
 import { ARM64_STUB_ALIGN, arm64Stub } from "./stubs/arm64.js";
 import { ARM_STUB_ALIGN, armStub } from "./stubs/arm.js";
 import { RISCV_STUB_ALIGN, riscvStub } from "./stubs/riscv.js";
+import { prepareUkiBoot, type PcrBank, type UkiBootInfo } from "./uki.js";
 import { loadX86Direct } from "./x86-direct.js";
 import { bootPvh, type PvhBoot } from "./pvh.js";
 import { buildSetupData, checkSetupData, e820ExtData, setupDataSize, SETUP_DATA_FIELD, SETUP_DATA_PROTOCOL, SETUP_DTB, SETUP_E820_EXT, SETUP_RNG_SEED, type SetupDataEntry } from "./setup-data.js";
@@ -66,6 +68,15 @@ export interface BootLinuxOptions {
   layout?: Layout;
   /** riscv: SBI firmware (e.g. OpenSBI fw_dynamic) loaded at the RAM base like QEMU's -bios; the CPU starts there. */
   firmware?: string;
+  /**
+   * riscv: the entry of an SBI firmware (OpenSBI fw_dynamic) that is already in the machine and
+   * not placed by bootLinux (QEMU virt's own OpenSBI at 0x80000000 with its default -bios). The
+   * CPU starts there in M-mode (with `stub`: the M-mode stub jumps there) with a0 = hart,
+   * a1 = DTB, a2 = a fw_dynamic_info we place (next_addr = kernel, next_mode = S), as QEMU's
+   * reset ROM does. Declare the firmware's memory in `reserved` so nothing is placed on it.
+   * Not with `firmware`.
+   */
+  firmwareAt?: number;
   /** riscv: the boot hart's id, passed in a0 (default 0). */
   hartId?: number;
   /** Bytes of free space at the end of the written device tree, for firmware that edits it in place (default 64 KiB). */
@@ -87,8 +98,13 @@ export interface BootLinuxOptions {
    */
   x86Direct?: boolean | { at: number };
   /**
-   * x86: ranges the e820 map lists as reserved (type default 2), in addition to the VM's own
-   * (createVm `reserved`); automatic placement keeps out of them.
+   * Ranges of guest RAM the guest must not use, in addition to the VM's own (createVm
+   * `reserved`): e.g. an emulator's own blobs (QEMU virt's device tree, its OpenSBI). Every
+   * placement keeps out of them: automatic ones look elsewhere, a layout's fixed address (arm
+   * zImage at RAM + 0x8000, QEMU's addresses…) moves to the next suitable free address, and
+   * what cannot move (an ELF or uImage kernel's own address, a compressed kernel, riscv
+   * `firmware` at the RAM base) is refused with OVERLAP. x86: e820 entries (type default 2);
+   * arm64, arm, riscv: /memreserve/ entries in the device tree (their parts inside RAM).
    */
   reserved?: ReservedRange[];
   /**
@@ -118,6 +134,25 @@ export interface BootLinuxOptions {
    * A `dtb` given on x86 becomes a SETUP_DTB node; an e820 map of more than 128 entries a SETUP_E820_EXT one.
    */
   setupData?: { rngSeed?: boolean; entries?: SetupDataEntry[] };
+  /**
+   * Unified Kernel Images (src/boot/uki.ts): the profile to boot, by number or by its ID= (default:
+   * profile 0 when the UKI has profiles, as systemd-stub).
+   */
+  profile?: number | string;
+  /** UKI: let `cmdline` replace the UKI's .cmdline (without it, giving both is refused). */
+  cmdlineOverride?: boolean;
+  /** UKI: compute the PCR 11 value systemd-stub would measure (result `uki.measured`). */
+  measure?: boolean;
+  /** UKI with measure: the PCR banks (default ["sha256"]). */
+  pcrBanks?: PcrBank[];
+  /**
+   * Progress of the copies into guest RAM, summed over every placement of this boot (kernel,
+   * initrd, device tree, zero page, tables…): `loaded` bytes copied so far, never decreasing;
+   * `total` the bytes of the copies begun so far plus the initrd's file size until its copy
+   * starts (the kernel's size is known only once its header is read, a device tree's once it is
+   * written). The last call has loaded === total.
+   */
+  onProgress?: ProgressCallback;
 }
 
 export interface BootPlacement extends Placement {
@@ -160,6 +195,8 @@ export interface LinuxBoot {
   setupData?: { paddr: number; size: number; nodes: Array<{ type: number; paddr: number; len: number }> };
   /** x86Entry "pvh": the note's entry and where hvm_start_info went. */
   pvh?: PvhBoot;
+  /** When the kernel was a Unified Kernel Image: which sections and profile were used, and the measurements. */
+  uki?: UkiBootInfo;
 }
 
 const ARCHES: readonly LinuxArch[] = ["arm64", "arm", "riscv64", "riscv32", "x86_64", "x86"];
@@ -197,6 +234,18 @@ export async function bootLinux(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBo
 
 async function boot(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
   if (!opts || typeof opts !== "object") throw bad("options", "bootLinux needs an options object");
+  if (!ARCHES.includes(opts.arch)) throw bad("arch", `arch must be one of ${ARCHES.join(", ")}, got ${JSON.stringify(opts.arch)}`);
+  if (typeof opts.kernel !== "string" || opts.kernel === "") throw bad("kernel", "kernel must name a file");
+  // A Unified Kernel Image: boot its .linux with its initrd, command line and device tree.
+  const uki = await prepareUkiBoot(vm, opts);
+  if (uki) {
+    const r = await bootPlain(uki.vm, uki.opts);
+    return { ...r, uki: uki.info };
+  }
+  return bootPlain(vm, opts);
+}
+
+async function bootPlain(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
   const arch = opts.arch;
   if (!ARCHES.includes(arch)) throw bad("arch", `arch must be one of ${ARCHES.join(", ")}, got ${JSON.stringify(arch)}`);
   const layout: Layout = opts.layout ?? "default";
@@ -205,8 +254,15 @@ async function boot(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
   if (opts.initrd !== undefined && (typeof opts.initrd !== "string" || opts.initrd === "")) throw bad("initrd", "initrd must name a file");
   if (opts.cmdline !== undefined && (typeof opts.cmdline !== "string" || opts.cmdline.includes("\0"))) throw bad("cmdline", "cmdline must be a string without NUL");
   if (opts.firmware !== undefined && family(arch) !== "riscv") throw bad("firmware", "firmware is for riscv (SBI firmware such as OpenSBI)");
-  if (opts.reserved !== undefined && family(arch) !== "x86") throw bad("reserved", "reserved is for x86 (the e820 map); a device tree lists reserved memory itself (/memreserve/, /reserved-memory)");
   checkReserved(opts.reserved, "reserved");
+  if (opts.firmwareAt !== undefined) {
+    if (family(arch) !== "riscv") throw bad("firmwareAt", "firmwareAt is for riscv (an SBI firmware already in the machine)");
+    if (opts.firmware !== undefined) throw bad("firmwareAt", "firmwareAt names a firmware already in the machine: give it or firmware (one we place), not both");
+    const max = arch === "riscv32" ? 0xffffffff : Number.MAX_SAFE_INTEGER;
+    if (!Number.isSafeInteger(opts.firmwareAt) || opts.firmwareAt < 0 || opts.firmwareAt > max) {
+      throw bad("firmwareAt", `firmwareAt must be an integer address from 0 to ${hex(max)}, got ${String(opts.firmwareAt)}`);
+    }
+  }
   // QEMU layout: the tree's free space is what QEMU leaves (its blob size, see layout.ts), unless asked for.
   const freeSpace = opts.fdtFreeSpace ?? (layout === "qemu" ? 0 : DEFAULT_FDT_FREE_SPACE);
   if (!Number.isSafeInteger(freeSpace) || freeSpace < 0) throw bad("fdtFreeSpace", `fdtFreeSpace must be a non-negative integer, got ${String(freeSpace)}`);
@@ -226,6 +282,7 @@ async function boot(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
   let textOffset: bigint | null = null;
   let imageSize: bigint | null = null;
   let gzPayload: "arm64-image" | "raw" | null = null;
+  const kernelFileSize = kfile.size;
   try {
     const { format } = await sniff(kfile);
     kformat = format.name;
@@ -309,10 +366,46 @@ async function boot(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
     }
   };
   const ram = mainRam(vm.ram.regions);
-  const ctx: Ctx = { vm, opts, arch, layout, ram, kformat, gzPayload, textOffset, imageSize, initrdSize, dtbFileSize, freeSpace, hartId, firmwareIsElf, seeds, record, step, x86Dtb };
+  if (opts.onProgress !== undefined && typeof opts.onProgress !== "function") throw bad("onProgress", `onProgress must be a function, got ${typeof opts.onProgress}`);
+  if (opts.onProgress) vm = summedProgress(vm, opts.onProgress, opts.initrd === undefined ? undefined : { name: opts.initrd, size: initrdSize });
+  const ctx: Ctx = { vm, opts, arch, layout, ram, kformat, gzPayload, textOffset, imageSize, kernelFileSize, initrdSize, dtbFileSize, freeSpace, hartId, firmwareIsElf, seeds, record, step, x86Dtb };
   if (fam === "x86" && opts.x86Entry === "pvh") return bootPvh({ vm, opts, arch: arch as "x86_64" | "x86", kformat, record, step }, placements);
   if (fam === "x86") return bootX86(ctx, placements);
   return bootDt(ctx, fdt!, placements);
+}
+
+/**
+ * bootLinux's onProgress: `vm` with every loadKernel, loadModule and place (the helpers'
+ * placements too: x86 tables, direct boot) reporting its copy into one running sum. The initrd's
+ * file size is in the total from the start, so a bar does not jump back when it begins.
+ */
+function summedProgress(vm: Vm, cb: ProgressCallback, initrd?: { name: string; size: number }): Vm {
+  let done = 0; // bytes of the copies that finished
+  let pending = initrd?.size ?? 0;
+  const each = (name: string): ProgressCallback => (loaded, total) => {
+    if (initrd && name === initrd.name) pending = 0;
+    cb(done + loaded, done + total + pending);
+    if (loaded === total) done += total;
+  };
+  const wrap = (m: "loadKernel" | "loadModule" | "place") => {
+    const f = (vm[m] as (...a: unknown[]) => Promise<unknown>).bind(vm);
+    const at = m === "place" ? 2 : 1; // the options argument
+    return (...a: unknown[]) => {
+      const o = (a[at] ?? {}) as { onProgress?: ProgressCallback };
+      const own = o.onProgress;
+      const mine = each(a[0] as string);
+      a[at] = { ...o, onProgress: own ? (l: number, t: number) => (own(l, t), mine(l, t)) : mine };
+      return f(...a);
+    };
+  };
+  const methods = { loadKernel: wrap("loadKernel"), loadModule: wrap("loadModule"), place: wrap("place") } as Record<string, unknown>;
+  return new Proxy(vm, {
+    get(target, key) {
+      if (typeof key === "string" && key in methods) return methods[key];
+      const v = Reflect.get(target, key, target);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
 }
 
 interface Ctx {
@@ -326,6 +419,7 @@ interface Ctx {
   gzPayload: "arm64-image" | "raw" | null;
   textOffset: bigint | null;
   imageSize: bigint | null;
+  kernelFileSize: number;
   initrdSize: number;
   dtbFileSize: number;
   freeSpace: number;
@@ -355,17 +449,44 @@ async function bootDt(c: Ctx, fdt: Fdt, placements: BootPlacement[]): Promise<Li
   const riscv = arch === "riscv64" || arch === "riscv32";
   const qemu = layout === "qemu";
 
+  // Reserved ranges (the VM's, kept out of by findFree itself, and this boot's): no placement
+  // lands on them, and the tree lists them (/memreserve/, below).
+  const extra = checkReserved(opts.reserved, "reserved");
+  const reserved = [...vm.reserved, ...extra];
+  const hit = (base: number, size: number) => reserved.find((r) => base < r.base + r.size && r.base < base + size);
+  const span = (base: number, size: number) => `[${hex(base)}, ${hex(base + size)})`;
+  // A layout's fixed address, or where a reserved range is in the way, the next suitable free
+  // address above it (down: the highest below it, for what the layout puts at the top of RAM).
+  const clearOf = (at: number, size: number, o: { align: number; down?: boolean; max?: number }): number => {
+    if (size <= 0 || !hit(at, size)) return at;
+    return o.down
+      ? vm.findFree(size, { align: o.align, from: "top", max: at + size, avoid: extra })
+      : vm.findFree(size, { align: o.align, from: "bottom", min: at, max: o.max, avoid: extra });
+  };
+  // What cannot move (an address fixed by the image's own header, a compressed kernel whose size
+  // is known only once unpacked, firmware at the RAM base) is refused.
+  const refuse = (what: string, image: string, base: number, size: number, why: string) => {
+    const r = hit(base, size);
+    if (r) {
+      throw new GuestImageError("OVERLAP", `${what} ${span(base, size)} overlaps the reserved range ${span(r.base, r.size)}; ${why}`, { image, field: "reserved" });
+    }
+  };
+
   // Firmware (riscv): at the RAM base, as QEMU's -bios (an ELF goes where it is linked).
   let firmware: LoadedKernel | undefined;
   if (opts.firmware !== undefined) {
+    if (!c.firmwareIsElf) refuse("firmware at the RAM base", opts.firmware, ram.base, 1, "it goes where QEMU's -bios goes; for a firmware already in the machine use firmwareAt");
     firmware = await c.step("placing the firmware", () => vm.loadKernel(opts.firmware!, c.firmwareIsElf ? {} : { at: ram.base }));
     c.record("firmware", firmware);
+    refuse("the firmware", firmware.name, firmware.paddr, firmware.size, "it cannot move");
   }
 
-  // Kernel.
-  const kernelAt = kernelAddress(c, firmware);
+  // Kernel: the layout's address, moved past reserved ranges where its format allows.
+  const kernelAt = await c.step("placing the kernel", async () => movedKernelAddress(c, kernelAddress(c, firmware), hit, clearOf));
   const kernel = await c.step("placing the kernel", () => vm.loadKernel(opts.kernel, { at: kernelAt }));
   c.record("kernel", kernel);
+  refuse("the kernel", kernel.name, kernel.paddr, kernel.size,
+    kernelAt === undefined ? `its header fixes its address (${kernel.format})` : `a ${kernel.format} kernel is not moved (its extent is known only once it is unpacked, or its address is fixed by the protocol)`);
   const kernelEnd = kernel.paddr + kernel.size;
 
   // Device tree edits that do not depend on addresses, then a size estimate for placement.
@@ -384,6 +505,18 @@ async function bootDt(c: Ctx, fdt: Fdt, placements: BootPlacement[]): Promise<Li
       seeds: c.seeds,
     });
   };
+  // The reserved ranges' parts inside RAM as /memreserve/ entries: Linux keeps its allocator off
+  // them (memblock_reserve) from its first steps, on every architecture, without unmapping them
+  // (a firmware that needs no-map adds its own /reserved-memory node, as OpenSBI does).
+  for (const r of reserved) {
+    for (const g of vm.ram.regions) {
+      const lo = Math.max(r.base, g.base);
+      const hi = Math.min(r.base + r.size, g.base + g.size);
+      if (hi <= lo) continue;
+      const e = { address: BigInt(lo), size: BigInt(hi - lo) };
+      if (!fdt.reservations.some((x) => x.address === e.address && x.size === e.size)) fdt.reservations.push(e);
+    }
+  }
   // Draft with 2-cell initrd values: the largest the tree can get, so the final blob fits its slot.
   edits(c.opts.initrd !== undefined ? { start: 0, end: 0 } : undefined, c.opts.initrd !== undefined && !qemu ? 2 : undefined);
   // Free space (ours, or QEMU's 2 × (size + 10000)) never pushes the tree past the architecture's
@@ -405,7 +538,7 @@ async function bootDt(c: Ctx, fdt: Fdt, placements: BootPlacement[]): Promise<Li
   // Initrd and device tree addresses.
   let initrdAt: number | undefined;
   let dtbAt: number;
-  const initrdAuto = { align: 4 * KiB };
+  const initrdAuto = { align: 4 * KiB, avoid: extra };
   let initrd: LoadedImage | undefined;
   const loadInitrd = async (o: { at?: number; auto?: object }) => {
     if (opts.initrd === undefined) return;
@@ -414,25 +547,26 @@ async function bootDt(c: Ctx, fdt: Fdt, placements: BootPlacement[]): Promise<Li
   };
   if (qemu) {
     if (riscv) {
-      initrdAt = qemuRiscvInitrdAddr(ram, kernel.paddr);
+      initrdAt = await c.step("placing the initrd", async () => clearOf(qemuRiscvInitrdAddr(ram, kernel.paddr), c.initrdSize, { align: 4 * KiB }));
       await loadInitrd({ at: initrdAt });
-      dtbAt = qemuRiscvFdtAddr(ram, dtbSize);
+      dtbAt = await c.step("placing the device tree", async () => clearOf(qemuRiscvFdtAddr(ram, dtbSize), dtbSize, { align: 2 * MiB, down: true }));
     } else {
       const a = arch as "arm64" | "arm";
-      initrdAt = qemuArmInitrdAddr(ram, kernel.format === "elf" ? kernelEnd : 0);
+      initrdAt = await c.step("placing the initrd", async () => clearOf(qemuArmInitrdAddr(ram, kernel.format === "elf" ? kernelEnd : 0), c.initrdSize, { align: 4 * KiB }));
       await loadInitrd({ at: initrdAt });
-      dtbAt = qemuArmDtbAddr(a, initrdAt, initrd?.size ?? 0);
+      const at = qemuArmDtbAddr(a, initrdAt, initrd?.size ?? 0);
+      dtbAt = await c.step("placing the device tree", async () => clearOf(at, dtbSize, { align: a === "arm64" ? 2 * MiB : 4 * KiB }));
     }
   } else if (arch === "arm") {
     const low = qemuArmInitrdAddr(ram, kernelEnd);
     await loadInitrd({ auto: { ...initrdAuto, from: "bottom", min: low } });
-    dtbAt = vm.findFree(dtbSize, { align: 4 * KiB, from: "bottom", min: initrd ? initrd.paddr + initrd.size : low });
+    dtbAt = await c.step("placing the device tree", async () => vm.findFree(dtbSize, { align: 4 * KiB, from: "bottom", min: initrd ? initrd.paddr + initrd.size : low, avoid: extra }));
   } else {
     // arm64 / riscv: device tree at the top (2 MiB aligned), initrd as high as possible below it.
     const window = arch === "arm64" ? alignDownN(kernel.paddr, GiB) : 0;
     const windowEnd = arch === "arm64" ? window + ARM64_INITRD_WINDOW : undefined;
     const fdtMax = arch === "riscv32" ? 3 * GiB : undefined; // rv32: the linear map ends there (QEMU's cap)
-    dtbAt = vm.findFree(dtbSize, { align: 2 * MiB, from: "top", min: kernelEnd, max: fdtMax });
+    dtbAt = await c.step("placing the device tree", async () => vm.findFree(dtbSize, { align: 2 * MiB, from: "top", min: kernelEnd, max: fdtMax, avoid: extra }));
     await loadInitrd({ auto: { ...initrdAuto, from: "top", min: Math.max(window, kernelEnd), max: Math.min(dtbAt, windowEnd ?? dtbAt) } });
   }
 
@@ -468,11 +602,13 @@ async function bootDt(c: Ctx, fdt: Fdt, placements: BootPlacement[]): Promise<Li
     // riscv: the kernel's entry is its lowest address (QEMU passes the lowest PT_LOAD for an ELF).
     const kernelEntry = kernel.format === "elf" ? BigInt(kernel.paddr) : kernel.entry;
     target = kernelEntry;
-    if (firmware) {
+    if (firmware || opts.firmwareAt !== undefined) {
+      // The firmware (ours, or one already in the machine at firmwareAt) enters the kernel in
+      // S-mode at next_addr: it learns that from the fw_dynamic_info we place.
       const info = fwDynamicInfo(arch as "riscv64" | "riscv32", kernelEntry, c.hartId);
-      const placedInfo = await c.step("placing fw_dynamic_info", () => vm.place("fw_dynamic_info", info, { auto: { align: 8, from: "top" }, format: "fw_dynamic_info" }));
+      const placedInfo = await c.step("placing fw_dynamic_info", () => vm.place("fw_dynamic_info", info, { auto: { align: 8, from: "top", avoid: extra }, format: "fw_dynamic_info" }));
       c.record("fw_dynamic_info", placedInfo);
-      target = firmware.entry;
+      target = firmware ? firmware.entry : BigInt(opts.firmwareAt!);
       fwInfo = BigInt(placedInfo.paddr);
     }
   }
@@ -489,14 +625,14 @@ async function bootDt(c: Ctx, fdt: Fdt, placements: BootPlacement[]): Promise<Li
     // At the top of RAM: clear of the RAM base, where emulators tend to put their own blobs
     // (QEMU virt: its 1 MiB device tree on arm), so the stub and the kernel's pieces load around them.
     const placed = await c.step("placing the boot stub", () =>
-      vm.place("stub", bytes, { auto: { align: Math.max(align, 16), from: "top", max: bits32 ? 4 * GiB : undefined }, format: "boot-stub" }));
+      vm.place("stub", bytes, { auto: { align: Math.max(align, 16), from: "top", max: bits32 ? 4 * GiB : undefined, avoid: extra }, format: "boot-stub" }));
     c.record("stub", placed);
     stub = { paddr: placed.paddr, size: placed.size };
   }
   const pc = stub ? BigInt(stub.paddr) : target;
   const cpu: BootCpuState = arch === "arm64" ? arm64Cpu({ pc, target, dtb: d, stub })
     : arch === "arm" ? armCpu({ pc, target, dtb: d, stub })
-      : riscvCpu({ arch: arch as "riscv64" | "riscv32", pc, target, hart: BigInt(c.hartId), dtb: d, fwInfo, stub });
+      : riscvCpu({ arch: arch as "riscv64" | "riscv32", pc, target, hart: BigInt(c.hartId), dtb: d, fwInfo, firmware: firmware ? "placed" : "external", stub });
   return { arch, layout, kernel, initrd, dtb: { paddr: dtb.paddr, size: dtb.size, fdt }, cpu, placements };
 }
 
@@ -532,6 +668,49 @@ function kernelAddress(c: Ctx, firmware: LoadedKernel | undefined): number | und
     return target - textOffset;
   }
   return target;
+}
+
+/**
+ * The kernel's load address with reserved ranges honoured: where the layout's address would put
+ * the kernel on one, the next suitable free address above it, by the booting rules:
+ *   arm64 Image  a 2 MiB-aligned base + text_offset (booting.rst), image_size bytes from there
+ *   riscv Image  a PMD-aligned (2 MiB rv64, 4 MiB rv32) start, image_size bytes
+ *   arm zImage   any page in the first 128 MiB of RAM (start 0: position independent; booting.rst
+ *                "placed in the first 128MiB of RAM"; the decompressor finds PHYS_OFFSET from its
+ *                own address rounded down to 128 MiB and moves itself if the kernel it unpacks
+ *                would overwrite it)
+ * Other formats keep their address (the caller refuses them if they land on a reserved range).
+ */
+function movedKernelAddress(
+  c: Ctx,
+  at: number | undefined,
+  hit: (base: number, size: number) => unknown,
+  clearOf: (at: number, size: number, o: { align: number; max?: number }) => number,
+): number | undefined {
+  if (at === undefined) return at;
+  const file = c.kernelFileSize;
+  const imageSize = c.imageSize ?? 0n;
+  if (imageSize > BigInt(Number.MAX_SAFE_INTEGER)) return at; // the format refuses it
+  const size = Math.max(file, Number(imageSize));
+  // An arm64 Image.gz: its decompressed header (read before placing) gives the footprint; without
+  // image_size (pre-3.17) the unpacked size is unknown and it is not moved.
+  const gzImage = c.kformat === "gzip" && c.gzPayload === "arm64-image" && imageSize > 0n;
+  if (c.kformat === "arm64-image" || gzImage) {
+    // Pre-3.17 images (image_size 0) run at 0x80000 (booting.rst; the format applies the same rule).
+    const t = imageSize === 0n ? 0x80000 : Number(c.textOffset ?? 0n);
+    const base = alignUpN(at, 2 * MiB);
+    return hit(base + t, size) ? clearOf(base, t + size, { align: 2 * MiB }) : at;
+  }
+  if (c.kformat === "riscv-image") {
+    const t = Number(c.textOffset ?? 0n);
+    const start = at + t;
+    return hit(start, size) ? clearOf(start, size, { align: riscvPmd(c.arch as "riscv64" | "riscv32") }) - t : at;
+  }
+  if (c.kformat === "zimage") {
+    const block = alignDownN(c.ram.base, 128 * MiB);
+    return clearOf(at, file, { align: 4 * KiB, max: block + 128 * MiB - 1 + file }); // the start within the first 128 MiB
+  }
+  return at;
 }
 
 /** The first bytes of a gzip kernel's payload: an arm64 Image (and its header fields) or not. */

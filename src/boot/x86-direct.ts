@@ -23,10 +23,8 @@
 //
 // The decompressed vmlinux is held in host memory while its segments are laid out (the ELF file
 // layout is not the memory layout); only the laid-out image is written to guest RAM.
-import { bzip2 } from "../compress/bzip2.js";
-import { CodecError, type Codec } from "../compress/codec.js";
-import { lzma } from "../compress/lzma.js";
-import { xz } from "../compress/xz.js";
+import { CodecError } from "../compress/codec.js";
+import { CODECS } from "../compress/registry.js";
 import { GuestImageError, type ErrorCode } from "../errors.js";
 import { protocolString, readBzImage, XLF_KERNEL_64, type BzImageKernelArch } from "../formats/bzimage.js";
 import { readElf } from "../formats/elf.js";
@@ -34,8 +32,8 @@ import { hex } from "../num.js";
 import { bytesFile, readBytes } from "../sources/source.js";
 import type { LoadedKernel, Vm } from "../vm.js";
 
-/** Decoders for the payload, tried by magic (gzip, lzo, lz4 and zstd come with the codec registry). */
-const CODECS: readonly Codec[] = [xz, lzma, bzip2];
+// The payload's decoder is found by magic in the codec registry (zstd, xz, lz4, lzo, bzip2,
+// lzma); a gzip payload is refused with its name (gzip streams through the platform's inflater).
 
 /** ELF e_machine (System V gABI): EM_386, EM_X86_64. */
 const EM_386 = 3;

@@ -50,11 +50,13 @@ export interface BootArgs {
   cmdline?: string;
   layout: "qemu" | "default";
   firmware?: string;
+  /** --firmware-at <addr> (riscv): an SBI firmware already in the machine (bootLinux firmwareAt). */
+  firmwareAt?: number;
   json: boolean;
   measure: boolean;
   dumpRam?: string;
   dumpDtb?: string;
-  /** --reserve <base>:<size>[:<type>]: reserved ranges (x86: e820 entries; all: kept out of automatic placement). */
+  /** --reserve <base>:<size>[:<type>]: reserved ranges, kept out of by every placement (x86: e820 entries; device trees: /memreserve/). */
   reserved: Array<{ base: number; size: number; type?: number }>;
   /** --x86-entry real|32|64|pvh (bootLinux x86Mode "real" | "protected" | "long", or x86Entry "pvh"). */
   x86Entry?: "real" | "32" | "64" | "pvh";
@@ -70,6 +72,12 @@ export interface BootArgs {
   stub?: boolean;
   /** Device tree rng-seed/kaslr-seed derived from this instead of fresh random bytes. */
   seed?: bigint;
+  /** UKI: --profile <number|ID>. */
+  profile?: number | string;
+  /** UKI: --cmdline-override (--cmdline replaces the UKI's .cmdline). */
+  cmdlineOverride?: boolean;
+  /** UKI with --measure: --pcr-bank sha1|sha256|sha384|sha512, repeatable (default sha256). */
+  pcrBanks?: Array<"sha1" | "sha256" | "sha384" | "sha512">;
   /** --direct / --direct-at <addr>: bzImage direct boot (bootLinux x86Direct). */
   direct?: true | { at: number };
 }
@@ -102,10 +110,11 @@ export const USAGE = `usage:
                    [--module <file>@<addr>[:<align>] ...] [--dry-run] [--json] [--dump-ram <out>] [--measure]
   guest-image boot --arch arm64|arm|riscv64|riscv32|x86_64|x86 --ram <base>:<size> [--ram ...]
                    --kernel <file> [--initrd <file>] [--dtb <file>] [--cmdline <string>]
-                   [--layout qemu|default] [--firmware <file>] [--json] [--measure]
+                   [--layout qemu|default] [--firmware <file> | --firmware-at <addr>] [--json] [--measure]
                    [--dump-ram <out>] [--dump-dtb <out>] [--stub] [--seed <n>]
                    [--reserve <base>:<size>[:<e820 type>] ...] [--x86-entry real|32|64|pvh] [--no-x86-tables]
                    [--direct | --direct-at <addr>] [--rsdp <addr>] [--rng-seed] [--setup-data <type>:<file> ...]
+                   UKI kernels: [--profile <n|ID>] [--cmdline-override] [--pcr-bank sha1|sha256|sha384|sha512 ...]
   guest-image multiboot2 --ram <base>:<size> [--ram ...] --kernel <file> [--cmdline <string>]
                    [--module <file> [--module-cmdline <string>] ...] [--at <addr>] [--info-at <addr>]
                    [--json] [--measure] [--dump-ram <out>]
@@ -315,6 +324,25 @@ function parseBoot(rest: string[]): BootArgs {
       case "--stub":
         out.stub = true;
         break;
+      case "--firmware-at":
+        once();
+        out.firmwareAt = parseNumber(value(), "--firmware-at");
+        break;
+      case "--profile": {
+        once();
+        const v = value();
+        out.profile = /^[0-9]+$/.test(v) ? Number(v) : v;
+        break;
+      }
+      case "--cmdline-override":
+        out.cmdlineOverride = true;
+        break;
+      case "--pcr-bank": {
+        const v = value();
+        if (v !== "sha1" && v !== "sha256" && v !== "sha384" && v !== "sha512") throw new UsageError(`--pcr-bank: "${v}" is not sha1, sha256, sha384 or sha512`);
+        (out.pcrBanks ??= []).push(v);
+        break;
+      }
       case "--seed": {
         once();
         const v = value();
@@ -329,8 +357,11 @@ function parseBoot(rest: string[]): BootArgs {
   if (out.arch === undefined) throw new UsageError("boot: --arch is required");
   if (out.ram.length === 0) throw new UsageError("boot: at least one --ram <base>:<size> is required");
   if (out.kernel === undefined) throw new UsageError("boot: --kernel is required");
-  if ((out.x86Entry !== undefined || out.noX86Tables || out.reserved!.length) && out.arch !== "x86" && out.arch !== "x86_64") {
-    throw new UsageError(`boot: --x86-entry, --no-x86-tables and --reserve are for --arch x86 or x86_64, not ${out.arch}`);
+  if ((out.x86Entry !== undefined || out.noX86Tables) && out.arch !== "x86" && out.arch !== "x86_64") {
+    throw new UsageError(`boot: --x86-entry and --no-x86-tables are for --arch x86 or x86_64, not ${out.arch}`);
+  }
+  if (out.firmwareAt !== undefined && out.arch !== "riscv64" && out.arch !== "riscv32") {
+    throw new UsageError(`boot: --firmware-at is for --arch riscv64 or riscv32, not ${out.arch}`);
   }
   if (out.direct !== undefined && out.arch !== "x86" && out.arch !== "x86_64") throw new UsageError(`boot: --direct is for --arch x86 or x86_64, not ${out.arch}`);
   if ((out.rsdp !== undefined || out.rngSeed || out.setupData!.length) && out.arch !== "x86" && out.arch !== "x86_64") {

@@ -12,12 +12,13 @@ import { inspectFile, type Inspection } from "../inspect.js";
 import { hex } from "../num.js";
 import { fromPaths, openPath } from "../sources/directory.js";
 import { readBytes } from "../sources/source.js";
+import { isUki } from "../formats/uki.js";
 import { createVm, type LoadedImage, type LoadedKernel, type Vm } from "../vm.js";
 import type { MeasuredEvent } from "../measure.js";
 import { parseArgs, USAGE, UsageError, type BootArgs, type InspectArgs, type LoadArgs, type Multiboot2Args } from "./args.js";
 
 /** Keys whose numeric values are counts or codes, not addresses or sizes. */
-const PLAIN_NUMBERS = new Set(["index", "relocations", "e_machine", "flags", "version", "last_comp_version", "boot_cpuid_phys", "el"]);
+const PLAIN_NUMBERS = new Set(["profile", "index", "relocations", "e_machine", "flags", "version", "last_comp_version", "boot_cpuid_phys", "el"]);
 
 /** JSON with every number and bigint (addresses, sizes) as a "0x…" string. */
 export function toJson(value: unknown): unknown {
@@ -174,7 +175,13 @@ async function boot(a: BootArgs): Promise<number> {
         ...(a.noX86Tables ? { x86Tables: false } : {}), ...(a.direct !== undefined ? { x86Direct: a.direct } : {}),
       }
       : {};
-    b = await bootLinux(vm, { arch: a.arch, kernel: a.kernel, initrd: a.initrd, dtb: a.dtb, cmdline: a.cmdline, layout: a.layout, firmware: a.firmware, stub: a.stub, seed: a.seed, ...x86 });
+    // A UKI kernel: its profile, command-line override and, with --measure, the PCR 11 it gives.
+    const uki = a.measure && (await isUkiPath(a.kernel)) ? { measure: true, pcrBanks: a.pcrBanks } : {};
+    b = await bootLinux(vm, {
+      arch: a.arch, kernel: a.kernel, initrd: a.initrd, dtb: a.dtb, cmdline: a.cmdline, layout: a.layout, firmware: a.firmware, stub: a.stub, seed: a.seed, ...x86,
+      ...(a.firmwareAt !== undefined ? { firmwareAt: a.firmwareAt } : {}),
+      profile: a.profile, cmdlineOverride: a.cmdlineOverride, ...uki,
+    });
   } catch (e) {
     failure = e;
   }
@@ -208,6 +215,8 @@ async function boot(a: BootArgs): Promise<number> {
       ...(boot.setupData ? { setup_data: { load_paddr: boot.setupData.paddr, size: boot.setupData.size, nodes: boot.setupData.nodes.map((n) => ({ type: n.type, load_paddr: n.paddr, len: n.len })) } } : {}),
       ...(boot.pvh ? { pvh: { entry: boot.pvh.entry, note_offset: boot.pvh.noteOffset, start_info: { load_paddr: boot.pvh.startInfo.paddr, size: boot.pvh.startInfo.size, memmap_entries: boot.pvh.startInfo.memmapEntries, modules: boot.pvh.startInfo.modules } } } : {}),
       ...(a.measure ? { events: vm.measurements() } : {}),
+      ...(boot.uki ? { uki: boot.uki } : {}),
+      ...(boot.uki ? { uki: boot.uki } : {}),
     })));
     return 0;
   }
@@ -217,7 +226,28 @@ async function boot(a: BootArgs): Promise<number> {
   out();
   table(["ROLE", "NAME", "FORMAT", "START", "END", "SIZE"], boot.placements.map((p) => [p.role, p.name, p.format, hex(p.paddr), hex(p.paddr + p.size), human(p.size)]));
   if (a.measure) printEvents(vm.measurements());
+  if (boot.uki) {
+    const u = boot.uki;
+    out();
+    out(`UKI ${u.file}: profile ${u.profile ?? "(none)"}, command line from ${u.cmdline_source}, device tree from ${u.dtb_source}, initrd ${u.initrd_parts.join(" + ") || "(none)"}`);
+    if (u.measured) {
+      for (const [bank, v] of Object.entries(u.measured.pcr11)) out(`  expected PCR 11 (${bank}): ${v}`);
+      out(`  measured sections: ${u.measured.measurements.map((m) => m.section).join(" ")}`);
+    }
+  }
   return 0;
+}
+
+/** Whether a file is a Unified Kernel Image (its head names a .linux PE section). */
+async function isUkiPath(path: string): Promise<boolean> {
+  const f = openPath(path);
+  try {
+    return isUki(await readBytes(f, 0, Math.min(8192, f.size)));
+  } catch {
+    return false; // bootLinux reports the file's problem
+  } finally {
+    await f.close();
+  }
 }
 
 async function multiboot2(a: Multiboot2Args): Promise<number> {

@@ -45,7 +45,9 @@ export interface DecodeResult {
 export interface DecodeOptions {
   /**
    * Stop once this many bytes of output exist (for header peeks during planning); the result's
-   * `consumed` is then not meaningful. Default: decode the whole stream.
+   * `consumed` is then not meaningful (NaN) and no checksum is checked. Output past it need not
+   * fit in `out`: with stopAfter <= out.length a longer stream is not "too-large". A stream that
+   * ends sooner returns its whole output. Default: decode the whole stream.
    */
   stopAfter?: number;
 }
@@ -67,4 +69,12 @@ export interface Codec {
    */
   declaredSize?(input: Uint8Array): number | undefined;
   decode(input: Uint8Array, out: Uint8Array, options?: DecodeOptions): DecodeResult;
+  /**
+   * For a stream that declares no size (lz4 frames without a content size, zstd frames without
+   * Frame_Content_Size, …): decodes it without keeping the output — only the window the next
+   * block may reach back into, in a scratch buffer — and returns the size it decodes to and the
+   * input it uses. A "too-large" failure past `limit`. May skip checksums of the content (decode()
+   * checks them). Absent: the caller must find the size another way.
+   */
+  measure?(input: Uint8Array, limit: number): DecodeResult;
 }

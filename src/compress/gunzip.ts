@@ -19,8 +19,12 @@
 // the trailer, CRC32 matches (BAD_CHECKSUM) and, for a uImage, the CRC-32 of the compressed bytes
 // too. A failing read inside execute() rolls the whole load back.
 //
-// One member only: a second member (RFC 1952 allows several) or any trailing bytes are refused,
-// since the ISIZE at the end of the file would then describe the last member, not the whole.
+// Several members and bytes after the last one: when the trailer at the end of the data cannot be
+// one member's (ISIZE 0 from padding, or more than the deflate data can hold), the members are
+// found by inflating once (node:zlib reports where each deflate stream ends), and each is then
+// read as a GunzipFile of its own behind a GunzipChain; bytes after the last member are ignored,
+// as `gzip -d` ignores them. Members behind a trailer that passes (see plausibleTrailer) are
+// found only when the output passes that ISIZE or ends before it, and refused there.
 import { GuestImageError, type ErrorCode } from "../errors.js";
 import { hex } from "../num.js";
 import { checkRead, readBytes, type ImageFile } from "../sources/source.js";
@@ -154,9 +158,44 @@ export interface GunzipOptions extends MemberRange {
   inputCrc?: InputCrc;
 }
 
-/** Opens a member for decompression: header checked, ISIZE checked against the cap, head decoded. */
-export async function openGunzip(o: GunzipOptions): Promise<GunzipFile> {
+/** A decompressed gzip file: one member (GunzipFile) or several (GunzipChain). */
+export interface GzipPayload extends ImageFile {
+  /** The first min(headBytes, size) bytes of the output. */
+  readonly head: Uint8Array;
+  /** See GunzipFile.needUpTo. */
+  needUpTo(end: number): Promise<void>;
+  /** How many members the data has (1 for the usual single member). */
+  readonly members: number;
+}
+
+/**
+ * Whether the 8 bytes at the end of the data can be the trailer of one member spanning it all:
+ * ISIZE is not 0 (what zero padding after the member reads as) and not more than the deflate data
+ * could hold (deflate cannot expand more than 1032:1). Otherwise more data follows the first
+ * member and the members are found by inflating (scanMembers). An ISIZE smaller than the data
+ * keeps the fast path: it is how a decompression bomb lies, and the output passing it stops the
+ * load at once (TOO_LARGE) — so concatenated members without padding after them are refused. An
+ * ISIZE past the room is refused as TOO_LARGE without inflating anything.
+ */
+function plausibleTrailer(m: GzipMember): boolean {
+  const deflated = m.deflateEnd - m.deflateStart;
+  return m.isize !== 0 && m.isize <= deflated * 1032 + 1024;
+}
+
+/**
+ * Opens gzip data for decompression: header checked, size checked against the cap, head
+ * decoded. Several members, and bytes after the last one, are read as `gzip -d` reads them (the
+ * output is the members' outputs one after another; bytes after a member that do not start
+ * another are ignored) — found by inflating once to the end when the trailer at the end of the
+ * data cannot be the whole story (see plausibleTrailer), which needs an inflater that says where
+ * a deflate stream ends (node:zlib; DecompressionStream cannot).
+ */
+export async function openGunzip(o: GunzipOptions): Promise<GzipPayload> {
   const member = await readGzipMember(o, o.crc32);
+  if (o.inflater.reportsConsumed && member.isize <= o.cap && !plausibleTrailer(member)) {
+    const members = await scanMembers(o, member);
+    if (members.length > 1 || members[0].end !== o.end) return openChain(o, members);
+  }
   const image = o.name;
   if (member.isize === 0) {
     throw new GuestImageError("BAD_HEADER", `${o.what}: ISIZE is 0 (no data, or a multiple of 4 GiB)`, { image, field: "ISIZE" });
@@ -173,7 +212,144 @@ export async function openGunzip(o: GunzipOptions): Promise<GunzipFile> {
   return f;
 }
 
-export class GunzipFile implements ImageFile {
+/**
+ * Finds the members by inflating from the first one on: each member's deflate data ends where
+ * the inflater stops, its trailer follows (CRC32 and ISIZE checked), and another member follows
+ * only if the next bytes are ID1 ID2. Returns the members with their exact ranges.
+ */
+async function scanMembers(o: GunzipOptions, first: GzipMember): Promise<GzipMember[]> {
+  const image = o.name;
+  const err = (code: ErrorCode, field: string, msg: string) => new GuestImageError(code, `${o.what}: ${msg}`, { image, field });
+  const members: GzipMember[] = [];
+  let total = 0;
+  let at = o.start;
+  let m: GzipMember = first;
+  for (;;) {
+    const s = o.inflater.inflateRaw(deflateInput(o.file, { ...m, deflateEnd: o.end }));
+    let produced = 0;
+    let crc = 0;
+    try {
+      for (let c = await s.next().catch((e) => { throw inflateFailure(e, o, produced); }); c; c = await s.next().catch((e) => { throw inflateFailure(e, o, produced); })) {
+        produced += c.length;
+        if (total + produced > o.cap) throw err("TOO_LARGE", "ISIZE", `decompresses to more than the ${hex(o.cap)} bytes ${o.capWhat} (stopped at ${hex(total + produced)})`);
+        crc = o.crc32(c, crc);
+      }
+      const used = s.consumed();
+      if (used === undefined) {
+        throw err(
+          "UNSUPPORTED",
+          "ISIZE",
+          `the trailer at the end of the data (ISIZE ${hex(first.isize)}) does not describe it, so more data follows the first member; finding where it ends needs an inflater that reports it (node:zlib), not ${o.inflater.name}`,
+        );
+      }
+      const deflateEnd = m.deflateStart + used;
+      if (deflateEnd + TRAILER > o.end) throw err("TRUNCATED", "CRC32", `the member at offset ${hex(at)} ends without its ${TRAILER}-byte trailer`);
+      const t = await readBytes(o.file, deflateEnd, TRAILER);
+      const tv = new DataView(t.buffer, t.byteOffset, TRAILER);
+      const member: GzipMember = { ...m, end: deflateEnd + TRAILER, deflateEnd, crc32: tv.getUint32(0, true), isize: tv.getUint32(4, true) };
+      if (crc !== member.crc32) throw err("BAD_CHECKSUM", "CRC32", `member at offset ${hex(at)}: CRC-32 of its data is ${hex(crc)}, its trailer's CRC32 says ${hex(member.crc32)}`);
+      if (produced % 2 ** 32 !== member.isize) throw err("BAD_HEADER", "ISIZE", `member at offset ${hex(at)} decompresses to ${hex(produced)} bytes, its ISIZE says ${hex(member.isize)}`);
+      members.push(member);
+      total += produced;
+    } finally {
+      s.close();
+    }
+    at = members[members.length - 1].end;
+    const next = at + 2 <= o.end ? await readBytes(o.file, at, 2) : new Uint8Array(0);
+    if (!isGzip(next)) break; // whatever follows is ignored, as gzip -d does ("trailing garbage ignored")
+    m = await readGzipMember({ ...o, start: at }, o.crc32);
+  }
+  if (o.inputCrc) {
+    let crc = 0;
+    for (let pos = o.start; pos < o.end; pos += INPUT_CHUNK) crc = o.crc32(await readBytes(o.file, pos, Math.min(INPUT_CHUNK, o.end - pos)), crc);
+    const ic = o.inputCrc;
+    if (crc !== ic.crc32 >>> 0) throw err("BAD_CHECKSUM", ic.field, `${ic.what}: CRC-32 is ${hex(crc)}, ${ic.field} says ${hex(ic.crc32 >>> 0)}`);
+  }
+  return members;
+}
+
+function inflateFailure(e: unknown, o: GunzipOptions, produced: number): unknown {
+  if (!(e instanceof InflateError)) return e;
+  if (e.kind === "truncated") return new GuestImageError("TRUNCATED", `${o.what}: the deflate data is cut short (${e.message})`, { image: o.name, field: "deflate" });
+  return new GuestImageError("BAD_HEADER", `${o.what}: corrupt deflate data (${hex(produced)} bytes decompressed before it): ${e.message}`, { image: o.name, field: "deflate" });
+}
+
+/** Opens each member as its own GunzipFile (exact ranges, so each is a clean single member) behind one file. */
+async function openChain(o: GunzipOptions, members: GzipMember[]): Promise<GunzipChain> {
+  const files: GunzipFile[] = [];
+  try {
+    for (const m of members) {
+      if (m.isize === 0) continue; // an empty member adds nothing
+      const f = new GunzipFile({ ...o, start: m.start, end: m.end, inputCrc: undefined }, m);
+      files.push(f);
+      await f.init();
+    }
+    const chain = new GunzipChain(o.name, files, members.length);
+    await chain.initHead(Math.min(o.headBytes, chain.size));
+    return chain;
+  } catch (e) {
+    for (const f of files) await f.close();
+    throw e;
+  }
+}
+
+/** Several members read as one file: the members' outputs one after another. */
+export class GunzipChain implements GzipPayload {
+  readonly name: string;
+  readonly size: number;
+  readonly members: number;
+  head: Uint8Array = new Uint8Array(0);
+  private readonly files: GunzipFile[];
+  /** Output offset where each file starts. */
+  private readonly starts: number[];
+
+  constructor(name: string, files: GunzipFile[], members: number) {
+    this.name = name;
+    this.files = files;
+    this.members = members;
+    let at = 0;
+    this.starts = files.map((f) => {
+      const s = at;
+      at += f.size;
+      return s;
+    });
+    this.size = at;
+  }
+
+  /** @internal */
+  async initHead(n: number): Promise<void> {
+    const head = new Uint8Array(n);
+    await this.read(head, 0);
+    this.head = head;
+  }
+
+  async needUpTo(end: number): Promise<void> {
+    for (let i = 0; i < this.files.length; i++) {
+      await this.files[i].needUpTo(Math.min(this.files[i].size, Math.max(0, end - this.starts[i])));
+    }
+  }
+
+  async read(dst: Uint8Array, position: number): Promise<void> {
+    checkRead(this, dst, position);
+    let o = 0;
+    for (let i = 0; i < this.files.length && o < dst.length; i++) {
+      const s = this.starts[i];
+      const f = this.files[i];
+      const pos = position + o;
+      if (pos >= s + f.size) continue;
+      const n = Math.min(dst.length - o, s + f.size - pos);
+      await f.read(dst.subarray(o, o + n), pos - s);
+      o += n;
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const f of this.files) await f.close();
+  }
+}
+
+export class GunzipFile implements GzipPayload {
+  readonly members = 1;
   readonly name: string;
   /** The decompressed size the member claims (ISIZE), checked as the data arrives. */
   readonly size: number;

@@ -16,6 +16,7 @@ const CHUNK = 1024 * 1024;
 
 export const nodeInflater: Inflater = {
   name: "node:zlib",
+  reportsConsumed: true,
   inflateRaw(input) {
     const src = Readable.from(input, { objectMode: false, highWaterMark: 1 });
     // The options reach the stream.Transform underneath (readableHighWaterMark is not in ZlibOptions'

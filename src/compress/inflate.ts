@@ -46,6 +46,8 @@ export interface InflateStream {
 export interface Inflater {
   /** For messages and benchmarks: "node:zlib", "DecompressionStream". */
   readonly name: string;
+  /** True when its streams' consumed() says where the deflate data ended (needed to read several gzip members). */
+  readonly reportsConsumed?: boolean;
   /** Starts decompressing the raw DEFLATE data that `input` yields. */
   inflateRaw(input: AsyncIterable<Uint8Array>): InflateStream;
   /** CRC-32 (zlib/IEEE) continuing from `prev`, if the platform has a native one. */

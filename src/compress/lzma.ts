@@ -62,7 +62,9 @@ export const lzma: Codec = {
 
   decode(input: Uint8Array, out: Uint8Array, options?: DecodeOptions): DecodeResult {
     const h = header(input);
-    if (h.size !== undefined && h.size > out.length) {
+    // A peek (stopAfter within `out`) need not have room for the whole output (codec.ts).
+    const peek = options?.stopAfter !== undefined && options.stopAfter <= out.length;
+    if (h.size !== undefined && h.size > out.length && !peek) {
       throw new CodecError("too-large", 5, `lzma: uncompressed size ${h.size} (header) exceeds the room (${out.length} bytes)`);
     }
     if (input.length < HEADER + 5) throw new CodecError("truncated", input.length, `lzma: input ends at ${input.length}, inside the range coder's first 5 bytes`);

@@ -1,8 +1,10 @@
 // Format detection: one ordered table, first match wins. The order is the one the anchors
 // converge on (reference/anchors.md, "Take-aways" 9): Multiboot 2 scan → Multiboot scan (x86) →
-// ELF → bzImage "HdrS" → uImage → arm64/RISC-V magic at 0x38 (RISC-V v0.1 headers: "RISCV" at
-// 0x30) → zImage magic at 0x24 → gzip → raw. Formats that are not kernels (device trees, cpio
-// archives) sit in the table too, so a refusal can say what the file is.
+// ELF → UKI (a PE with a .linux section: its stub is no kernel, and an arm64 Image or bzImage may
+// itself carry one) → bzImage "HdrS" → uImage → arm64/RISC-V magic at 0x38 (RISC-V v0.1 headers:
+// "RISCV" at 0x30) → zImage magic at 0x24 → gzip → the other compressions (zstd, lz4, lzo, xz,
+// bzip2, lzma) → raw. Formats that are not kernels (device trees, cpio archives) sit in the table
+// too, so a refusal can say what the file is.
 //
 // A kernel with both a Multiboot 2 and a Multiboot 1 header (Xen, for one) is booted as
 // Multiboot 2: it is the newer protocol, the header the kernel's authors added last, and it carries
@@ -12,6 +14,7 @@ import { readBytes, type ImageFile } from "../sources/source.js";
 import { arm64ImageFormat, riscvImageFormat } from "./arm64-image.js";
 import { bzImageFormat } from "./bzimage.js";
 import { elfFormat } from "./elf.js";
+import { COMPRESSED_FORMATS } from "./compressed.js";
 import { cpioFormat } from "./cpio.js";
 import { fdtFormat } from "./fdt.js";
 import { SNIFF_BYTES, type ImageFormat } from "./format.js";
@@ -20,6 +23,7 @@ import { multiboot2Format } from "./multiboot2.js";
 import { gzipFormat } from "./gzip.js";
 import { rawFormat } from "./raw.js";
 import { uImageFormat } from "./uimage.js";
+import { ukiFormat } from "./uki.js";
 import { zbootFormat } from "./zboot.js";
 import { zImageFormat } from "./zimage.js";
 
@@ -28,6 +32,7 @@ export const FORMATS: readonly ImageFormat[] = [
   multiboot2Format,
   multibootFormat,
   elfFormat,
+  ukiFormat,
   bzImageFormat,
   uImageFormat,
   zbootFormat,
@@ -37,6 +42,8 @@ export const FORMATS: readonly ImageFormat[] = [
   fdtFormat,
   cpioFormat,
   gzipFormat,
+  // zstd, lz4, lzo (… xz, bzip2, lzma): raw compressed kernels, by their codec's magic
+  ...COMPRESSED_FORMATS,
   // ── end ──
 ];
 

@@ -6,7 +6,7 @@
 //
 // The decompressed size is the member's ISIZE, checked against the RAM available at the target
 // before anything is decompressed and enforced while decompressing (src/compress/gunzip.ts).
-import { openGunzip, readGzipMember, inflatePrefix, isGzip, type GunzipFile, type InputCrc, type MemberRange } from "../compress/gunzip.js";
+import { openGunzip, readGzipMember, inflatePrefix, isGzip, type GzipPayload, type InputCrc, type MemberRange } from "../compress/gunzip.js";
 import { getInflater } from "../compress/inflate.js";
 import { GuestImageError } from "../errors.js";
 import { hex } from "../num.js";
@@ -64,7 +64,7 @@ export function openPayload(
   range: Omit<MemberRange, "file" | "name">,
   target: Target,
   inputCrc?: InputCrc,
-): Promise<GunzipFile> {
+): Promise<GzipPayload> {
   const inflater = getInflater();
   const crc32 = inflater.crc32 ? inflater.crc32.bind(inflater) : (d: Uint8Array, p: number) => ctx.core.crc32Bytes(d, p);
   return openGunzip({
@@ -85,7 +85,7 @@ export function readEnd(plan: LoadPlan): number {
  */
 export async function planDecompressedKernel(
   ctx: FormatContext,
-  gz: GunzipFile,
+  gz: GzipPayload,
   packing: Record<string, string>,
 ): Promise<LoadPlan<KernelResult>> {
   try {

@@ -8,12 +8,13 @@
 // Checks are U-Boot's (boot/image.c image_check_hcrc / image_check_dcrc), which QEMU skips:
 // the CRC-32 of the header with ih_hcrc zeroed must be ih_hcrc, and the CRC-32 of the ih_size
 // data bytes must be ih_dcrc. The header CRC is checked while planning; the data CRC in guest
-// RAM after the copy (uncompressed) or over the compressed bytes as they stream through the
-// inflater (gzip), so the data is read once either way; a mismatch rolls the load back.
+// RAM after the copy (uncompressed), over the compressed bytes as they stream through the
+// inflater (gzip), or over the compressed bytes before decoding (bzip2, lzma, lzo, lz4, zstd:
+// src/compress/decoded.ts), so the data is read once either way; a mismatch rolls the load back.
 //
 // Placement follows QEMU's load_uboot_image (hw/core/loader.c):
-// - KERNEL: the data goes to ih_load (the header fixes it), decompressed if ih_comp is gzip;
-//   entry ih_ep. Whatever the data is (an arm64 Image…), its own header is not consulted.
+// - KERNEL: the data goes to ih_load (the header fixes it), decompressed as ih_comp says
+//   (U-Boot image_decomp: gzip, bzip2, lzma "alone", lzop, LZ4 frames, zstd); entry ih_ep. Whatever the data is (an arm64 Image…), its own header is not consulted.
 // - KERNEL_NOLOAD: the data runs where it is put, B; ih_ep is an offset from the data's start
 //   (QEMU: `ih_load = loadaddr + sizeof(header); ih_ep += ih_load`; U-Boot bootm:
 //   `ep += image_start`), so entry = B + ih_ep. QEMU puts the data 64 bytes above its chosen
@@ -22,7 +23,7 @@
 //   as it is whatever ih_comp says (U-Boot image_get_ramdisk and QEMU do not decompress it; the
 //   kernel unpacks its initramfs); a device tree must be uncompressed and an FDT (U-Boot
 //   image_get_fdt: "uImage is compressed", "uImage data is not a fdt").
-import type { GunzipFile } from "../compress/gunzip.js";
+import type { GzipPayload } from "../compress/gunzip.js";
 import { GuestImageError, type ErrorCode } from "../errors.js";
 import { alignUp, hex, MAX_SAFE } from "../num.js";
 import type { LoadPlan } from "../plan.js";
@@ -30,6 +31,8 @@ import { checkRead, readBytes, type ImageFile } from "../sources/source.js";
 import { checkFdtHeader } from "./fdt.js";
 import type { FormatContext, ImageFormat, KernelResult, ModuleResult } from "./format.js";
 import { openPayload, readEnd } from "./gzip.js";
+import { codecNamed } from "../compress/registry.js";
+import { openCodecPayload } from "./compressed.js";
 
 export const UIMAGE_MAGIC = 0x27051956;
 export const UIMAGE_HEADER_SIZE = 64;
@@ -88,8 +91,11 @@ export interface UImageHeader {
 export interface UImageKernelArch extends UImageHeader {
   format: "uimage";
   entry: bigint;
-  /** "gzip" when the data was decompressed, "none" otherwise. */
+  /** The compression the data was decompressed from (ih_comp's name), "none" otherwise. */
   compression: string;
+  /** Compressed data: its size (ih_size) and the decompressed size placed at the load address. */
+  compressed_size?: number;
+  decompressed_size?: number;
 }
 
 export interface UImageResult {
@@ -174,7 +180,7 @@ function planStored<R>(ctx: FormatContext, h: UImageHeader, dst: number, result:
 
 /** The data gunzipped to `dst`; ih_dcrc is checked over the compressed bytes as they stream in. */
 async function planGunzipped<R>(ctx: FormatContext, h: UImageHeader, dst: number, result: R): Promise<LoadPlan<R>> {
-  const gz: GunzipFile = await openPayload(
+  const gz: GzipPayload = await openPayload(
     ctx,
     { start: UIMAGE_HEADER_SIZE, end: UIMAGE_HEADER_SIZE + h.ih_size, what: "uImage data (gzip)" },
     { exact: dst },
@@ -193,6 +199,33 @@ async function planGunzipped<R>(ctx: FormatContext, h: UImageHeader, dst: number
   };
   await gz.needUpTo(readEnd(plan));
   return plan;
+}
+
+/** The data decompressed by its ih_comp codec to `dst`; ih_dcrc is checked over the compressed bytes first. */
+async function planDecoded(ctx: FormatContext, h: UImageHeader, dst: number, result: UImageResult): Promise<LoadPlan<UImageResult>> {
+  const codec = codecNamed(COMP_NAMES[h.ih_comp])!;
+  const f = await openCodecPayload(
+    ctx,
+    codec,
+    { start: UIMAGE_HEADER_SIZE, end: UIMAGE_HEADER_SIZE + h.ih_size, what: `uImage data (${codec.name})` },
+    { exact: dst },
+    { inputCrc: { crc32: h.ih_dcrc, field: "ih_dcrc", what: "uImage data" } },
+  );
+  if (f.size === 0) {
+    await f.close();
+    throw new GuestImageError("BAD_HEADER", `uImage data (${codec.name}) decompresses to nothing`, { image: ctx.file.name, field: "ih_size" });
+  }
+  return {
+    name: ctx.file.name,
+    file: f,
+    paddr: dst,
+    size: f.size,
+    copies: [{ dst, src: 0, len: f.size }],
+    zeros: [],
+    relocs: [],
+    patchable: [],
+    result: { ...result, arch: { ...result.arch, compressed_size: h.ih_size, decompressed_size: f.size } },
+  };
 }
 
 /** Where a kernel uImage's data goes, and its entry point. */
@@ -252,10 +285,14 @@ export const uImageFormat: ImageFormat = {
         { image, field: "ih_type" },
       );
     }
-    if (h.ih_comp !== IH_COMP_NONE && h.ih_comp !== IH_COMP_GZIP) unsupportedComp(ctx, h, "the kernel data is", "none and gzip are");
+    const codec = h.ih_comp > IH_COMP_GZIP ? codecNamed(COMP_NAMES[h.ih_comp] ?? "") : undefined;
+    if (h.ih_comp !== IH_COMP_NONE && h.ih_comp !== IH_COMP_GZIP && !codec) {
+      unsupportedComp(ctx, h, "the kernel data is", `none, gzip${COMP_NAMES.slice(2).filter((n) => codecNamed(n)).map((n) => `, ${n}`).join("")} are`);
+    }
     const { dst, entry } = kernelPlacement(ctx, h);
-    const compression = h.ih_comp === IH_COMP_GZIP ? "gzip" : "none";
+    const compression = COMP_NAMES[h.ih_comp];
     const result: UImageResult = { format: "uimage", entry, arch: { format: "uimage", entry, ...h, compression } };
+    if (codec) return planDecoded(ctx, h, dst, result);
     return h.ih_comp === IH_COMP_GZIP ? planGunzipped(ctx, h, dst, result) : planStored(ctx, h, dst, result);
   },
   async planModule(ctx): Promise<LoadPlan<ModuleResult>> {

@@ -8,15 +8,38 @@
 //   0x08 u32 payload_offset            0x0c u32 payload_size (of the compressed payload)
 //   0x10 8 reserved bytes              0x18 char compression_type[32], NUL-terminated
 //   0x38 u32 Linux PE magic cd 23 82 81   0x3c u32 PE header offset
-// compression_type is set by drivers/firmware/efi/libstub/Makefile.zboot: "gzip", "lz4",
-// "lzma", "lzo", "xzkern" or "zstd22". For gzip the payload is a complete gzip member (its ISIZE
-// is the uncompressed size; the others append a 4-byte size that payload_size excludes). The
-// uncompressed payload is the Image padded with zeros to its image_size.
+// compression_type is set by drivers/firmware/efi/libstub/Makefile.zboot: "gzip", "bzip2",
+// "lz4", "lzma", "lzo", "xzkern" or "zstd22" (the kernel's compress command for each). For gzip
+// the payload is a complete gzip member (its ISIZE is the uncompressed size); the others are
+// built with the `_with_size` commands, which append the uncompressed size (4 bytes, little-
+// endian, scripts/Makefile.lib size_append) right after the payload, outside payload_size: it is
+// used when the stream itself declares no size. The uncompressed payload is the Image padded
+// with zeros to its image_size.
 import { GuestImageError } from "../errors.js";
 import { hex } from "../num.js";
 import { readBytes, type ImageFile } from "../sources/source.js";
 import type { ImageFormat } from "./format.js";
+import { codecNamed } from "../compress/registry.js";
+import type { Codec } from "../compress/codec.js";
+import { inspectCodecPayload, openCodecPayload, planDecodedKernel, sizeAppendAt } from "./compressed.js";
 import { inspectMember, openPayload, planDecompressedKernel } from "./gzip.js";
+
+/** compression_type → codec (Makefile.zboot's names: the kernel's compress commands). */
+const ZBOOT_CODECS: Record<string, string> = { bzip2: "bzip2", lz4: "lz4", lzma: "lzma", lzo: "lzo", xzkern: "xz", zstd22: "zstd" };
+
+function zbootCodec(image: string, type: string): Codec {
+  const name = ZBOOT_CODECS[type];
+  const codec = name === undefined ? undefined : codecNamed(name);
+  if (!codec) {
+    const known = ["gzip", ...Object.keys(ZBOOT_CODECS).filter((t) => codecNamed(ZBOOT_CODECS[t]))];
+    throw new GuestImageError(
+      "UNSUPPORTED",
+      `EFI zboot compression_type is "${type}": ${name ? `no ${name} decoder is built in` : "not one Makefile.zboot writes"} (supported: ${known.map((k) => `"${k}"`).join(", ")})`,
+      { image, field: "compression_type" },
+    );
+  }
+  return codec;
+}
 
 export const ZBOOT_HEADER_SIZE = 64;
 /** zboot-header.S / QEMU EFI_PE_LINUX_MAGIC: the Linux header magic at 0x38. */
@@ -75,19 +98,28 @@ export const zbootFormat: ImageFormat = {
   test: isZboot,
   async planKernel(ctx) {
     const h = await readZbootHeader(ctx.file);
+    const end = h.payload_offset + h.payload_size;
     if (h.compression_type !== "gzip") {
-      throw new GuestImageError(
-        "UNSUPPORTED",
-        `EFI zboot compression_type is "${h.compression_type}": only "gzip" is supported (rebuild with CONFIG_KERNEL_GZIP, or load the plain Image)`,
-        { image: ctx.file.name, field: "compression_type" },
-      );
+      const codec = zbootCodec(ctx.file.name, h.compression_type);
+      const stated = await sizeAppendAt(ctx.file, end, "size_append");
+      const f = await openCodecPayload(ctx, codec, { start: h.payload_offset, end, what: `EFI zboot payload (${h.compression_type})` }, { atOrAbove: ctx.at }, { statedSize: stated });
+      return planDecodedKernel(ctx, f, { container: "efi-zboot" });
     }
-    const gz = await openPayload(ctx, { start: h.payload_offset, end: h.payload_offset + h.payload_size, what: "EFI zboot payload" }, { atOrAbove: ctx.at });
+    const gz = await openPayload(ctx, { start: h.payload_offset, end, what: "EFI zboot payload" }, { atOrAbove: ctx.at });
     return planDecompressedKernel(ctx, gz, { compression: "gzip", container: "efi-zboot" });
   },
   async inspect(file) {
     const h = await readZbootHeader(file);
-    if (h.compression_type !== "gzip") return { ...h };
+    if (h.compression_type !== "gzip") {
+      const end = h.payload_offset + h.payload_size;
+      let codec: Codec;
+      try {
+        codec = zbootCodec(file.name, h.compression_type);
+      } catch {
+        return { ...h };
+      }
+      return { ...h, ...(await inspectCodecPayload(file, codec, h.payload_offset, end, `EFI zboot payload (${h.compression_type})`, await sizeAppendAt(file, end, "size_append"))) };
+    }
     return { ...h, ...(await inspectMember(file, h.payload_offset, h.payload_offset + h.payload_size, "EFI zboot payload")) };
   },
 };

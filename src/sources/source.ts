@@ -19,6 +19,14 @@ export interface ImageFile {
    * `bytes.subarray(position, position + dst.length)` may set it.
    */
   readonly bytes?: Uint8Array;
+  /**
+   * Writes the whole file (exactly `size` bytes) into `dst` in one call, for a file that is
+   * produced rather than stored: a decompressed payload, whose decoder uses `dst` itself as its
+   * window, so `dst` must be the destination in guest RAM, never a staging buffer. execute() calls
+   * it for a copy of the whole file to one contiguous range. May leave `dst` partly written when
+   * it throws (execute() restores it).
+   */
+  decodeInto?(dst: Uint8Array): Promise<void>;
 }
 
 export interface Source {

@@ -70,25 +70,6 @@ export const concat = (...parts: Uint8Array[]) => {
   return r;
 };
 
-/** Throughput of `codec` vs `cmd -dc` on the same file (best of `runs`, CPU-time for the tool). */
-export function throughput(codec: Codec, input: Uint8Array, size: number, cmd: string, runs = 3): { ours: number; native: number; ratio: number } {
-  const out = new Uint8Array(size);
-  let best = Infinity;
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    codec.decode(input, out);
-    best = Math.min(best, performance.now() - t0);
-  }
-  let nativeBest = Infinity;
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    execFileSync("sh", ["-c", `${cmd} -dc >/dev/null`], { input, maxBuffer: 1 << 20 });
-    nativeBest = Math.min(nativeBest, performance.now() - t0);
-  }
-  const ours = size / 1e6 / (best / 1000);
-  const native = size / 1e6 / (nativeBest / 1000);
-  return { ours, native, ratio: ours / native };
-}
 
 /**
  * Mutates `seed` `n` times (byte flips, truncations, insertions, deterministic PRNG) and decodes

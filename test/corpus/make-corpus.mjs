@@ -307,6 +307,39 @@ add("zboot-payload-past-end.efi", b.zboot(b.gzip(b.arm64Image().bytes).bytes, { 
   });
 }
 
+// ── Unified Kernel Images (UAPI.5 UKI; pe-format.md section headers) ──
+{
+  const a64 = b.arm64Image().bytes;
+  const T = (t) => new TextEncoder().encode(t);
+  const patch = (img, field, v) => {
+    const f = img.fields.find((x) => x.name === field);
+    const dv = new DataView(img.bytes.buffer);
+    if (f.size === 2) dv.setUint16(f.off, v, true);
+    else dv.setUint32(f.off, v, true);
+    return img.bytes;
+  };
+  add("uki-linux-rawdata-past-end.efi", patch(b.uki([{ name: ".cmdline", data: T("x") }, { name: ".linux", data: a64 }]), ".linux[1].SizeOfRawData", 0x100000), {
+    code: "TRUNCATED", field: "sections[1].SizeOfRawData", api: "kernel", at: "0x40000000",
+    why: "pe-format.md: a section's raw data [PointerToRawData, +SizeOfRawData) must lie in the file; 1 MiB claimed",
+  });
+  add("uki-rawdata-pointer-near-4g.efi", patch(b.uki([{ name: ".linux", data: a64 }]), ".linux[0].PointerToRawData", 0xffffff00), {
+    code: "TRUNCATED", field: "sections[0].SizeOfRawData", api: "kernel", at: "0x40000000",
+    why: "PointerToRawData 0xffffff00 + SizeOfRawData passes 2^32: must not wrap into the file",
+  });
+  add("uki-virtualsize-exceeds-rawdata.efi", patch(b.uki([{ name: ".linux", data: a64 }]), ".linux[0].VirtualSize", 0x7fffffff), {
+    code: "BAD_HEADER", field: "sections[0].VirtualSize", api: "kernel", at: "0x40000000",
+    why: "systemd-stub uses VirtualSize bytes of a UKI section; past SizeOfRawData they are not in the file",
+  });
+  add("uki-97-sections.efi", patch(b.uki([{ name: ".linux", data: a64 }]), "NumberOfSections", 97), {
+    code: "TOO_LARGE", field: "NumberOfSections", api: "kernel", at: "0x40000000",
+    why: "pe-format.md: the loader limits the number of sections to 96",
+  });
+  add("uki-duplicate-initrd.efi", b.uki([{ name: ".linux", data: a64 }, { name: ".initrd", data: b.filler(0x40) }, { name: ".initrd", data: b.filler(0x40, 2) }]).bytes, {
+    code: "BAD_HEADER", field: "sections[2].Name", api: "kernel", at: "0x40000000",
+    why: "UKI: each section at most once in the base (or a profile); which .initrd would the kernel get?",
+  });
+}
+
 // ── cpio newc (buffer-format.rst) ──
 {
   const c = b.cpio([{ name: "kernel", data: b.filler(0x40) }]).bytes;

@@ -4,16 +4,20 @@
  * -kernel/-initrd/-dtb (see qemu-boot.ts for how RAM and registers get in).
  *
  *   CLI, qemu layout, --stub      QEMU's generic loader alone: the placed pieces + the PC
+ *   library, default layout,      QEMU's generic loader alone: QEMU's own 1 MiB dtb blob at the
+ *     stub, reserved              RAM base is declared reserved (`info roms`), so the kernel
+ *                                 goes to the next 2 MiB base and nothing overlaps the blob
  *   library, default layout       registers and PSTATE from boot.cpu through the gdbstub (the
  *                                 kernel at the RAM base overlaps QEMU's own 1 MiB dtb blob:
  *                                 that window is written through the gdbstub)
- *   negative control              the same with x0 one page past the DTB: no marker
+ *   negative control              the reserved-range stub boot with the stub's x0 literal one
+ *                                 page past the DTB: no marker
  */
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { fixture } from "../qemu/fixtures.js";
 import { markerInitrd } from "./initrd.js";
-import { bootQemu, inTmp, machineDtb, MACHINES, prepareCli, prepareLib, type PrepareOptions } from "./qemu-boot.js";
+import { bootQemu, inTmp, machineDtb, MACHINES, prepareCli, prepareLib, qemuBlobs, withWrongStubDtb, type PrepareOptions } from "./qemu-boot.js";
 
 const M = MACHINES.arm64;
 const BOOT_MS = 60_000;
@@ -43,6 +47,18 @@ describe("arm64 real boot (QEMU virt, no -kernel)", { timeout: TEST_MS }, () => 
     });
   });
 
+  it("library, default layout, stub, QEMU's blobs reserved: the generic loader alone boots to the marker", async () => {
+    const marker = `arm64-lib-stub-${randomUUID()}`;
+    const reserved = await qemuBlobs(M);
+    expect(reserved).toEqual([{ base: 0x40000000, size: 0x100000 }]); // QEMU virt's "dtb" blob
+    const p = await prepareLib(options(marker, { stub: true, reserved }));
+    expect(p.cpu).toMatchObject({ target: 0x40200000n }); // the next 2 MiB-aligned base past the blob
+    const r = await bootQemu({ machine: M, ...p, marker, timeoutMs: BOOT_MS });
+    expect(r.gdbScript, "no gdbstub needed: the generic loader alone").toBeUndefined();
+    expect(r.found, `${r.command}\n${r.serial.slice(-3000)}`).toBe(true);
+    firstMs = Math.max(firstMs, r.ms);
+  });
+
   it("library, default layout, no stub: registers and PSTATE from boot.cpu", async () => {
     const marker = `arm64-lib-${randomUUID()}`;
     const p = await prepareLib(options(marker, {}));
@@ -52,12 +68,12 @@ describe("arm64 real boot (QEMU virt, no -kernel)", { timeout: TEST_MS }, () => 
     firstMs = Math.max(firstMs, r.ms);
   });
 
-  it("negative control: x0 not pointing at the DTB never reaches the marker", async () => {
+  it("negative control: the stub's x0 not pointing at the DTB never reaches the marker", async () => {
     const marker = `arm64-neg-${randomUUID()}`;
-    const p = await prepareLib(options(marker, {}));
-    const regs = { ...p.cpu.regs, x0: BigInt(p.cpu.regs["x0"]) + 0x1000n };
+    const p = withWrongStubDtb(await prepareLib(options(marker, { stub: true, reserved: await qemuBlobs(M) })));
     // Twice the slowest good boot of this file (at least 15 s): long enough that a good hand-off would have printed.
-    const r = await bootQemu({ machine: M, ...p, cpu: { ...p.cpu, regs }, marker, timeoutMs: Math.max(15_000, 2 * firstMs) });
+    const r = await bootQemu({ machine: M, ...p, marker, timeoutMs: Math.max(15_000, 2 * firstMs) });
+    expect(r.gdbScript).toBeUndefined();
     expect(r.found).toBe(false);
   });
 });

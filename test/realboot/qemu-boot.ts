@@ -7,12 +7,16 @@
  *   and loaded with `-device loader,file=…,addr=…,force-raw=on`. QEMU's virt machines put blobs
  *   of their own into RAM even without a kernel (arm: a 1 MiB "dtb" at the RAM base; riscv: a
  *   1 MiB "fdt" near the top and, with its default -bios, OpenSBI at the base); the loader
- *   refuses to overlap them, so the part of a placement inside such a blob is written after
- *   reset through the gdbstub instead (`restore FILE binary ADDR`, while QEMU is paused by -S).
- *   Where QEMU puts its blobs is asked from QEMU itself (`info roms` of the same machine).
+ *   refuses to overlap them. Where QEMU puts its blobs is asked from QEMU itself (`info roms` of
+ *   the same machine, `qemuBlobs`). A VMM declares them to guest-image as reserved ranges
+ *   (`reserved` / `--reserve`), and nothing is placed on them: the generic loader alone loads
+ *   everything. Without that, the part of a placement inside such a blob is written after reset
+ *   through the gdbstub instead (`restore FILE binary ADDR`, while QEMU is paused by -S).
  * - CPU: with a stub (cpu.stub), only the PC: `-device loader,addr=<pc>,cpu-num=0`; without,
  *   through the gdbstub (gdb-multiarch): every register of cpu.regs, the PC, and arm's CPSR /
  *   arm64's PSTATE from cpu.cpsr / cpu.pstate. Nothing else: no register of the test's own.
+ * - riscv `firmware: "external"` (firmwareAt: QEMU's own OpenSBI, default -bios): the PC (the
+ *   M-mode stub, or the firmware with a0–a2 through the gdbstub) skips QEMU's reset ROM.
  * - riscv `sbi: "required"` (kernel or stub entered in S-mode, no firmware of ours): QEMU's own
  *   OpenSBI runs first (default -bios). With no -kernel, QEMU's fw_dynamic_info names next_addr 0,
  *   so OpenSBI drops to S-mode at address 0: a hardware breakpoint there stops it, the test checks
@@ -60,6 +64,7 @@ export interface CpuLike {
   cpsr?: bigint | string;
   priv?: "M" | "S";
   sbi?: "required" | "firmware";
+  firmware?: "placed" | "external";
   stub?: unknown;
 }
 
@@ -106,6 +111,15 @@ export function machineDtb(m: Machine): Uint8Array {
 }
 
 const blobCache = new Map<string, Array<{ addr: number; size: number; name: string }>>();
+/**
+ * QEMU's own blobs in RAM for this machine (`info roms`, mem=ram) with its default -bios
+ * (`qemuBios`: riscv's OpenSBI at the RAM base) or -bios none: what a VMM declares reserved.
+ */
+export async function qemuBlobs(m: Machine, qemuBios = true): Promise<Array<{ base: number; size: number }>> {
+  const blobs = await ramBlobs(m, m.qemuArch === "riscv64" && !qemuBios ? ["-bios", "none"] : []);
+  return blobs.map((b) => ({ base: b.addr, size: b.size }));
+}
+
 /** QEMU's own blobs in RAM for this machine and -bios choice (`info roms`, mem=ram). */
 async function ramBlobs(m: Machine, extra: string[]): Promise<Array<{ addr: number; size: number; name: string }>> {
   const key = [...m.args, ...extra].join(" ");
@@ -183,9 +197,10 @@ export async function bootQemu(o: {
   const m = o.machine;
   const cpu = o.cpu;
   const riscv = m.qemuArch === "riscv64";
-  // riscv: QEMU's OpenSBI when the kernel needs an SBI we did not place; none when we placed firmware.
+  // riscv: QEMU's OpenSBI when the kernel needs an SBI we did not place, or when the hand-off
+  // names it (firmwareAt); none when we placed firmware.
   const viaQemuSbi = riscv && cpu.sbi === "required";
-  const bios = riscv && !viaQemuSbi ? ["-bios", "none"] : [];
+  const bios = riscv && !viaQemuSbi && cpu.firmware !== "external" ? ["-bios", "none"] : [];
   const blobs = await ramBlobs(m, bios);
   const dir = tmpRoot();
   try {
@@ -330,6 +345,10 @@ export interface PrepareOptions {
   stub?: boolean;
   /** A firmware file path (riscv: OpenSBI fw_dynamic). */
   firmware?: string;
+  /** riscv: the entry of a firmware already in the machine (QEMU's OpenSBI). */
+  firmwareAt?: number;
+  /** Ranges guest-image must keep out of (QEMU's own blobs, `qemuBlobs`). */
+  reserved?: Array<{ base: number; size: number }>;
 }
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -346,6 +365,8 @@ export function prepareCli(o: PrepareOptions, kernelPath: string, dir: string): 
     "boot", "--arch", o.arch, "--ram", `${hx(base)}:${hx(size)}`, "--kernel", kernelPath, "--initrd", initrd, "--dtb", dtb,
     "--cmdline", o.cmdline, "--layout", o.layout, "--json", "--dump-ram", ramFile,
     ...(o.stub ? ["--stub"] : []), ...(o.firmware ? ["--firmware", o.firmware] : []),
+    ...(o.firmwareAt !== undefined ? ["--firmware-at", hx(o.firmwareAt)] : []),
+    ...(o.reserved ?? []).flatMap((r) => ["--reserve", `${hx(r.base)}:${hx(r.size)}`]),
   ];
   const r = spawnSync(process.execPath, [join(ROOT, "dist/cli/main.js"), ...args], { encoding: "utf8", timeout: 60_000 });
   if (r.status !== 0) throw new Error(`guest-image ${args.join(" ")} failed (${r.status}): ${r.stderr}${r.stdout}`);
@@ -383,9 +404,35 @@ export async function prepareLib(o: PrepareOptions): Promise<Prepared> {
   const vm = await createVm({ ram: [o.machine.ram], files: fromMap(files) });
   const b = await bootLinux(vm, {
     arch: o.arch, kernel: "kernel", initrd: "initrd", dtb: o.dtb, cmdline: o.cmdline, layout: o.layout, stub: o.stub,
-    ...(o.firmware ? { firmware: "firmware" } : {}),
+    ...(o.firmware ? { firmware: "firmware" } : {}), ...(o.firmwareAt !== undefined ? { firmwareAt: o.firmwareAt } : {}),
+    ...(o.reserved ? { reserved: o.reserved } : {}),
   });
   return { read: (paddr, size) => vm.ram.read(paddr, size), placements: b.placements, cpu: b.cpu };
+}
+
+/**
+ * A negative control for the stub path: the same RAM, except that the stub's literal for the
+ * device-tree register (arm64 x0, arm r2, riscv a1, as cpu.regs names it) points one page past
+ * the tree. Nothing else changes, so a boot that still prints the marker would prove the stub's
+ * registers do not matter.
+ */
+export function withWrongStubDtb(p: Prepared): Prepared {
+  const stub = p.cpu.stub as { paddr: number | string; size: number | string } | undefined;
+  if (!stub) throw new Error("no stub among the placements");
+  const [base, size] = [Number(stub.paddr), Number(stub.size)];
+  const reg = p.cpu.arch === "arm64" ? "x0" : p.cpu.arch === "arm" ? "r2" : "a1";
+  const dtb = big(p.cpu.regs[reg]);
+  const width = p.cpu.arch === "arm" ? 4 : 8;
+  const enc = (v: bigint) => Uint8Array.from({ length: width }, (_, i) => Number((v >> BigInt(8 * i)) & 0xffn));
+  const bytes = p.read(base, size).slice();
+  const want = enc(dtb);
+  const at = [...Array(size - width + 1).keys()].filter((i) => want.every((b, j) => bytes[i + j] === b));
+  if (at.length !== 1) throw new Error(`the stub holds the DTB address ${hx(dtb)} ${at.length} times, expected once`);
+  bytes.set(enc(dtb + 0x1000n), at[0]);
+  return {
+    ...p,
+    read: (paddr, len) => (paddr >= base && paddr + len <= base + size ? bytes.subarray(paddr - base, paddr - base + len) : p.read(paddr, len)),
+  };
 }
 
 /** Runs `fn` with a fresh temporary directory, removed afterwards. */

@@ -7,17 +7,25 @@
  * Without (cpu.sbi "required"): the kernel needs an SBI below it; QEMU's own OpenSBI (default
  * -bios) provides it and drops to S-mode, where the state from boot.cpu is set.
  *
- *   CLI, qemu layout, firmware, --stub       pieces + PC from the loader
+ * With QEMU's own OpenSBI as the firmware (firmwareAt 0x80000000, default -bios, its blob and
+ * QEMU's fdt blob declared reserved): the M-mode stub sets a0–a2 (a2 = our fw_dynamic_info) and
+ * jumps to it, skipping QEMU's reset ROM.
+ *
+ *   CLI, qemu layout, firmware, --stub,      the generic loader alone (pieces + PC); QEMU's fdt
+ *     --reserve                              blob reserved, so our tree goes below it
+ *   library, default layout, firmwareAt      the generic loader alone: QEMU's OpenSBI entered by
+ *     (QEMU's OpenSBI), stub, reserved       the M-mode stub
  *   library, default layout, firmware        a0–a2 and PC through the gdbstub, M-mode
  *   library, default layout, no firmware     QEMU's OpenSBI, then a0, a1, PC in S-mode
  *   CLI, qemu layout, no firmware, --stub    QEMU's OpenSBI, then only the PC (the S-mode stub)
- *   negative control                          S-mode with a1 one page past the DTB: no marker
+ *   negative control                          the firmwareAt stub boot with the stub's a1 literal
+ *                                             one page past the DTB: no marker
  */
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { fixture } from "../qemu/fixtures.js";
 import { markerInitrd } from "./initrd.js";
-import { bootQemu, inTmp, machineDtb, MACHINES, prepareCli, prepareLib, type PrepareOptions } from "./qemu-boot.js";
+import { bootQemu, inTmp, machineDtb, MACHINES, prepareCli, prepareLib, qemuBlobs, withWrongStubDtb, type PrepareOptions } from "./qemu-boot.js";
 
 const M = MACHINES.riscv64;
 const BOOT_MS = 60_000;
@@ -34,16 +42,31 @@ function options(marker: string, o: Partial<PrepareOptions>): PrepareOptions {
 describe("riscv64 real boot (QEMU virt, no -kernel)", { timeout: TEST_MS }, () => {
   let firstMs = 0;
 
-  it("CLI, qemu layout, OpenSBI as --firmware, --stub: pieces and the PC (M-mode stub → firmware → kernel)", async () => {
+  it("CLI, qemu layout, OpenSBI as --firmware, --stub, QEMU's fdt blob --reserve'd: the generic loader alone (M-mode stub → firmware → kernel)", async () => {
     const marker = `rv-cli-fw-stub-${randomUUID()}`;
+    const reserved = await qemuBlobs(M, false); // -bios none: QEMU's "fdt" blob only
+    expect(reserved).toEqual([{ base: 0x8fe00000, size: 0x100000 }]);
     await inTmp(async (dir) => {
-      const p = prepareCli(options(marker, { layout: "qemu", stub: true, firmware: OPENSBI }), fixture("riscv64/Image"), dir);
-      expect(p.json!["cpu"]).toMatchObject({ arch: "riscv64", priv: "M", sbi: "firmware", target: "0x80000000", satp: "0x0", regs: { a0: "0x0" } });
+      const p = prepareCli(options(marker, { layout: "qemu", stub: true, firmware: OPENSBI, reserved }), fixture("riscv64/Image"), dir);
+      expect(p.json!["cpu"]).toMatchObject({ arch: "riscv64", priv: "M", sbi: "firmware", firmware: "placed", target: "0x80000000", satp: "0x0", regs: { a0: "0x0" } });
       const r = await bootQemu({ machine: M, ...p, marker, timeoutMs: BOOT_MS });
-      expect(r.found, `${r.command}\n${r.gdbScript}\n${r.serial.slice(-3000)}`).toBe(true);
-      expect(r.gdbScript ?? "").not.toMatch(/set \$/); // nothing but RAM through gdb
+      expect(r.gdbScript, "no gdbstub needed: the generic loader alone").toBeUndefined();
+      expect(r.found, `${r.command}\n${r.serial.slice(-3000)}`).toBe(true);
       firstMs = r.ms;
     });
+  });
+
+  it("library, default layout, firmwareAt QEMU's own OpenSBI, stub, QEMU's blobs reserved: the generic loader alone", async () => {
+    const marker = `rv-lib-fwat-stub-${randomUUID()}`;
+    const reserved = await qemuBlobs(M); // default -bios: OpenSBI at the RAM base and the "fdt" blob
+    expect(reserved.map((r) => r.base).sort()).toEqual([0x80000000, 0x8fe00000]);
+    const p = await prepareLib(options(marker, { stub: true, firmwareAt: 0x80000000, reserved }));
+    expect(p.cpu).toMatchObject({ priv: "M", sbi: "firmware", firmware: "external", target: 0x80000000n });
+    const r = await bootQemu({ machine: M, ...p, marker, timeoutMs: BOOT_MS });
+    expect(r.gdbScript, "no gdbstub needed: the generic loader alone").toBeUndefined();
+    expect(r.command).not.toMatch(/-bios none/); // QEMU's own OpenSBI is the firmware
+    expect(r.found, `${r.command}\n${r.serial.slice(-3000)}`).toBe(true);
+    firstMs = Math.max(firstMs, r.ms);
   });
 
   it("library, default layout, OpenSBI as firmware, no stub: a0–a2 and PC in M-mode", async () => {
@@ -76,11 +99,11 @@ describe("riscv64 real boot (QEMU virt, no -kernel)", { timeout: TEST_MS }, () =
     });
   });
 
-  it("negative control: a1 not pointing at the DTB never reaches the marker", async () => {
+  it("negative control: the stub's a1 not pointing at the DTB never reaches the marker", async () => {
     const marker = `rv-neg-${randomUUID()}`;
-    const p = await prepareLib(options(marker, {}));
-    const regs = { ...p.cpu.regs, a1: BigInt(p.cpu.regs["a1"]) + 0x1000n };
-    const r = await bootQemu({ machine: M, ...p, cpu: { ...p.cpu, regs }, marker, timeoutMs: Math.max(15_000, 2 * firstMs) });
+    const p = withWrongStubDtb(await prepareLib(options(marker, { stub: true, firmwareAt: 0x80000000, reserved: await qemuBlobs(M) })));
+    const r = await bootQemu({ machine: M, ...p, marker, timeoutMs: Math.max(15_000, 2 * firstMs) });
+    expect(r.gdbScript).toBeUndefined();
     expect(r.found).toBe(false);
   });
 });

@@ -16,6 +16,12 @@ export interface TestEmulator {
   serial(): string;
   /** Milliseconds from run() to the first COM1 byte (NaN before run or before the first byte). */
   firstByteMs(): number;
+  /**
+   * Instructions v86 executed from run() to the first COM1 byte (NaN before it), from v86's
+   * own counter (emulator.get_instruction_counter(), a u32 that wraps: sampled every 50 ms and
+   * summed modulo 2^32, far more often than it can wrap).
+   */
+  instructionsToFirstByte(): number;
   /** Resolves with the serial text once `text` appears in it; rejects after `ms` with the tail seen. */
   waitFor(text: string, ms: number): Promise<string>;
   run(): void;
@@ -44,9 +50,22 @@ export async function createEmulator(opts: EmulatorOptions = {}): Promise<TestEm
   let out = "";
   let t0 = NaN;
   let first = NaN;
+  let instructions = 0;
+  let lastCounter = 0;
+  let firstInstructions = NaN;
+  let sampler: ReturnType<typeof setInterval> | undefined;
+  const count = () => {
+    const n = emulator.get_instruction_counter();
+    instructions += (n - lastCounter) >>> 0;
+    lastCounter = n;
+    return instructions;
+  };
   const waiters = new Set<() => void>();
   emulator.add_listener("serial0-output-byte", (b: number) => {
-    if (out.length === 0) first = performance.now();
+    if (out.length === 0) {
+      first = performance.now();
+      if (sampler !== undefined) firstInstructions = count();
+    }
     out += String.fromCharCode(b);
     for (const w of waiters) w();
   });
@@ -56,6 +75,7 @@ export async function createEmulator(opts: EmulatorOptions = {}): Promise<TestEm
     emulator,
     serial: () => out,
     firstByteMs: () => first - t0,
+    instructionsToFirstByte: () => firstInstructions,
     waitFor(text, ms) {
       return new Promise((resolve, reject) => {
         const check = () => {
@@ -79,9 +99,12 @@ export async function createEmulator(opts: EmulatorOptions = {}): Promise<TestEm
     },
     run() {
       t0 = performance.now();
+      lastCounter = emulator.get_instruction_counter();
+      sampler = setInterval(count, 50);
       void emulator.run();
     },
     async destroy() {
+      if (sampler !== undefined) clearInterval(sampler);
       await emulator.destroy();
     },
   };

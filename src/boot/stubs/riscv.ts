@@ -1,7 +1,8 @@
 // riscv boot stubs: for an emulator that can only set the PC (and start the hart in the right
 // privilege level). Two variants, both position independent (auipc):
 //
-//   "M"  firmware placed by bootLinux (OpenSBI fw_dynamic): runs in M-mode at reset, masks
+//   "M"  firmware placed by bootLinux or already in the machine (firmwareAt; OpenSBI
+//        fw_dynamic): runs in M-mode at reset, masks
 //        machine interrupts and jumps to the firmware with a0 = hart id, a1 = DTB,
 //        a2 = fw_dynamic_info (OpenSBI docs/firmware/fw_dynamic.md); the firmware then enters
 //        the kernel in S-mode. QEMU's hw/riscv/boot.c reset vector ("mrom.reset") was the model.

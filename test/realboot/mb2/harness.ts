@@ -69,8 +69,10 @@ async function pollSerial(path: string, done: (text: string) => boolean, ms: num
   }
 }
 
-const finished = (text: string) => /MB2T (END|BADWALK)/.test(text) || /MB2T EFLAGS [0-9a-f]{8}\n/.test(text) && !/MB2T EAX 36d76289/.test(text);
-const lines = (text: string): Output => text.split("\n").filter((l) => l.startsWith("MB2T ")).map((l) => l.slice(5).trimEnd());
+/** The kernel has printed all it will: its END (or BADWALK), or the first lines of a hand-off that is not Multiboot 2. */
+export const finished = (text: string) => /MB2T (END|BADWALK)/.test(text) || /MB2T EFLAGS [0-9a-f]{8}\n/.test(text) && !/MB2T EAX 36d76289/.test(text);
+/** The kernel's MB2T lines in `text` (serial output), without the prefix. */
+export const lines = (text: string): Output => text.split("\n").filter((l) => l.startsWith("MB2T ")).map((l) => l.slice(5).trimEnd());
 
 const le = (v: bigint, bytes: number) => {
   let s = "";

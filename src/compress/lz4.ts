@@ -1,0 +1,383 @@
+// LZ4: the frame format (lz4 CLI default; https://github.com/lz4/lz4/blob/dev/doc/lz4_Frame_format.md)
+// and the legacy frame (`lz4 -l`, what the Linux build's `lz4` command writes), both carrying LZ4
+// blocks (doc/lz4_Block_format.md). Several frames may follow one another (and skippable frames
+// between them), as `lz4 -dc` reads them; bytes after the last frame that start no frame end the
+// stream (`consumed` says where), as lz4 does with a warning.
+//
+// Frame:  magic 04 22 4d 18 | FLG | BD | [content size u64] | [dict ID u32] | HC |
+//         blocks (u32 size, bit 31 = stored; 0 = end mark; [u32 XXH32 of the block]) | [u32 XXH32 of the content]
+// Legacy: magic 02 21 4c 18 | blocks (u32 compressed size; each decodes alone to at most 8 MiB)
+//         until the input ends, a size no legacy block can have (the next frame's magic), or
+//         only 4 bytes are left (Linux's size_append).
+// Skippable: magic 5? 2a 4d 18 | u32 size | size bytes.
+//
+// Output goes straight into `out` (guest RAM) and matches read it back there: linked blocks reach
+// up to 64 KiB back into the earlier blocks of their frame.
+import { CodecError, type Codec, type DecodeOptions, type DecodeResult } from "./codec.js";
+import { xxh32 } from "./xxhash.js";
+
+const MAGIC = 0x184d2204;
+const LEGACY_MAGIC = 0x184c2102;
+const SKIPPABLE_MASK = 0xfffffff0;
+const SKIPPABLE = 0x184d2a50;
+/** lz4io.c LEGACY_BLOCKSIZE and LZ4_COMPRESSBOUND(LEGACY_BLOCKSIZE) = n + n/255 + 16. */
+const LEGACY_BLOCK = 8 << 20;
+const LEGACY_BOUND = LEGACY_BLOCK + Math.floor(LEGACY_BLOCK / 255) + 16;
+/** BD block maximum size ids 4..7 (frame format §"Block Maximum Size"). */
+const BLOCK_MAX = [0, 0, 0, 0, 64 << 10, 256 << 10, 1 << 20, 4 << 20];
+/** Matches reach at most 64 KiB back (16-bit offsets). */
+const WINDOW = 65536;
+
+const rd32 = (b: Uint8Array, i: number) => (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0;
+const hex = (n: number) => "0x" + n.toString(16);
+
+/** Thrown inside the decoder when a peek (stopAfter) has all the output it asked for. */
+class Enough {
+  constructor(readonly consumed: number) {}
+}
+
+/** Where output goes: `out[0, end)`; `partial` stops (Enough) instead of failing at `end`. */
+interface Sink {
+  out: Uint8Array;
+  end: number;
+  partial: boolean;
+}
+
+function tooLarge(s: Sink, at: number, dp: number, n: number): never {
+  if (s.partial) throw new Enough(NaN);
+  throw new CodecError("too-large", at, `lz4: output passes the ${hex(s.end)} bytes of room (a sequence at input offset ${hex(at)} writes ${n} bytes at output offset ${hex(dp)})`);
+}
+
+/**
+ * Decodes one LZ4 block src[sp, send) to out[dp, …); matches may reach back to `low`. Returns the
+ * new output position. Offsets in messages are input offsets.
+ */
+export function lz4Block(src: Uint8Array, sp: number, send: number, s: Sink, dp: number, low: number): number {
+  const out = s.out;
+  const dend = s.end;
+  const start = sp;
+  for (;;) {
+    if (sp >= send) throw new CodecError("corrupt", sp, `lz4: block at input offset ${hex(start)} ends where a sequence token should be`);
+    const token = src[sp++];
+    let lit = token >>> 4;
+    if (lit === 15) {
+      let b: number;
+      do {
+        if (sp >= send) throw new CodecError("corrupt", sp, `lz4: literal length runs past the end of the block at input offset ${hex(start)}`);
+        b = src[sp++];
+        lit += b;
+      } while (b === 255);
+    }
+    if (lit > send - sp) throw new CodecError("corrupt", sp, `lz4: ${lit} literals run past the end of the block at input offset ${hex(start)}`);
+    if (lit > dend - dp) {
+      if (s.partial) out.set(src.subarray(sp, sp + (dend - dp)), dp);
+      tooLarge(s, sp, dp, lit);
+    }
+    if (lit < 16) for (let i = 0; i < lit; i++) out[dp + i] = src[sp + i];
+    else out.set(src.subarray(sp, sp + lit), dp);
+    sp += lit;
+    dp += lit;
+    if (sp === send) return dp; // the last sequence has literals only
+    if (send - sp < 2) throw new CodecError("corrupt", sp, `lz4: match offset runs past the end of the block at input offset ${hex(start)}`);
+    const off = src[sp] | (src[sp + 1] << 8);
+    const at = sp;
+    sp += 2;
+    if (off === 0 || off > dp - low) {
+      throw new CodecError("corrupt", at, `lz4: match offset ${off} at input offset ${hex(at)} reaches before the start of the ${low === dp ? "block" : "window"} (${dp - low} bytes of output behind it)`);
+    }
+    let len = token & 15;
+    if (len === 15) {
+      let b: number;
+      do {
+        if (sp >= send) throw new CodecError("corrupt", sp, `lz4: match length runs past the end of the block at input offset ${hex(start)}`);
+        b = src[sp++];
+        len += b;
+      } while (b === 255);
+    }
+    len += 4;
+    let m = dp - off;
+    if (len > dend - dp) {
+      if (s.partial) for (let i = dp; i < dend; i++) out[i] = out[m++];
+      tooLarge(s, at, dp, len);
+    }
+    if (off >= len && len > 32) {
+      out.copyWithin(dp, m, m + len);
+      dp += len;
+    } else {
+      const e = dp + len;
+      while (dp < e) out[dp++] = out[m++];
+    }
+  }
+}
+
+function need(input: Uint8Array, ip: number, n: number, what: string): void {
+  if (input.length - ip < n) throw new CodecError("truncated", input.length, `lz4: the input ends inside the ${what} at offset ${hex(ip)}`);
+}
+
+interface FrameHeader {
+  start: number;
+  /** Offset of the first block. */
+  blocks: number;
+  indep: boolean;
+  blockSum: boolean;
+  contentSum: boolean;
+  bmax: number;
+  /** Content size, when the frame declares it (Infinity if past 2^53). */
+  size: number | undefined;
+}
+
+/** Parses and checks a standard frame's header (magic at `ip`): FLG, BD, content size, dict ID, HC. */
+function frameHeader(input: Uint8Array, ip: number): FrameHeader {
+  const frameStart = ip;
+  need(input, ip, 7, "frame header");
+  const flg = input[ip + 4];
+  const bd = input[ip + 5];
+  if (flg >>> 6 !== 1) throw new CodecError("unsupported", ip + 4, `lz4: frame at offset ${hex(frameStart)} has version ${flg >>> 6} in FLG (only 1 is defined)`);
+  if (flg & 0x02) throw new CodecError("corrupt", ip + 4, `lz4: FLG ${hex(flg)} at offset ${hex(ip + 4)} has the reserved bit 1 set`);
+  if (bd & 0x8f) throw new CodecError("corrupt", ip + 5, `lz4: BD ${hex(bd)} at offset ${hex(ip + 5)} has reserved bits set`);
+  const hasSize = (flg & 0x08) !== 0;
+  const hasDict = (flg & 0x01) !== 0;
+  const bmax = BLOCK_MAX[(bd >>> 4) & 7];
+  if (!bmax) throw new CodecError("corrupt", ip + 5, `lz4: BD ${hex(bd)} at offset ${hex(ip + 5)} names block maximum size id ${(bd >>> 4) & 7} (only 4..7 are defined)`);
+  const descLen = 2 + (hasSize ? 8 : 0) + (hasDict ? 4 : 0);
+  need(input, ip, 4 + descLen + 1, "frame header");
+  let size: number | undefined;
+  if (hasSize) {
+    const hi = rd32(input, ip + 10);
+    size = hi >= 0x200000 ? Infinity : hi * 4294967296 + rd32(input, ip + 6);
+  }
+  if (hasDict) throw new CodecError("unsupported", ip + 6 + (hasSize ? 8 : 0), `lz4: frame at offset ${hex(frameStart)} needs a dictionary (dictID ${hex(rd32(input, ip + 6 + (hasSize ? 8 : 0)))})`);
+  const hc = input[ip + 4 + descLen];
+  const want = (xxh32(input.subarray(ip + 4, ip + 4 + descLen)) >>> 8) & 0xff;
+  if (hc !== want) throw new CodecError("checksum", ip + 4 + descLen, `lz4: header checksum HC at offset ${hex(ip + 4 + descLen)} is ${hex(hc)}, the descriptor's is ${hex(want)}`);
+  return {
+    start: frameStart,
+    blocks: ip + 4 + descLen + 1,
+    indep: (flg & 0x20) !== 0,
+    blockSum: (flg & 0x10) !== 0,
+    contentSum: (flg & 0x04) !== 0,
+    bmax,
+    size,
+  };
+}
+
+/** Reads block `ip`'s size word: null at the end mark, else where its data lies (block checksum checked). */
+function blockAt(input: Uint8Array, ip: number, h: FrameHeader): { stored: boolean; data: number; n: number; next: number } | null {
+  need(input, ip, 4, "block size");
+  const word = rd32(input, ip);
+  if (word === 0) return null;
+  const n = word & 0x7fffffff;
+  if (n > h.bmax) throw new CodecError("corrupt", ip, `lz4: block size ${hex(n)} at offset ${hex(ip)} is more than the frame's block maximum ${hex(h.bmax)}`);
+  const data = ip + 4;
+  need(input, data, n + (h.blockSum ? 4 : 0), "block");
+  if (h.blockSum) {
+    const sum = rd32(input, data + n);
+    const got = xxh32(input.subarray(data, data + n));
+    if (sum !== got) throw new CodecError("checksum", data + n, `lz4: block checksum at offset ${hex(data + n)} is ${hex(sum)}, the block's XXH32 is ${hex(got)}`);
+  }
+  return { stored: (word & 0x80000000) !== 0, data, n, next: data + n + (h.blockSum ? 4 : 0) };
+}
+
+/** Decodes one standard frame starting at `ip` (its magic). */
+function frame(input: Uint8Array, ip: number, s: Sink, dp: number): { ip: number; dp: number } {
+  const h = frameHeader(input, ip);
+  const { size, indep } = h;
+  if (size !== undefined && size > s.end - dp && !s.partial) {
+    throw new CodecError("too-large", ip + 6, `lz4: frame at offset ${hex(h.start)} declares ${size} bytes of content, more than the ${hex(s.end - dp)} bytes of room left`);
+  }
+  ip = h.blocks;
+  const outStart = dp;
+  for (let b = blockAt(input, ip, h); b; b = blockAt(input, ip, h)) {
+    const n = b.n;
+    if (b.stored) {
+      if (n > s.end - dp) {
+        if (s.partial) s.out.set(input.subarray(b.data, b.data + (s.end - dp)), dp);
+        tooLarge(s, b.data, dp, n);
+      }
+      s.out.set(input.subarray(b.data, b.data + n), dp);
+      dp += n;
+    } else {
+      dp = lz4Block(input, b.data, b.data + n, s, dp, indep ? dp : outStart);
+    }
+    ip = b.next;
+  }
+  ip += 4;
+  if (h.contentSum) {
+    need(input, ip, 4, "content checksum");
+    const sum = rd32(input, ip);
+    const got = xxh32(s.out.subarray(outStart, dp));
+    if (sum !== got) throw new CodecError("checksum", ip, `lz4: content checksum at offset ${hex(ip)} is ${hex(sum)}, the decoded frame's XXH32 is ${hex(got)}`);
+    ip += 4;
+  }
+  if (size !== undefined && size !== dp - outStart) {
+    throw new CodecError("corrupt", h.start + 6, `lz4: frame at offset ${hex(h.start)} declares ${size} bytes of content but decodes to ${dp - outStart}`);
+  }
+  return { ip, dp };
+}
+
+/** Decodes a legacy frame starting at its magic. Ends at the end of input or before a word that cannot be a block size. */
+function legacy(input: Uint8Array, ip: number, s: Sink, dp: number): { ip: number; dp: number } {
+  ip += 4;
+  // Ends before 4 bytes that are not a block: the next frame's magic (a size no legacy block
+  // can have), or the last 4 bytes of the input, where Linux's size_append puts the
+  // uncompressed size after `lz4 -l` output (scripts/Makefile.lib cmd_lz4).
+  while (input.length - ip > 4) {
+    const n = rd32(input, ip);
+    if (n > LEGACY_BOUND) break;
+    ip += 4;
+    need(input, ip, n, "legacy block");
+    const room: Sink = s.end - dp > LEGACY_BLOCK ? { ...s, end: dp + LEGACY_BLOCK } : s;
+    const before = dp;
+    try {
+      dp = lz4Block(input, ip, ip + n, room, dp, dp);
+    } catch (e) {
+      if (room !== s && e instanceof CodecError && e.kind === "too-large") {
+        throw new CodecError("corrupt", ip, `lz4: legacy block at offset ${hex(ip - 4)} decodes to more than ${hex(LEGACY_BLOCK)} bytes (output offset ${hex(before)})`);
+      }
+      throw e;
+    }
+    ip += n;
+  }
+  return { ip, dp };
+}
+
+/** All frames from the start of `input` into the sink; returns bytes written and input used. */
+function decodeAll(input: Uint8Array, s: Sink): DecodeResult {
+  let ip = 0;
+  let dp = 0;
+  let frames = 0;
+  for (;;) {
+    if (input.length - ip < 4) {
+      if (frames) return { written: dp, consumed: ip };
+      throw new CodecError("truncated", input.length, `lz4: ${input.length - ip} bytes, too short for a frame magic`);
+    }
+    const magic = rd32(input, ip);
+    let r: { ip: number; dp: number };
+    if (magic === MAGIC) r = frame(input, ip, s, dp);
+    else if (magic === LEGACY_MAGIC) r = legacy(input, ip, s, dp);
+    else if ((magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE) {
+      need(input, ip, 8, "skippable frame header");
+      const n = rd32(input, ip + 4);
+      need(input, ip + 8, n, "skippable frame");
+      r = { ip: ip + 8 + n, dp };
+    } else if (frames) {
+      return { written: dp, consumed: ip };
+    } else {
+      throw new CodecError("corrupt", ip, `lz4: magic ${hex(magic)} at offset ${hex(ip)} is no LZ4 frame (04 22 4d 18), legacy frame (02 21 4c 18) or skippable frame`);
+    }
+    frames++;
+    ip = r.ip;
+    dp = r.dp;
+  }
+}
+
+function run(input: Uint8Array, s: Sink): DecodeResult {
+  try {
+    return decodeAll(input, s);
+  } catch (e) {
+    if (e instanceof Enough) return { written: s.end, consumed: NaN };
+    throw e;
+  }
+}
+
+export const lz4Codec: Codec = {
+  name: "lz4",
+  sniff(input) {
+    if (input.length < 4) return false;
+    const m = rd32(input, 0);
+    return m === MAGIC || m === LEGACY_MAGIC;
+  },
+  declaredSize(input) {
+    // Only a single standard frame with its content size says the whole output size up front.
+    if (input.length < 15 || rd32(input, 0) !== MAGIC || !(input[4] & 0x08)) return undefined;
+    const hi = rd32(input, 10);
+    return hi >= 0x200000 ? undefined : hi * 4294967296 + rd32(input, 6);
+  },
+  decode(input: Uint8Array, out: Uint8Array, options?: DecodeOptions): DecodeResult {
+    const stop = options?.stopAfter;
+    const partial = stop !== undefined && stop <= out.length;
+    return run(input, { out, end: partial ? stop : out.length, partial });
+  },
+  measure(input: Uint8Array, limit: number): DecodeResult {
+    return measure(input, limit);
+  },
+};
+
+/**
+ * The output size without keeping the output (for streams that declare none): each block is
+ * decoded into a scratch buffer right behind the 64 KiB a linked block may reach back into.
+ * Checks everything decode() checks except the content checksums (decode() does, later).
+ * Stops with too-large past `limit`.
+ */
+function measure(input: Uint8Array, limit: number): DecodeResult {
+  const scratch = new Uint8Array(WINDOW + LEGACY_BLOCK);
+  let total = 0;
+  let ip = 0;
+  let frames = 0;
+  /** Decodes one block at scratch[WINDOW]; `keep` bytes of earlier output lie before it. */
+  const block = (sp: number, n: number, stored: boolean, keep: number): void => {
+    const room = Math.min(LEGACY_BLOCK, limit - total);
+    let written: number;
+    if (stored) {
+      if (n > room) throw new CodecError("too-large", sp, `lz4: output passes the ${hex(limit)} bytes of room`);
+      scratch.set(input.subarray(sp, sp + n), WINDOW);
+      written = n;
+    } else {
+      try {
+        written = lz4Block(input, sp, sp + n, { out: scratch, end: WINDOW + room, partial: false }, WINDOW, WINDOW - keep) - WINDOW;
+      } catch (e) {
+        if (e instanceof CodecError && e.kind === "too-large" && room === LEGACY_BLOCK && limit - total > LEGACY_BLOCK) {
+          throw new CodecError("corrupt", sp, `lz4: block at offset ${hex(sp)} decodes to more than ${hex(LEGACY_BLOCK)} bytes`);
+        }
+        throw e;
+      }
+    }
+    total += written;
+    // The last WINDOW bytes of output move to [0, WINDOW).
+    scratch.copyWithin(0, written, WINDOW + written);
+  };
+  for (;;) {
+    if (input.length - ip < 4) {
+      if (frames) return { written: total, consumed: ip };
+      throw new CodecError("truncated", input.length, `lz4: ${input.length - ip} bytes, too short for a frame magic`);
+    }
+    const magic = rd32(input, ip);
+    if (magic === MAGIC) {
+      const h = frameHeader(input, ip);
+      const frameOut = total;
+      ip = h.blocks;
+      for (let b = blockAt(input, ip, h); b; b = blockAt(input, ip, h)) {
+        block(b.data, b.n, b.stored, h.indep ? 0 : Math.min(WINDOW, total - frameOut));
+        ip = b.next;
+      }
+      ip += 4;
+      if (h.contentSum) {
+        need(input, ip, 4, "content checksum");
+        ip += 4;
+      }
+      if (h.size !== undefined && h.size !== total - frameOut) {
+        throw new CodecError("corrupt", h.start + 6, `lz4: frame at offset ${hex(h.start)} declares ${h.size} bytes of content but decodes to ${total - frameOut}`);
+      }
+    } else if (magic === LEGACY_MAGIC) {
+      ip += 4;
+      while (input.length - ip > 4) {
+        const n = rd32(input, ip);
+        if (n > LEGACY_BOUND) break;
+        ip += 4;
+        need(input, ip, n, "legacy block");
+        block(ip, n, false, 0);
+        ip += n;
+      }
+    } else if ((magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE) {
+      need(input, ip, 8, "skippable frame header");
+      const n = rd32(input, ip + 4);
+      need(input, ip + 8, n, "skippable frame");
+      ip += 8 + n;
+    } else if (frames) {
+      return { written: total, consumed: ip };
+    } else {
+      throw new CodecError("corrupt", ip, `lz4: magic ${hex(magic)} at offset ${hex(ip)} is no LZ4 frame (04 22 4d 18), legacy frame (02 21 4c 18) or skippable frame`);
+    }
+    frames++;
+  }
+}

@@ -1,0 +1,374 @@
+// LZO: the lzop file format (what `lzop` and the Linux build's `lzo` command write; lzop 1.04
+// src/lzop.c, and Linux lib/decompress_unlzo.c which reads the same header) around LZO1X blocks
+// (the LZO1X decompressor as Linux lib/lzo/lzo1x_decompress_safe.c describes it).
+//
+// File:   magic 89 4c 5a 4f 00 0d 0a 1a 0a | version u16 | lib_version u16 | [version_needed u16]
+//         | method u8 | [level u8] | flags u32 | [filter u32] | mode u32 | mtime_low u32
+//         | [mtime_high u32] | name_len u8 | name | header checksum u32 | [extra field]
+//         (all big-endian; [..] present for version >= 0x0940 or when a flag says so)
+// Blocks: dst_len u32 (0 ends the file) | src_len u32 | [Adler-32/CRC-32 of the decompressed
+//         block] | [Adler-32/CRC-32 of the compressed block, only when src_len < dst_len] | data
+//         (stored when src_len == dst_len, else LZO1X).
+//
+// LZO1X is a byte-oriented LZ77: every match reads earlier output, which here is `out` (guest
+// RAM) itself; blocks are independent (a match never reaches into an earlier block).
+import { CodecError, type Codec, type DecodeOptions, type DecodeResult } from "./codec.js";
+
+const MAGIC = [0x89, 0x4c, 0x5a, 0x4f, 0x00, 0x0d, 0x0a, 0x1a, 0x0a];
+// lzop.c flag bits
+const F_ADLER32_D = 0x1;
+const F_ADLER32_C = 0x2;
+const F_H_EXTRA_FIELD = 0x40;
+const F_CRC32_D = 0x100;
+const F_CRC32_C = 0x200;
+const F_MULTIPART = 0x400;
+const F_H_FILTER = 0x800;
+const F_H_CRC32 = 0x1000;
+/** lzop.c methods M_LZO1X_1, M_LZO1X_1_15, M_LZO1X_999: all LZO1X streams. */
+const LZO1X_METHODS = new Set([1, 2, 3]);
+/** lzop.c MAX_BLOCK_SIZE: a block never decodes to more. */
+const MAX_BLOCK = 64 << 20;
+/** LZO1X M2_MAX_OFFSET and the M4 offset base. */
+const M2_MAX_OFFSET = 0x800;
+
+const hex = (n: number) => "0x" + n.toString(16);
+const be32 = (b: Uint8Array, i: number) => ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
+const be16 = (b: Uint8Array, i: number) => (b[i] << 8) | b[i + 1];
+
+/** Adler-32 (RFC 1950 §8.2) continuing from `a`. */
+export function adler32(data: Uint8Array, a = 1): number {
+  let s1 = a & 0xffff;
+  let s2 = a >>> 16;
+  let i = 0;
+  const n = data.length;
+  while (i < n) {
+    // 5552: the most bytes before s2 can pass 2^32 (zlib NMAX)
+    const e = Math.min(n, i + 5552);
+    for (; i < e; i++) {
+      s1 += data[i];
+      s2 += s1;
+    }
+    s1 %= 65521;
+    s2 %= 65521;
+  }
+  return ((s2 << 16) | s1) >>> 0;
+}
+
+let crcTable: Int32Array | undefined;
+/** CRC-32 (zlib/IEEE, what lzop's lzo_crc32 computes) continuing from `crc`. */
+export function crc32(data: Uint8Array, crc = 0): number {
+  if (!crcTable) {
+    crcTable = new Int32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c;
+    }
+  }
+  const t = crcTable;
+  let c = ~crc;
+  for (let i = 0; i < data.length; i++) c = t[(c ^ data[i]) & 0xff] ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+interface Header {
+  flags: number;
+  /** Offset of the first block. */
+  blocks: number;
+  method: number;
+}
+
+function need(input: Uint8Array, ip: number, n: number, what: string): void {
+  if (input.length - ip < n) throw new CodecError("truncated", input.length, `lzo: the input ends inside the ${what} at offset ${hex(ip)}`);
+}
+
+/** Parses and checks the lzop file header. */
+function header(input: Uint8Array): Header {
+  need(input, 0, MAGIC.length, "lzop magic");
+  for (let i = 0; i < MAGIC.length; i++) {
+    if (input[i] !== MAGIC[i]) throw new CodecError("corrupt", i, `lzo: no lzop magic (89 4c 5a 4f 00 0d 0a 1a 0a) at offset 0 (byte ${i} is ${hex(input[i])})`);
+  }
+  let p = MAGIC.length;
+  need(input, p, 4, "header");
+  const version = be16(input, p);
+  p += 4; // version, lib_version
+  const newer = version >= 0x0940;
+  if (version < 0x0900) throw new CodecError("unsupported", MAGIC.length, `lzo: lzop file version ${hex(version)} is older than 0x0900`);
+  if (newer) {
+    need(input, p, 2, "header");
+    const needed = be16(input, p);
+    // lzop.c: versions up to its own (0x1040) can be read.
+    if (needed > 0x1040) throw new CodecError("unsupported", p, `lzo: the file needs lzop version ${hex(needed)} to extract`);
+    p += 2;
+  }
+  need(input, p, newer ? 2 : 1, "header");
+  const method = input[p];
+  p += newer ? 2 : 1;
+  if (!LZO1X_METHODS.has(method)) throw new CodecError("unsupported", p - (newer ? 2 : 1), `lzo: method ${method} is not LZO1X (1, 2 or 3)`);
+  need(input, p, 4, "header");
+  const flags = be32(input, p);
+  p += 4;
+  if (flags & F_H_FILTER) throw new CodecError("unsupported", p - 4, `lzo: flags ${hex(flags)} name a filter (F_H_FILTER), which lzop no longer writes`);
+  if (flags & F_MULTIPART) throw new CodecError("unsupported", p - 4, `lzo: flags ${hex(flags)} mark a multipart archive (F_MULTIPART)`);
+  p += 4 + 4 + (newer ? 4 : 0); // mode, mtime_low, mtime_high
+  need(input, p, 1, "header");
+  p += 1 + input[p]; // name
+  need(input, p, 4, "header checksum");
+  const stored = be32(input, p);
+  const hdr = input.subarray(MAGIC.length, p);
+  const sum = flags & F_H_CRC32 ? crc32(hdr) : adler32(hdr);
+  if (sum !== stored) {
+    throw new CodecError("checksum", p, `lzo: header checksum at offset ${hex(p)} is ${hex(stored)}, the header's ${flags & F_H_CRC32 ? "CRC-32" : "Adler-32"} is ${hex(sum)}`);
+  }
+  p += 4;
+  if (flags & F_H_EXTRA_FIELD) {
+    need(input, p, 4, "extra field");
+    const n = be32(input, p);
+    need(input, p + 4, n + 4, "extra field");
+    const got = flags & F_H_CRC32 ? crc32(input.subarray(p, p + 4 + n)) : adler32(input.subarray(p, p + 4 + n));
+    const want = be32(input, p + 4 + n);
+    if (got !== want) throw new CodecError("checksum", p + 4 + n, `lzo: extra field checksum at offset ${hex(p + 4 + n)} is ${hex(want)}, the field's is ${hex(got)}`);
+    p += 4 + n + 4;
+  }
+  return { flags, blocks: p, method };
+}
+
+interface Block {
+  at: number;
+  dst: number;
+  src: number;
+  data: number;
+  sumD?: number;
+  crcD?: number;
+  sumC?: number;
+  crcC?: number;
+}
+
+/** The block whose header is at `ip`, or null at the end marker. */
+function block(input: Uint8Array, ip: number, flags: number): Block | null {
+  need(input, ip, 4, "block header");
+  const dst = be32(input, ip);
+  if (dst === 0) return null;
+  need(input, ip, 8, "block header");
+  const src = be32(input, ip + 4);
+  if (dst > MAX_BLOCK) throw new CodecError("corrupt", ip, `lzo: block at offset ${hex(ip)} decodes to ${hex(dst)} bytes, more than lzop's block maximum ${hex(MAX_BLOCK)}`);
+  if (src > dst) throw new CodecError("corrupt", ip + 4, `lzo: block at offset ${hex(ip)} has ${hex(src)} compressed bytes for ${hex(dst)} decompressed`);
+  let p = ip + 8;
+  const b: Block = { at: ip, dst, src, data: 0 };
+  const word = () => {
+    need(input, p, 4, "block checksum");
+    p += 4;
+    return be32(input, p - 4);
+  };
+  if (flags & F_ADLER32_D) b.sumD = word();
+  if (flags & F_CRC32_D) b.crcD = word();
+  if (src < dst) {
+    if (flags & F_ADLER32_C) b.sumC = word();
+    if (flags & F_CRC32_C) b.crcC = word();
+  }
+  need(input, p, src, "block data");
+  b.data = p;
+  return b;
+}
+
+class Enough {}
+
+/**
+ * LZO1X-decodes src[ip, iend) to out[op, oend), exactly `dst` bytes; matches may reach back to
+ * `op` (blocks are independent). Returns the output position.
+ */
+export function lzo1x(src: Uint8Array, ip: number, iend: number, out: Uint8Array, op: number, oend: number, partial: boolean): number {
+  const low = op;
+  const start = ip;
+  const corrupt = (at: number, what: string): never => {
+    throw new CodecError("corrupt", at, `lzo: ${what} (LZO1X block data at offset ${hex(start)}, input offset ${hex(at)}, output offset ${hex(op - low)} in the block)`);
+  };
+  const overrun = (at: number): never => {
+    throw new CodecError("corrupt", at, `lzo: the LZO1X data at offset ${hex(start)} runs past the end of its block (${hex(iend - start)} bytes)`);
+  };
+  const litCopy = (t: number): void => {
+    if (t > iend - ip) overrun(ip);
+    if (t > oend - op) {
+      if (partial) {
+        out.set(src.subarray(ip, ip + (oend - op)), op);
+        throw new Enough();
+      }
+      corrupt(ip, `${t} literals decode past the block's dst_len`);
+    }
+    if (t < 16) for (let i = 0; i < t; i++) out[op + i] = src[ip + i];
+    else out.set(src.subarray(ip, ip + t), op);
+    ip += t;
+    op += t;
+  };
+  const matchCopy = (m: number, t: number, at: number): void => {
+    if (m < low) corrupt(at, `match distance ${op - m} reaches before the start of the block`);
+    if (t > oend - op) {
+      if (partial) {
+        while (op < oend) out[op++] = out[m++];
+        throw new Enough();
+      }
+      corrupt(at, `a ${t}-byte match decodes past the block's dst_len`);
+    }
+    if (op - m >= t && t > 32) {
+      out.copyWithin(op, m, m + t);
+      op += t;
+    } else {
+      const e = op + t;
+      while (op < e) out[op++] = out[m++];
+    }
+  };
+  /** Length extension: zero bytes add 255 each, then a non-zero byte. */
+  const ext = (base: number): number => {
+    let n = 0;
+    while (ip < iend && src[ip] === 0) {
+      ip++;
+      n += 255;
+      if (n > 0x7fffffff) corrupt(ip, "a length extension longer than 2^31");
+    }
+    if (ip >= iend) overrun(ip);
+    return n + base + src[ip++];
+  };
+  let state = 0;
+  let t: number;
+  let next: number;
+  if (ip >= iend) overrun(ip);
+  if (src[ip] > 17) {
+    t = src[ip++] - 17;
+    litCopy(t);
+    state = t < 4 ? t : 4;
+  }
+  for (;;) {
+    if (ip >= iend) overrun(ip);
+    const at = ip;
+    t = src[ip++];
+    let m: number;
+    if (t < 16) {
+      if (state === 0) {
+        // literal run
+        if (t === 0) t = ext(15);
+        litCopy(t + 3);
+        state = 4;
+        continue;
+      }
+      if (ip >= iend) overrun(ip);
+      next = t & 3;
+      if (state !== 4) {
+        // M1: 2 bytes at distance 1 + (t >> 2) + (b << 2)
+        m = op - 1 - (t >> 2) - (src[ip++] << 2);
+        matchCopy(m, 2, at);
+      } else {
+        // 3 bytes at distance 1 + M2_MAX_OFFSET + (t >> 2) + (b << 2)
+        m = op - 1 - M2_MAX_OFFSET - (t >> 2) - (src[ip++] << 2);
+        matchCopy(m, 3, at);
+      }
+    } else if (t >= 64) {
+      // M2: length 3..8, distance up to 2 KiB
+      if (ip >= iend) overrun(ip);
+      next = t & 3;
+      m = op - 1 - ((t >> 2) & 7) - (src[ip++] << 3);
+      matchCopy(m, (t >> 5) + 1, at);
+    } else if (t >= 32) {
+      // M3: distance up to 16 KiB
+      t = (t & 31) + 2;
+      if (t === 2) t = ext(31 + 2);
+      if (iend - ip < 2) overrun(ip);
+      const d = src[ip] | (src[ip + 1] << 8);
+      ip += 2;
+      next = d & 3;
+      m = op - 1 - (d >> 2);
+      matchCopy(m, t, at);
+    } else {
+      // M4: distance 16..48 KiB, or the end marker (distance 0x4000 exactly: 11 00 00)
+      t = (t & 7) + 2;
+      const far = (src[at] & 8) << 11;
+      if (t === 2) t = ext(7 + 2);
+      if (iend - ip < 2) overrun(ip);
+      const d = src[ip] | (src[ip + 1] << 8);
+      ip += 2;
+      next = d & 3;
+      if (far === 0 && d >> 2 === 0) {
+        if (t !== 3) corrupt(at, `end marker with length ${t} (must be 3)`);
+        if (ip !== iend) corrupt(ip, `${iend - ip} bytes follow the end marker inside the block`);
+        return op;
+      }
+      m = op - far - (d >> 2) - 0x4000;
+      matchCopy(m, t, at);
+    }
+    // 0..3 literals follow a match
+    if (next) litCopy(next);
+    state = next;
+  }
+}
+
+function decodeAll(input: Uint8Array, out: Uint8Array, end: number, partial: boolean): DecodeResult {
+  const h = header(input);
+  let ip = h.blocks;
+  let op = 0;
+  for (let b = block(input, ip, h.flags); b; b = block(input, ip, h.flags)) {
+    const blockEnd = op + b.dst;
+    if (b.dst > end - op && !partial) {
+      throw new CodecError("too-large", b.at, `lzo: block at offset ${hex(b.at)} decodes to ${hex(b.dst)} bytes at output offset ${hex(op)}, past the ${hex(end)} bytes of room`);
+    }
+    const comp = input.subarray(b.data, b.data + b.src);
+    if (b.sumC !== undefined && adler32(comp) !== b.sumC) {
+      throw new CodecError("checksum", b.at, `lzo: block at offset ${hex(b.at)}: Adler-32 of the compressed data is ${hex(adler32(comp))}, the header says ${hex(b.sumC)}`);
+    }
+    if (b.crcC !== undefined && crc32(comp) !== b.crcC) {
+      throw new CodecError("checksum", b.at, `lzo: block at offset ${hex(b.at)}: CRC-32 of the compressed data is ${hex(crc32(comp))}, the header says ${hex(b.crcC)}`);
+    }
+    const oend = Math.min(blockEnd, end);
+    if (b.src === b.dst) {
+      if (partial && oend < blockEnd) {
+        out.set(comp.subarray(0, oend - op), op);
+        throw new Enough();
+      }
+      out.set(comp, op);
+    } else {
+      const got = lzo1x(input, b.data, b.data + b.src, out, op, oend, partial);
+      if (got !== blockEnd) {
+        throw new CodecError("corrupt", b.at, `lzo: block at offset ${hex(b.at)} decodes to ${hex(got - op)} bytes, its header says dst_len ${hex(b.dst)}`);
+      }
+    }
+    if (partial && blockEnd >= end) throw new Enough();
+    const data = out.subarray(op, blockEnd);
+    if (b.sumD !== undefined && adler32(data) !== b.sumD) {
+      throw new CodecError("checksum", b.at, `lzo: block at offset ${hex(b.at)}: Adler-32 of the decompressed data is ${hex(adler32(data))}, the header says ${hex(b.sumD)}`);
+    }
+    if (b.crcD !== undefined && crc32(data) !== b.crcD) {
+      throw new CodecError("checksum", b.at, `lzo: block at offset ${hex(b.at)}: CRC-32 of the decompressed data is ${hex(crc32(data))}, the header says ${hex(b.crcD)}`);
+    }
+    op = blockEnd;
+    ip = b.data + b.src;
+  }
+  return { written: op, consumed: ip + 4 };
+}
+
+export const lzoCodec: Codec = {
+  name: "lzo",
+  sniff(input) {
+    return input.length >= MAGIC.length && MAGIC.every((c, i) => input[i] === c);
+  },
+  decode(input: Uint8Array, out: Uint8Array, options?: DecodeOptions): DecodeResult {
+    const stop = options?.stopAfter;
+    const partial = stop !== undefined && stop <= out.length;
+    const end = partial ? stop : out.length;
+    try {
+      return decodeAll(input, out, end, partial);
+    } catch (e) {
+      if (e instanceof Enough) return { written: end, consumed: NaN };
+      throw e;
+    }
+  },
+  /** lzop blocks say their decoded size: the total is the sum of the headers' dst_len (nothing decoded). */
+  measure(input: Uint8Array, limit: number): DecodeResult {
+    const h = header(input);
+    let ip = h.blocks;
+    let total = 0;
+    for (let b = block(input, ip, h.flags); b; b = block(input, ip, h.flags)) {
+      total += b.dst;
+      if (total > limit) throw new CodecError("too-large", b.at, `lzo: the blocks up to offset ${hex(b.at)} decode to ${hex(total)} bytes, past the ${hex(limit)} bytes of room`);
+      ip = b.data + b.src;
+    }
+    return { written: total, consumed: ip + 4 };
+  },
+};
