@@ -130,6 +130,19 @@ describe.concurrent("PVH boot reaches userspace in QEMU from our RAM (no -kernel
     expectMarker(b);
   }, 600_000);
 
+  it("Debian 686 has no PVH note (readelf -n lists no Xen note in its vmlinux): refused as built without CONFIG_PVH, nothing placed", async () => {
+    const vm = await createVm({ ram: [{ base: 0, size: 256 * MiB }], files: fromMap({ bzImage: readFixture("i386/bzImage") }) });
+    const v686 = (await prepareX86Direct(vm, "bzImage", { arch: "x86" })).vmlinux;
+    const path = join(work, "vmlinux-686");
+    writeFileSync(path, v686);
+    const notes = spawnSync("readelf", ["-nW", path], { encoding: "utf8", maxBuffer: 64 * MiB }).stdout;
+    expect(notes).not.toMatch(/^\s*Xen\s/m);
+    const e = await bootLinux(vm, { arch: "x86", kernel: "bzImage", x86Entry: "pvh" }).catch((x) => x);
+    expect(e.code).toBe("UNSUPPORTED");
+    expect(e.message).toMatch(/CONFIG_PVH/);
+    expect(vm.placed()).toEqual([]);
+  }, 120_000);
+
   it("negative control: EBX 8 bytes past hvm_start_info never reaches the marker", async () => {
     const { cpu, pieces } = await pvhBoot("bzImage");
     const wrong = { ...cpu, regs: { ...cpu.regs, ebx: cpu.regs.ebx + 8n } };
