@@ -109,6 +109,69 @@ export function fixMultiboot(b) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Multiboot 2 (The Multiboot2 Specification 2.0, 3.1.1-3.1.13)
+
+export const MB2_MAGIC = 0xe85250d6;
+
+/**
+ * A Multiboot2 header at `hoff` of a `len`-byte image, its tags as the spec lays them out (u16
+ * type, u16 flags, u32 size, body; 8-byte aligned; end tag {0, 0, 8}). `tags` is a list of
+ * { type, flags?, u32: [...] }; each tag's fields are recorded as "<type>.<i>" so mutators aim at
+ * them. With `elfData`, returns the header bytes alone (for an ELF segment).
+ */
+export function multiboot2(o = {}) {
+  const hoff = o.hoff ?? 0x40;
+  const tags = [...(o.tags ?? []), { type: 0, u32: [] }];
+  let tlen = 0;
+  for (const t of tags) tlen = ((tlen + 7) & ~7) + 8 + 4 * (t.u32 ?? []).length;
+  const hlen = 16 + tlen;
+  const len = o.len ?? Math.max(0x2000, hoff + hlen);
+  const w = new Writer(len);
+  w.put(0, filler(len, 5));
+  w.set("magic", hoff, 4, MB2_MAGIC);
+  w.set("architecture", hoff + 4, 4, o.architecture ?? 0);
+  w.set("header_length", hoff + 8, 4, o.header_length ?? hlen);
+  w.set("checksum", hoff + 12, 4, (-(MB2_MAGIC + (o.architecture ?? 0) + (o.header_length ?? hlen))) >>> 0);
+  let p = hoff + 16;
+  for (const t of tags) {
+    const aligned = hoff + (((p - hoff) + 7) & ~7);
+    w.put(p, new Uint8Array(aligned - p)); // padding between tags
+    p = aligned;
+    const body = t.u32 ?? [];
+    w.set(`tag${t.type}.type`, p, 2, t.type);
+    w.set(`tag${t.type}.flags`, p + 2, 2, t.flags ?? 0);
+    w.set(`tag${t.type}.size`, p + 4, 4, 8 + 4 * body.length);
+    body.forEach((v, i) => w.set(`tag${t.type}.${i}`, p + 8 + 4 * i, 4, v));
+    p += 8 + 4 * body.length;
+  }
+  return w.done();
+}
+
+/** An address-tag Multiboot2 kernel: the whole file at load_addr, BSS after it, entry inside. */
+export function multiboot2Aout(o = {}) {
+  const len = o.len ?? 0x2000;
+  const hoff = o.hoff ?? 0x40;
+  const load = o.load_addr ?? 0x100000;
+  const tags = [
+    { type: 2, u32: [o.header_addr ?? load + hoff, load, o.load_end_addr ?? load + len, o.bss_end_addr ?? load + len + 0x3000] },
+    { type: 3, u32: [o.entry_addr ?? load + 0x100] },
+    ...(o.extra ?? []),
+  ];
+  return multiboot2({ ...o, hoff, len, tags });
+}
+
+/** Recomputes a Multiboot2 header checksum wherever an 8-aligned magic sits in the first 32 KiB. */
+export function fixMultiboot2(b) {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  for (let o = 0; o + 16 <= Math.min(b.length, 32768); o += 8) {
+    if (dv.getUint32(o, true) === MB2_MAGIC) {
+      dv.setUint32(o + 12, (-(MB2_MAGIC + dv.getUint32(o + 4, true) + dv.getUint32(o + 8, true))) >>> 0, true);
+      return;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // ELF (System V gABI)
 
 export const EM = { i386: 3, arm: 40, x86_64: 62, aarch64: 183, riscv: 243, mips: 8 };

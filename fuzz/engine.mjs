@@ -12,7 +12,7 @@ export { FORMATS };
 const ATS = [0, 0x8000, 0x80000, 0x100000, 0x200000, 0x3ff000, 0x40000000, 0x40008000, 0x40080000, 0x40200000, 0x403f0000, 0x80000000, 0x80200000,
   0xffe00000, 0xfffff000, 0x100000000, 2 ** 53 - 0x200000, 2 ** 53 - 0x1000, Number.MAX_SAFE_INTEGER, 0xffffffff, 0x7ffff000];
 const ALIGNS = [1, 0x1000, 0x10000, 0x200000, 0x400000, 2 ** 52, 3, 0x7fffffff];
-const ARCH_OF = { "arm64-image": "arm64", gzip: "arm64", "efi-zboot": "arm64", uimage: "arm64", "riscv-image": "riscv64", zimage: "arm", bzimage: "x86_64", multiboot: "x86" };
+const ARCH_OF = { "arm64-image": "arm64", gzip: "arm64", "efi-zboot": "arm64", uimage: "arm64", "riscv-image": "riscv64", zimage: "arm", bzimage: "x86_64", multiboot: "x86", multiboot2: "x86" };
 
 function weighted(rng, table) {
   const total = table.reduce((n, [, w]) => n + w, 0);
@@ -25,7 +25,7 @@ function weighted(rng, table) {
 export function makeCase(rng, seed, pool, hasBoot) {
   const bytes = rng.chance(0.04) ? seed.bytes.slice() : mutate(rng, seed, pool);
   const lanes = seed.role === "kernel"
-    ? [["kernel", 50], ["kernel-sel4", 15], ["inspect", 8], ["module", 10], ["module-sel4", 5], ["module-auto", 4], ["boot", hasBoot ? 5 : 0]]
+    ? [["kernel", 50], ["kernel-sel4", 15], ["inspect", 8], ["module", 10], ["module-sel4", 5], ["module-auto", 4], ["boot", hasBoot ? 5 : 0], ["boot-mb2", seed.format === "multiboot2" ? 20 : 0]]
     : seed.role === "cpio"
       ? [["cpio", 80], ["module", 10], ["inspect", 10]]
       : [["module", 45], ["module-sel4", 15], ["module-auto", 10], ["kernel", 15], ["inspect", 10], ["fdt", seed.format === "fdt" ? 25 : 0], ["boot", hasBoot ? 6 : 0]];

@@ -182,7 +182,7 @@ export async function createHarness(lib, opts = {}) {
 
   function files(c) {
     const f = { [c.key]: c.bytes };
-    if (c.lane === "boot") Object.assign(f, COMPANIONS);
+    if (c.lane === "boot" || c.lane === "boot-mb2") Object.assign(f, COMPANIONS);
     return f;
   }
 
@@ -273,6 +273,13 @@ export async function createHarness(lib, opts = {}) {
         if (role === "dtb" && !x86) o.dtb = c.name;
         else if (c.withDtb && !x86) o.dtb = "d.dtb";
         const b = await lib.bootLinux(vm, o);
+        toJson(b);
+        return { ranges: null, value: b };
+      }
+      case "boot-mb2": {
+        // bootMultiboot2 with the input as the kernel and a sound module: one transaction, so a
+        // failure must leave RAM and the ledger as they were.
+        const b = await lib.bootMultiboot2(vm, { kernel: c.name, cmdline: "console=ttyS0", modules: [{ name: "i.img", cmdline: "initrd" }], at: c.at });
         toJson(b);
         return { ranges: null, value: b };
       }

@@ -3,7 +3,7 @@
 // known header field to a value near an edge: 0, 1, the field's maximum, 2^31/2^32/2^53/2^63/2^64
 // neighbourhoods, the file size ±1, RAM bases, the old value ± small or wrapped. After stacking
 // mutations, the seed's checksum is recomputed most of the time so the mutant gets past it.
-import { fixGzip, fixMultiboot, fixUImage } from "./builders.mjs";
+import { fixGzip, fixMultiboot, fixMultiboot2, fixUImage } from "./builders.mjs";
 
 /** Largest mutant, so a run stays fast (the timing invariant is per MiB anyway). */
 export const MAX_LEN = 1 << 20;
@@ -134,6 +134,7 @@ export function mutate(rng, seed, pool) {
 export function fixup(kind, b) {
   try {
     if (kind === "multiboot") fixMultiboot(b);
+    else if (kind === "multiboot2") fixMultiboot2(b);
     else if (kind === "uimage") fixUImage(b, true);
     else if (kind === "gzip") fixGzip(b);
   } catch {

@@ -16,7 +16,7 @@ export const FIXTURES = process.env.GUEST_IMAGE_FIXTURES ?? join(homedir(), ".ca
 const HEAD = 64 * 1024;
 
 /** Every format the fuzzer knows, as detection names them (plus cpio, the archive source). */
-export const FORMATS = ["multiboot", "elf", "bzimage", "uimage", "efi-zboot", "arm64-image", "riscv-image", "zimage", "fdt", "gzip", "raw", "cpio"];
+export const FORMATS = ["multiboot", "multiboot2", "elf", "bzimage", "uimage", "efi-zboot", "arm64-image", "riscv-image", "zimage", "fdt", "gzip", "raw", "cpio"];
 
 function readHead(path, n = HEAD) {
   const fd = openSync(path, "r");
@@ -152,6 +152,24 @@ function craftedSeeds() {
   add("mb-aout-deep", "multiboot", "kernel", b.multibootAout({ hoff: 0x1fe0, len: 0x3000, load_end_addr: 0, bss_end_addr: 0 }), "multiboot");
   add("mb-aout-video", "multiboot", "kernel", b.multibootAout({ flags: (1 << 16) | 0x7 }), "multiboot");
   add("mb-aout-top4g", "multiboot", "kernel", b.multibootAout({ load_addr: 0xfff00000, len: 0x1000, bss_end_addr: 0xffffff00 }), "multiboot");
+  // Multiboot 2: address tag (plain, from the file's start, relocatable low/high, every optional
+  // tag), ELF32 and ELF64 containers with information requests, entry override and relocation.
+  const R = (min, max, align, pref) => ({ type: 10, u32: [min, max, align, pref] });
+  add("mb2-aout", "multiboot2", "kernel", b.multiboot2Aout(), "multiboot2");
+  add("mb2-aout-from-start", "multiboot2", "kernel", b.multiboot2Aout({ load_addr: 0xffffffff, header_addr: 0x100040, load_end_addr: 0, bss_end_addr: 0, entry_addr: 0x100100 }), "multiboot2");
+  add("mb2-aout-reloc-low", "multiboot2", "kernel", b.multiboot2Aout({ extra: [R(0x80000, 0x40400000, 0x1000, 1)] }), "multiboot2");
+  add("mb2-aout-reloc-high", "multiboot2", "kernel", b.multiboot2Aout({ extra: [R(0x100000, 0xfffff000, 0x200000, 2)] }), "multiboot2");
+  add("mb2-aout-tags", "multiboot2", "kernel", b.multiboot2Aout({
+    extra: [{ type: 1, u32: [1, 2, 3, 4, 6, 9, 21] }, { type: 1, flags: 1, u32: [5, 7, 8, 14, 15] }, { type: 4, flags: 1, u32: [3] }, { type: 5, flags: 1, u32: [1024, 768, 32] }, { type: 6 }, { type: 7 }, { type: 8, flags: 1, u32: [0x100100] }],
+  }), "multiboot2");
+  add("mb2-aout-top4g", "multiboot2", "kernel", b.multiboot2Aout({ load_addr: 0xfff00000, len: 0x1000, bss_end_addr: 0xffffff00, entry_addr: 0xfff00100 }), "multiboot2");
+  {
+    const h = (tags) => b.multiboot2({ hoff: 0, len: 0x100, tags }).bytes;
+    const seg = (tags, seed) => b.concat(h(tags), F(0x200, seed));
+    add("mb2-elf32", "multiboot2", "kernel", b.elf({ class: 32, machine: b.EM.i386, entry: 0xc0100010n, segments: [{ vaddr: 0xc0100000n, paddr: 0x100000n, data: seg([{ type: 1, u32: [1, 3, 6, 9] }], 31), memsz: 0x2000n }] }), "multiboot2");
+    add("mb2-elf64", "multiboot2", "kernel", b.elf({ class: 64, machine: b.EM.x86_64, entry: 0x100010n, segments: [{ vaddr: 0x100000n, paddr: 0x100000n, data: seg([{ type: 3, u32: [0x100020] }, { type: 6 }], 32) }] }), "multiboot2");
+    add("mb2-elf64-reloc", "multiboot2", "kernel", b.elf({ class: 64, machine: b.EM.x86_64, entry: 0x200010n, segments: [{ vaddr: 0x200000n, paddr: 0x200000n, data: seg([R(0x100000, 0x40400000, 0x200000, 0)], 33) }] }), "multiboot2");
+  }
   add("mb-elf", "multiboot", "kernel", b.multibootElf(), "multiboot");
   add("mb-elf-identity", "multiboot", "kernel", b.multibootElf({ vaddr: 0x100000n, paddr: 0x100000n }), "multiboot");
   {

@@ -37,6 +37,10 @@ export const APT_PACKAGES = [
   { pkg: "lz4", why: "reference lz4", provides: ["lz4"] },
   { pkg: "lzop", why: "reference lzo", provides: ["lzop"] },
   { pkg: "bzip2", why: "reference bzip2", provides: ["bzip2"] },
+  { pkg: "grub-pc-bin", why: "GRUB 2 (BIOS): the reference Multiboot 2 loader the real-boot tests compare with", provides: ["/usr/lib/grub/i386-pc/multiboot2.mod"] },
+  { pkg: "grub-common", why: "grub-mkrescue: makes the GRUB ISO for the Multiboot 2 oracle boots", provides: ["grub-mkrescue"] },
+  { pkg: "xorriso", why: "grub-mkrescue writes its ISO with xorriso", provides: ["xorriso"] },
+  { pkg: "mtools", why: "grub-mkrescue builds its EFI image with mtools", provides: ["mformat"] },
   { pkg: "debian-archive-keyring", why: "verifies the Debian packages the fixture script downloads", provides: ["/usr/share/keyrings/debian-archive-keyring.gpg"] },
 ];
 

@@ -7,6 +7,7 @@ import type { Arm64ImageArch, RiscvImageArch } from "./formats/arm64-image.js";
 import type { BzImageKernelArch } from "./formats/bzimage.js";
 import type { ElfKernelArch } from "./formats/elf.js";
 import type { MultibootKernelArch } from "./formats/multiboot.js";
+import type { Multiboot2KernelArch } from "./formats/multiboot2.js";
 import type { UImageKernelArch } from "./formats/uimage.js";
 import type { ZImageArch } from "./formats/zimage.js";
 import type { FormatContext, KernelResult, ModuleResult } from "./formats/format.js";
@@ -135,7 +136,7 @@ export interface FindFreeOptions {
 }
 
 /** kernel_image_arch: one record per kernel format, told apart by `format`. */
-export type KernelArch = ElfKernelArch | RawKernelArch | Arm64ImageArch | RiscvImageArch | ZImageArch | MultibootKernelArch | BzImageKernelArch | UImageKernelArch;
+export type KernelArch = ElfKernelArch | RawKernelArch | Arm64ImageArch | RiscvImageArch | ZImageArch | MultibootKernelArch | Multiboot2KernelArch | BzImageKernelArch | UImageKernelArch;
 
 export interface LoadedImage {
   name: string;

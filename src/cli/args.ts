@@ -72,7 +72,20 @@ export interface InspectArgs {
   json: boolean;
 }
 
-export type Args = LoadArgs | BootArgs | InspectArgs | { command: "help" } | { command: "version" };
+export interface Multiboot2Args {
+  command: "multiboot2";
+  ram: RamArg[];
+  kernel: string;
+  cmdline?: string;
+  modules: Array<{ file: string; cmdline?: string }>;
+  at?: number;
+  infoAt?: number;
+  json: boolean;
+  measure: boolean;
+  dumpRam?: string;
+}
+
+export type Args = LoadArgs | BootArgs | InspectArgs | Multiboot2Args | { command: "help" } | { command: "version" };
 
 export const USAGE = `usage:
   guest-image inspect <file> [--json]
@@ -84,6 +97,9 @@ export const USAGE = `usage:
                    [--layout qemu|default] [--firmware <file>] [--json] [--measure]
                    [--dump-ram <out>] [--dump-dtb <out>] [--stub] [--seed <n>]
                    [--reserve <base>:<size>[:<e820 type>] ...] [--x86-entry real|32|64] [--no-x86-tables]
+  guest-image multiboot2 --ram <base>:<size> [--ram ...] --kernel <file> [--cmdline <string>]
+                   [--module <file> [--module-cmdline <string>] ...] [--at <addr>] [--info-at <addr>]
+                   [--json] [--measure] [--dump-ram <out>]
 
 Numbers are decimal or 0x hex; sizes may end in K, M or G (powers of 1024).`;
 
@@ -95,6 +111,7 @@ export function parseArgs(argv: string[]): Args {
   if (command === "inspect") return parseInspect(rest);
   if (command === "load") return parseLoad(rest);
   if (command === "boot") return parseBoot(rest);
+  if (command === "multiboot2") return parseMultiboot2(rest);
   throw new UsageError(`unknown command "${command}"`);
 }
 
@@ -282,4 +299,52 @@ function parseBoot(rest: string[]): BootArgs {
     throw new UsageError(`boot: --x86-entry, --no-x86-tables and --reserve are for --arch x86 or x86_64, not ${out.arch}`);
   }
   return out as BootArgs;
+}
+
+/** `multiboot2`: a Multiboot 2 kernel, its modules (each --module-cmdline names the last --module's string). */
+function parseMultiboot2(rest: string[]): Multiboot2Args {
+  const out: Partial<Multiboot2Args> & { ram: RamArg[]; modules: Multiboot2Args["modules"] } = { command: "multiboot2", ram: [], modules: [], json: false, measure: false };
+  walkOptions(rest, (opt, value, once) => {
+    switch (opt) {
+      case "--ram":
+        out.ram.push(parseRam(value()));
+        break;
+      case "--kernel":
+      case "--cmdline":
+      case "--dump-ram": {
+        once();
+        const key = ({ "--kernel": "kernel", "--cmdline": "cmdline", "--dump-ram": "dumpRam" } as const)[opt];
+        out[key] = value();
+        break;
+      }
+      case "--at":
+      case "--info-at": {
+        once();
+        const key = opt === "--at" ? "at" : "infoAt";
+        out[key] = parseNumber(value(), opt, false);
+        break;
+      }
+      case "--module":
+        out.modules.push({ file: value() });
+        break;
+      case "--module-cmdline": {
+        const last = out.modules[out.modules.length - 1];
+        if (!last) throw new UsageError("--module-cmdline must follow the --module it belongs to");
+        if (last.cmdline !== undefined) throw new UsageError(`--module-cmdline given twice for module "${last.file}"`);
+        last.cmdline = value();
+        break;
+      }
+      case "--json":
+        out.json = true;
+        break;
+      case "--measure":
+        out.measure = true;
+        break;
+      default:
+        throw new UsageError(opt.startsWith("-") ? `multiboot2: unknown option ${opt}` : `multiboot2: unexpected argument "${opt}"`);
+    }
+  });
+  if (out.ram.length === 0) throw new UsageError("multiboot2: at least one --ram <base>:<size> is required");
+  if (out.kernel === undefined) throw new UsageError("multiboot2: --kernel is required");
+  return out as Multiboot2Args;
 }

@@ -6,13 +6,14 @@ import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from "nod
 // The Node entry registers the platform pieces: node:zlib (inflate, CRC-32), node:crypto (SHA-256).
 import "../node.js";
 import { bootLinux, type LinuxBoot } from "../boot/linux.js";
+import { bootMultiboot2, type Multiboot2Boot } from "../boot/multiboot2.js";
 import { GuestImageError } from "../errors.js";
 import { inspectFile, type Inspection } from "../inspect.js";
 import { hex } from "../num.js";
 import { fromPaths, openPath } from "../sources/directory.js";
 import { createVm, type LoadedImage, type LoadedKernel, type Vm } from "../vm.js";
 import type { MeasuredEvent } from "../measure.js";
-import { parseArgs, USAGE, UsageError, type BootArgs, type InspectArgs, type LoadArgs } from "./args.js";
+import { parseArgs, USAGE, UsageError, type BootArgs, type InspectArgs, type LoadArgs, type Multiboot2Args } from "./args.js";
 
 /** Keys whose numeric values are counts or codes, not addresses or sizes. */
 const PLAIN_NUMBERS = new Set(["index", "relocations", "e_machine", "flags", "version", "last_comp_version", "boot_cpuid_phys", "el"]);
@@ -201,6 +202,50 @@ async function boot(a: BootArgs): Promise<number> {
   return 0;
 }
 
+async function multiboot2(a: Multiboot2Args): Promise<number> {
+  const vm = await createVm({ ram: a.ram, files: fromPaths(), measure: a.measure });
+  let b: Multiboot2Boot | undefined;
+  let failure: unknown;
+  try {
+    b = await bootMultiboot2(vm, { kernel: a.kernel, cmdline: a.cmdline, modules: a.modules.map((m) => ({ name: m.file, cmdline: m.cmdline })), at: a.at, infoAt: a.infoAt });
+  } catch (e) {
+    failure = e;
+  }
+  if (a.dumpRam !== undefined) {
+    try {
+      dumpRam(vm, a.dumpRam);
+    } catch (e) {
+      failure ??= new GuestImageError("IO", `cannot write --dump-ram "${a.dumpRam}": ${(e as Error).message}`, { cause: e });
+    }
+  }
+  if (failure !== undefined) throw failure;
+  const boot = b!;
+  const k = boot.kernel;
+  if (a.json) {
+    out(JSON.stringify(toJson({
+      ram: vm.ram.regions.map(({ base, size }) => ({ base, size })),
+      kernel: { name: k.name, format: k.format, load_paddr: k.paddr, size: k.size, entry: k.entry, arch: printable(k.arch) },
+      load_base: boot.loadBase,
+      modules: boot.modules.map((m) => ({ name: m.name, cmdline: m.cmdline, load_paddr: m.paddr, size: m.size })),
+      info: { load_paddr: boot.info.paddr, size: boot.info.size, tags: boot.info.tags.map((t) => t.type).join(",") },
+      missing_info: boot.missingInfo.join(","),
+      cpu: boot.cpu,
+      placements: boot.placements.map((p) => ({ role: p.role, name: p.name, load_paddr: p.paddr, size: p.size })),
+      placed: vm.placed(),
+      ...(a.measure ? { events: vm.measurements() } : {}),
+    })));
+    return 0;
+  }
+  out(`guest RAM: ${vm.ram.regions.map((r) => `[${hex(r.base)}, ${hex(r.base + r.size)}) ${human(r.size)}`).join(", ")}`);
+  out(`Multiboot 2 kernel ${k.name}, load base ${hex(boot.loadBase)}, entry ${hex(k.entry)}; information structure at ${hex(boot.info.paddr)} (tags ${boot.info.tags.map((t) => t.type).join(" ")})`);
+  const c = boot.cpu;
+  out(`first instruction: pc ${hex(c.pc)}, ${c.mode}; ${Object.entries(c.regs).map(([r, v]) => `${r}=${hex(v)}`).join(" ")}${"cr0" in c ? ` cr0=${hex(c.cr0)} rflags=${hex(c.rflags)}; flat 4 GiB segments, GDT ${c.gdtr ? `at ${hex(c.gdtr.base)}` : "the VMM's"}` : ""}`);
+  out();
+  table(["ROLE", "NAME", "START", "END", "SIZE"], boot.placements.map((p) => [p.role, p.name, hex(p.paddr), hex(p.paddr + p.size), human(p.size)]));
+  if (a.measure) printEvents(vm.measurements());
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   let args;
   try {
@@ -221,7 +266,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    return args.command === "inspect" ? await inspect(args) : args.command === "boot" ? await boot(args) : await load(args);
+    return args.command === "inspect" ? await inspect(args) : args.command === "boot" ? await boot(args) : args.command === "multiboot2" ? await multiboot2(args) : await load(args);
   } catch (e) {
     const err = e instanceof GuestImageError ? e : new GuestImageError("IO", String((e as Error)?.message ?? e), { cause: e });
     process.stderr.write(`guest-image: ${err.code}: ${err.message}\n`);

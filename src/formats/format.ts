@@ -62,5 +62,12 @@ export interface ImageFormat {
   inspect?(file: ImageFile, head: Uint8Array): Promise<Record<string, unknown>>;
 }
 
-/** Bytes of a file's start handed to detection (Multiboot headers sit in the first 8 KiB). */
+/** Bytes of a decompressed payload's start kept for detection and planning (Multiboot headers sit in the first 8 KiB). */
 export const HEAD_BYTES = 8192;
+
+/**
+ * Bytes of a file's start handed to detection: Multiboot 2 headers may sit anywhere in the first
+ * 32 KiB (Multiboot2 Specification 3.1). A decompressed payload keeps HEAD_BYTES only (the gzip
+ * reader's held head; a gzip'd Multiboot 2 kernel must have its header in the first 8 KiB).
+ */
+export const SNIFF_BYTES = 32768;

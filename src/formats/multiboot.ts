@@ -46,6 +46,7 @@ const OFF = {
 
 const FOUR_GIB = 2 ** 32;
 const EM_386 = 3; // gABI e_machine: Intel 80386
+const EM_X86_64 = 62; // gABI e_machine: AMD x86-64
 
 /** x86 Linux boot protocol "HdrS" at 0x202 (Documentation/arch/x86/boot.rst, setup header). */
 const HDRS_OFFSET = 0x202;
@@ -329,14 +330,17 @@ async function planMultibootElf(ctx: FormatContext, h: MultibootHeader): Promise
   }
   const elf: ElfImage = await readElf(ctx.file);
   const eh = elf.header;
-  // QEMU (hw/i386/multiboot.c) refuses 64-bit ELFs here ("Cannot load x86-64 image, give a
-  // 32bit one"); Multiboot 0.6.96 machine state is i386 protected mode, and GRUB's i386 loader
-  // requires ELFCLASS32 + EM_386 as well.
-  if (eh.class !== 32) {
-    throw new GuestImageError("UNSUPPORTED", `a Multiboot kernel without address fields (flags bit 16) must be an ELF32 i386 image, this one is ELF64 (EI_CLASS 2; QEMU refuses it too); set flags bit 16 or link an ELF32`, { image, field: "EI_CLASS" });
+  // Multiboot 0.6.96's machine state is i386 protected mode. QEMU (hw/i386/multiboot.c) refuses
+  // 64-bit ELFs ("Cannot load x86-64 image, give a 32bit one"), but GRUB's multiboot loader
+  // (grub-core/loader/multiboot_elfxx.c, built for ELF32 and ELF64) takes an ELF64 x86-64 image
+  // whose segments all lie below 4 GiB, entering its 32-bit code the same way: so do we.
+  const elf32 = eh.class === 32 && eh.machine === EM_386;
+  const elf64 = eh.class === 64 && eh.machine === EM_X86_64;
+  if (eh.bigEndian || !(elf32 || elf64)) {
+    throw new GuestImageError("UNSUPPORTED", `a Multiboot ELF kernel must be little-endian ELF32 i386 (e_machine 3) or ELF64 x86-64 (e_machine 62), this one is ELF${eh.class} e_machine ${eh.machine}${eh.bigEndian ? ", big-endian" : ""}`, { image, field: "e_machine" });
   }
-  if (eh.bigEndian || eh.machine !== EM_386) {
-    throw new GuestImageError("UNSUPPORTED", `a Multiboot ELF kernel must be little-endian i386 (e_machine 3), this one has e_machine ${eh.machine}${eh.bigEndian ? ", big-endian" : ""}`, { image, field: "e_machine" });
+  if (elf.loads.length === 0) {
+    throw new GuestImageError("BAD_HEADER", "the ELF has no PT_LOAD segment to load", { image, field: "e_phnum" });
   }
   let link = elf.loads[0].paddr;
   for (const s of elf.loads) {
@@ -351,6 +355,9 @@ async function planMultibootElf(ctx: FormatContext, h: MultibootHeader): Promise
     throw new GuestImageError("BAD_HEADER", `e_entry ${hex(eh.entry)} is inside no PT_LOAD segment's virtual range`, { image, field: "e_entry" });
   }
   const entry = eh.entry - seg.vaddr + seg.paddr;
+  if (entry >= BigInt(FOUR_GIB)) {
+    throw new GuestImageError("BAD_HEADER", `e_entry ${hex(eh.entry)} is at physical ${hex(entry)}, above 4 GiB: a Multiboot kernel starts in 32-bit mode`, { image, field: "e_entry" });
+  }
   checkPlacement(ctx, toSafe(link, "link address (lowest p_paddr)", { image }), "lowest p_paddr");
   const plan = await planElf(ctx.file, elf);
   const ea = plan.result.arch;

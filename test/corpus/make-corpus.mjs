@@ -71,6 +71,37 @@ add("ghsa-f49v-45qp-cv53-load-end-past-bss-end.mb", b.multibootAout({ load_end_a
   });
 }
 
+// ── Multiboot 2 (The Multiboot2 Specification 2.0 §3.1): the same address arithmetic as
+// Multiboot 1's CVE shapes, in the address tag, plus the tag walk and the relocatable tag ──
+{
+  const mb2 = (o, why, code, field) => ({ code, field, api: "kernel", why });
+  add("mb2-header-addr-below-load-addr.mb2", b.multiboot2Aout({ header_addr: LOAD - 0x1000 }).bytes,
+    mb2({}, "CVE-2017-14167 shape in the address tag (§3.1.5): header_addr < load_addr, header_addr − load_addr would wrap", "BAD_HEADER", "header_addr"));
+  add("mb2-load-starts-before-file.mb2", b.multiboot2Aout({ header_addr: LOAD + 0x10000 }).bytes,
+    mb2({}, "§3.1.5: header offset 0x40 − (header_addr − load_addr = 0x10000) is negative: the load would start before the file", "BAD_HEADER", "load_addr"));
+  add("mb2-load-end-past-file.mb2", b.multiboot2Aout({ load_end_addr: LOAD + MiB }).bytes,
+    mb2({}, "§3.1.5: load_end_addr − load_addr (1 MiB) is more than the 8 KiB file holds", "TRUNCATED", "load_end_addr"));
+  add("mb2-load-wraps-4g.mb2", b.multiboot2Aout({ load_addr: 0xfffff000, load_end_addr: 0, bss_end_addr: 0, entry_addr: 0xfffff100 }).bytes,
+    mb2({}, "§3.1.5: load_addr 0xfffff000 + the whole 8 KiB file (load_end_addr 0) ends past 4 GiB", "BAD_HEADER", "load_addr"));
+  add("mb2-load-end-past-bss-end.mb2", b.multiboot2Aout({ load_end_addr: LOAD + 0x2000, bss_end_addr: LOAD + 0x1000 }).bytes,
+    mb2({}, "GHSA-f49v-45qp-cv53 shape: load_end_addr > bss_end_addr", "BAD_HEADER", "bss_end_addr"));
+  const tagPastEnd = b.multiboot2Aout().bytes;
+  poke(tagPastEnd, 0x40 + 16 + 4, 4, 0xfffffff8); // the address tag's size
+  add("mb2-tag-size-past-header.mb2", tagPastEnd,
+    mb2({}, "§3.1.3: a tag whose size (0xfffffff8) runs past header_length; a walk trusting it would leave the header (or wrap)", "BAD_HEADER", "tag.size"));
+  const zeroTag = b.multiboot2Aout().bytes;
+  poke(zeroTag, 0x40 + 16 + 4, 4, 0);
+  add("mb2-tag-size-zero.mb2", zeroTag,
+    mb2({}, "§3.1.3: a tag of size 0 would make a walk loop forever on the same tag", "BAD_HEADER", "tag.size"));
+  const longHeader = b.multiboot2Aout({ hoff: 0x7000, len: 0x9000, header_length: 0x1008 }).bytes;
+  add("mb2-header-length-past-32k.mb2", longHeader,
+    mb2({}, "§3.1: the header must lie within the first 32768 bytes; 0x7000 + header_length 0x1008 does not", "BAD_HEADER", "header_length"));
+  add("mb2-relocatable-image-larger-than-range.mb2", b.multiboot2Aout({ extra: [{ type: 10, u32: [0x100000, 0x101000, 0x1000, 1] }] }).bytes,
+    mb2({}, "§3.1.13: the image (0x5000 bytes) cannot lie within [min_addr, max_addr] = [0x100000, 0x101000]", "BAD_HEADER", "max_addr"));
+  add("mb2-required-bootdev.mb2", b.multiboot2Aout({ extra: [{ type: 1, u32: [5] }] }).bytes,
+    mb2({}, "§3.1.4: a required information request (BIOS boot device, 5) the loader cannot provide must make it fail", "UNSUPPORTED", "mbi_tag_types"));
+}
+
 // ── Device tree (Devicetree Specification v0.4 §5.2; QEMU load_device_tree) ──
 // CVE-2018-20815: QEMU sized its buffer from the file size, then loaded the file with an unbounded
 // load_image(), so a file larger than the size it had been told overflowed the buffer.

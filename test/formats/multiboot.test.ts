@@ -334,11 +334,25 @@ describe("ELF kernels (flags bit 16 clear: 'the boot loader uses the ELF header'
     await refuse(b, "BAD_HEADER", "flags", /bit 16 clear and not an ELF image/);
   });
 
-  it("ELF64 without bit 16 → UNSUPPORTED, as QEMU refuses it", async () => {
+  it("ELF64 x86-64 without bit 16 loads by its program headers (GRUB's multiboot loader does; QEMU refuses)", async () => {
     const seg = pattern(0x100);
     putHeader(seg, 0, F_MEM_INFO);
-    const elf = writeElf({ class: 64, machine: 62, entry: 0x100010n, segments: [{ vaddr: 0x100000n, paddr: 0x100000n, data: seg, flags: 5 }] });
-    await refuse(elf, "UNSUPPORTED", "EI_CLASS", /ELF64/);
+    const elf = writeElf({ class: 64, machine: 62, entry: 0x100010n, segments: [{ vaddr: 0x100000n, paddr: 0x100000n, data: seg, memsz: 0x300n, flags: 5 }] });
+    const vm = await vmWith({ k: elf });
+    const k = await vm.loadKernel("k");
+    expect([k.format, k.paddr, k.size, k.entry]).toEqual(["multiboot", 0x100000, 0x300, 0x100010n]);
+    expect(eq(vm.ram.read(0x100000, 0x100), seg)).toBe(true);
+    expect(all(vm.ram.read(0x100100, 0x200), 0)).toBe(true);
+    expect(arch(k.arch).elf!.class).toBe("ELF64");
+  });
+
+  it("ELF64 for another machine, or with its entry above 4 GiB → refused", async () => {
+    const seg = pattern(0x100);
+    putHeader(seg, 0, F_MEM_INFO);
+    const aarch64 = writeElf({ class: 64, machine: 183, entry: 0x100010n, segments: [{ vaddr: 0x100000n, paddr: 0x100000n, data: seg, flags: 5 }] });
+    await refuse(aarch64, "UNSUPPORTED", "e_machine", /ELF64 e_machine 183/);
+    const high = writeElf({ class: 64, machine: 62, entry: 0x1_0000_0010n, segments: [{ vaddr: 0x1_0000_0000n, paddr: 0x1_0000_0000n, data: seg, flags: 5 }] });
+    await refuse(high, "BAD_HEADER", undefined, /4 GiB/);
   });
 
   it("an ELF32 for another machine → UNSUPPORTED", async () => {
@@ -452,12 +466,19 @@ function run(cmd: string, args: string[], cwd: string) {
   if (r.error || r.status !== 0) throw new Error(`${cmd} ${args.join(" ")}: ${r.error?.message ?? r.stderr}`);
 }
 
-function buildKernel(script: string): string {
+function buildKernel(script: string, x86_64 = false): string {
   const d = tmpDir();
-  fs.writeFileSync(path.join(d, "k.s"), ASM);
+  fs.writeFileSync(path.join(d, "k.s"), x86_64 ? `\t.code32\n${ASM}` : ASM);
   fs.writeFileSync(path.join(d, "k.ld"), script);
-  run("i686-linux-gnu-as", ["--32", "-o", "k.o", "k.s"], d);
-  run("i686-linux-gnu-ld", ["-m", "elf_i386", "--build-id=none", "-static", "-z", "max-page-size=0x1000", "-T", "k.ld", "-o", "k.elf", "k.o"], d);
+  if (x86_64) {
+    // The same 32-bit code in an ELF64 x86-64 container (how 64-bit kernels ship their 32-bit
+    // Multiboot entry).
+    run("x86_64-linux-gnu-as", ["--64", "-o", "k.o", "k.s"], d);
+    run("x86_64-linux-gnu-ld", ["-m", "elf_x86_64", "--build-id=none", "-static", "-z", "max-page-size=0x1000", "-T", "k.ld", "-o", "k.elf", "k.o"], d);
+  } else {
+    run("i686-linux-gnu-as", ["--32", "-o", "k.o", "k.s"], d);
+    run("i686-linux-gnu-ld", ["-m", "elf_i386", "--build-id=none", "-static", "-z", "max-page-size=0x1000", "-T", "k.ld", "-o", "k.elf", "k.o"], d);
+  }
   return path.join(d, "k.elf");
 }
 
@@ -498,6 +519,23 @@ describe.skipIf(!haveTools("i686"))("i386 Multiboot ELF kernels from i686 binuti
     expect(g.kernel_image).toEqual({ load_paddr: Number(lo), alignment: 0, size: Number(hi - lo) });
     expect(g.kernel_image_arch.entry).toBe(h.entry);
     expectLoaded(vm2, file, identity);
+  });
+
+  it("the same kernel as an ELF64 x86-64 (x86_64 binutils): PT_LOADs at p_paddr, entry = e_entry, as GRUB loads it", async () => {
+    const elf64 = buildKernel(LD_IDENTITY, true);
+    const file = new Uint8Array(fs.readFileSync(elf64));
+    const h = readelfHeader(elf64);
+    expect(h.class).toBe("ELF64");
+    expect(h.machine).toMatch(/X86-64/);
+    const loads = readelfSegments(elf64).filter((s) => s.type === "LOAD" && s.memsz > 0n);
+    const lo = loads.reduce((m, s) => (s.paddr < m ? s.paddr : m), loads[0].paddr);
+    const hi = loads.reduce((m, s) => (s.paddr + s.memsz > m ? s.paddr + s.memsz : m), 0n);
+    const vm = await vmWith({ k: file });
+    const k = await vm.loadKernel("k");
+    expect([k.format, k.paddr, k.size, k.entry]).toEqual(["multiboot", Number(lo), Number(hi - lo), h.entry]);
+    expect(arch(k.arch).loaded_by).toBe("elf");
+    expect(arch(k.arch).magic_eax).toBe(EAX_MAGIC);
+    expectLoaded(vm, file, elf64);
   });
 
   it("higher-half: entry is e_entry translated to the physical address of its segment (as GRUB does)", async () => {

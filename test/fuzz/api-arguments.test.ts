@@ -16,6 +16,7 @@ const files = {
   Image: b.arm64Image({ len: 0x2000 }).bytes,
   "linux.dtb": b.fdt(b.sampleTree(0x40000000n, 0x400000n)).bytes,
   "initrd.gz": b.gzip(b.filler(0x800, 2)).bytes,
+  "mb2.bin": b.multiboot2Aout({ load_addr: 0x40100000, extra: [{ type: 6 }] }).bytes,
 };
 const names = fc.oneof(fc.constantFrom(...Object.keys(files), "./raw.bin", "missing", ""), fc.anything());
 const num = fc.oneof(fc.constantFrom(0, 0x40000000, 0x40100000, 0x1000, 2 ** 53, -1, 0.5, NaN, Infinity, -0), fc.anything());
@@ -74,6 +75,19 @@ describe("public functions with arbitrary arguments", () => {
   it("bootLinux(vm, opts)", () => prop(fc.record({ arch: fc.oneof(fc.constantFrom("arm64", "arm", "riscv64", "x86_64"), fc.anything()), kernel: names, initrd: names, dtb: fc.oneof(names, fc.uint8Array({ maxLength: 64 })), cmdline: fc.anything(), layout: fc.anything(), hartId: num, fdtFreeSpace: num }, { requiredKeys: [] }), async (o) => {
     const v = await vm();
     await onlyGuestImageError(v, () => lib.bootLinux(v, o as lib.BootLinuxOptions));
+  }));
+  it("bootMultiboot2(vm, opts) and buildMultiboot2Info(opts)", () => prop(fc.tuple(fc.record({
+    kernel: fc.oneof(fc.constant("mb2.bin"), names), cmdline: fc.anything(), bootLoaderName: fc.anything(), at: num, infoAt: num, pcLegacyArea: fc.anything(),
+    modules: fc.oneof(fc.array(fc.record({ name: names, cmdline: fc.anything(), at: num }, { requiredKeys: ["name"] }), { maxLength: 3 }), fc.anything()),
+    memoryRanges: fc.oneof(fc.array(fc.record({ base: num, size: num, type: num }, { requiredKeys: [] }), { maxLength: 3 }), fc.anything()),
+    framebuffer: fc.oneof(fc.record({ addr: num, pitch: num, width: num, height: num, bpp: num, type: fc.constantFrom("rgb", "indexed", "ega-text", 7), rgb: fc.anything(), palette: fc.anything() }, { requiredKeys: [] }), fc.anything()),
+    acpiRsdpV1: fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.anything()), acpiRsdpV2: fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.anything()),
+    smbios: fc.oneof(fc.record({ major: num, minor: num, tables: fc.oneof(fc.uint8Array({ maxLength: 8 }), fc.anything()) }, { requiredKeys: [] }), fc.anything()),
+  }, { requiredKeys: [] }), fc.anything()), async ([o, raw]) => {
+    const v = await vm();
+    await onlyGuestImageError(v, () => lib.bootMultiboot2(v, o as unknown as lib.BootMultiboot2Options));
+    await onlyGuestImageError(null, () => lib.buildMultiboot2Info({ ram: [{ base: 0, size: 0x100000 }], ...(o as object) } as unknown as lib.Multiboot2InfoOptions));
+    await onlyGuestImageError(null, () => lib.buildMultiboot2Info(raw as lib.Multiboot2InfoOptions));
   }));
   it("createVm(opts)", () => prop(fc.oneof(fc.anything(), fc.record({ ram: fc.oneof(fc.anything(), fc.array(fc.record({ base: num, size: num }), { maxLength: 3 })), memoryOffset: num, scratchOffset: num, memory: fc.anything(), measure: fc.anything() }, { requiredKeys: [] })), async (o) => {
     await onlyGuestImageError(null, () => lib.createVm(o as lib.CreateVmOptions));

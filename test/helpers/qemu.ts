@@ -47,6 +47,12 @@ export interface Qemu {
   hmp(command: string): Promise<string>;
   /** Continue to a hardware breakpoint at `addr` (needs `gdb: true`); resolves when stopped there. */
   runTo(addr: number): Promise<void>;
+  /**
+   * One raw gdb remote packet (needs `gdb: true`), e.g. "P1b=1100000000000000" (write a register);
+   * resolves with the reply, or at once with "" when `noReply` (e.g. "c": the guest runs until
+   * QEMU is killed).
+   */
+  gdbPacket(body: string, opts?: { noReply?: boolean }): Promise<string>;
   /** QEMU's stderr so far. */
   stderr(): string;
   /** QEMU's process id (for tests of the harness). */
@@ -273,6 +279,15 @@ export async function runQemu<T>(opts: QemuOptions, body: (q: Qemu) => Promise<T
         if (!/^T05/.test(stop)) throw new Error(`qemu: expected a breakpoint stop (T05…), got ${JSON.stringify(stop)}`);
         // Remove it so the state QEMU keeps is the guest's alone.
         await race(gdb.command(`z1,${addr.toString(16)},1`));
+      },
+      async gdbPacket(body, opts = {}) {
+        if (!gdb) throw new Error("qemu: gdbPacket needs { gdb: true }");
+        const reply = gdb.command(body);
+        if (opts.noReply) {
+          reply.catch(() => undefined);
+          return "";
+        }
+        return race(reply);
       },
     };
     return await body(q);
