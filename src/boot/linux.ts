@@ -43,6 +43,7 @@ import { arm64Cpu, armCpu, riscvCpu, type ArmCpuStateVariant, type BootStub } fr
 import { ARM64_STUB_ALIGN, arm64Stub } from "./stubs/arm64.js";
 import { ARM_STUB_ALIGN, armStub } from "./stubs/arm.js";
 import { RISCV_STUB_ALIGN, riscvStub } from "./stubs/riscv.js";
+import { loadX86Direct } from "./x86-direct.js";
 
 export type { Layout, LinuxArch } from "./layout.js";
 export type { Arm64CpuState, ArmCpuState, RiscvCpuState, BootStub } from "./cpu-arm.js";
@@ -73,6 +74,14 @@ export interface BootLinuxOptions {
    * provides them (`cpu.gdtr` and, in long mode, `cpu.cr3` are then null).
    */
   x86Tables?: boolean;
+  /**
+   * x86 direct boot (src/boot/x86-direct.ts): decompress the bzImage's payload on the host, place
+   * the vmlinux inside at its link address and enter it (startup_64 / startup_32) instead of the
+   * bzImage's own decompressor. Default layout only; 64-bit entry on x86_64, 32-bit on x86.
+   * `{ at }`: place it there instead (a relocatable kernel, `at` aligned to kernel_alignment; a
+   * 32-bit kernel's relocations are applied).
+   */
+  x86Direct?: boolean | { at: number };
   /**
    * x86: ranges the e820 map lists as reserved (type default 2), in addition to the VM's own
    * (createVm `reserved`); automatic placement keeps out of them.
@@ -641,7 +650,21 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
   const reserved = [...vm.reserved, ...checkReserved(opts.reserved, "reserved")];
   const avoid = [...reserved, { base: LEGACY_HOLE_START, size: LEGACY_HOLE_END - LEGACY_HOLE_START }];
 
-  const kernel = await c.step("placing the kernel", () => (qemu ? vm.loadKernel(opts.kernel, { at: QEMU_X86_PROT_ADDR }) : loadX86KernelDefault(vm, opts.kernel, c.kformat)));
+  const directOpt = opts.x86Direct ?? false;
+  const directAt = typeof directOpt === "object" && directOpt !== null ? directOpt.at : undefined;
+  if (typeof directOpt !== "boolean" && (typeof directOpt !== "object" || directOpt === null || !Number.isSafeInteger(directAt) || directAt! < 0)) {
+    throw bad("x86Direct", `x86Direct must be true, false or { at: address }, got ${JSON.stringify(directOpt)}`);
+  }
+  const direct = directOpt !== false;
+  if (direct && (qemu || mode === "real")) {
+    throw bad("x86Direct", "direct boot enters the decompressed kernel itself, which has no real-mode entry: use the default layout and the 64-bit (x86_64) or 32-bit (x86) entry");
+  }
+  if (direct && arch === "x86_64" && mode === "protected") {
+    throw new GuestImageError("UNSUPPORTED", 'direct boot of an x86_64 kernel enters startup_64 (an x86_64 vmlinux has no 32-bit entry): use x86Mode "long"', { image: opts.kernel, field: "x86Mode" });
+  }
+  const kernel = direct
+    ? await c.step("decompressing and placing the kernel (direct boot)", () => loadX86Direct(vm, opts.kernel, { arch: arch as "x86" | "x86_64", at: directAt }))
+    : await c.step("placing the kernel", () => (qemu ? vm.loadKernel(opts.kernel, { at: QEMU_X86_PROT_ADDR }) : loadX86KernelDefault(vm, opts.kernel, c.kformat)));
   c.record("kernel", kernel);
   const k = kernel.arch as unknown as BzImageKernelArch;
   const h = k.setup_header;

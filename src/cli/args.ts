@@ -64,6 +64,8 @@ export interface BootArgs {
   stub?: boolean;
   /** Device tree rng-seed/kaslr-seed derived from this instead of fresh random bytes. */
   seed?: bigint;
+  /** --direct / --direct-at <addr>: bzImage direct boot (bootLinux x86Direct). */
+  direct?: true | { at: number };
 }
 
 export interface InspectArgs {
@@ -97,6 +99,7 @@ export const USAGE = `usage:
                    [--layout qemu|default] [--firmware <file>] [--json] [--measure]
                    [--dump-ram <out>] [--dump-dtb <out>] [--stub] [--seed <n>]
                    [--reserve <base>:<size>[:<e820 type>] ...] [--x86-entry real|32|64] [--no-x86-tables]
+                   [--direct | --direct-at <addr>]
   guest-image multiboot2 --ram <base>:<size> [--ram ...] --kernel <file> [--cmdline <string>]
                    [--module <file> [--module-cmdline <string>] ...] [--at <addr>] [--info-at <addr>]
                    [--json] [--measure] [--dump-ram <out>]
@@ -246,6 +249,16 @@ function parseBoot(rest: string[]): BootArgs {
       case "--no-x86-tables":
         out.noX86Tables = true;
         break;
+      case "--direct":
+        once();
+        if (out.direct !== undefined) throw new UsageError("--direct and --direct-at: give one");
+        out.direct = true;
+        break;
+      case "--direct-at":
+        once();
+        if (out.direct !== undefined) throw new UsageError("--direct and --direct-at: give one");
+        out.direct = { at: parseNumber(value(), "--direct-at") };
+        break;
       case "--arch": {
         once();
         const v = value();
@@ -298,6 +311,7 @@ function parseBoot(rest: string[]): BootArgs {
   if ((out.x86Entry !== undefined || out.noX86Tables || out.reserved!.length) && out.arch !== "x86" && out.arch !== "x86_64") {
     throw new UsageError(`boot: --x86-entry, --no-x86-tables and --reserve are for --arch x86 or x86_64, not ${out.arch}`);
   }
+  if (out.direct !== undefined && out.arch !== "x86" && out.arch !== "x86_64") throw new UsageError(`boot: --direct is for --arch x86 or x86_64, not ${out.arch}`);
   return out as BootArgs;
 }
 

@@ -156,7 +156,7 @@ async function boot(a: BootArgs): Promise<number> {
       throw new GuestImageError("BAD_ARGUMENT", "--dump-dtb: x86 boots without a device tree", { field: "dump-dtb" });
     }
     const x86 = a.arch === "x86" || a.arch === "x86_64"
-      ? { x86Mode: a.x86Entry && ({ real: "real", "32": "protected", "64": "long" } as const)[a.x86Entry], ...(a.noX86Tables ? { x86Tables: false } : {}) }
+      ? { x86Mode: a.x86Entry && ({ real: "real", "32": "protected", "64": "long" } as const)[a.x86Entry], ...(a.noX86Tables ? { x86Tables: false } : {}), ...(a.direct !== undefined ? { x86Direct: a.direct } : {}) }
       : {};
     b = await bootLinux(vm, { arch: a.arch, kernel: a.kernel, initrd: a.initrd, dtb: a.dtb, cmdline: a.cmdline, layout: a.layout, firmware: a.firmware, stub: a.stub, seed: a.seed, ...x86 });
   } catch (e) {
