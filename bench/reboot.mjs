@@ -72,7 +72,7 @@ export async function rebootCase({ lib, node, C, runs, input, interleave, cTime,
       notes.push(`10b ${label}: ${e.message}`);
       continue;
     }
-    const direct = opts.x86Direct && t.images.some((i) => i.format !== "bzimage" && i.name === "bz");
+    const direct = opts.x86Direct && t.images.some((i) => i.format === "vmlinux (direct)");
     let vm;
     const s = await interleave(runs, [
       { name: "ours", before: async () => (vm = await vmIn(ram)), run: () => t.instantiate(vm) },

@@ -46,14 +46,15 @@ describe("arm64: a prepared instance and a reset VM boot to userspace", { timeou
   });
 });
 
-describe("x86_64: a prepared instance and a reset VM boot to userspace", { timeout: 600_000 }, () => {
-  it("instance (64-bit entry, library GDT and page tables) boots; reset after overwrite boots again", async () => {
+describe("x86_64 direct boot: a prepared instance and a reset VM boot to userspace", { timeout: 600_000 }, () => {
+  it("instance of a direct boot (xz payload decompressed on the host, 64-bit entry) boots; reset after overwrite boots again", async () => {
     const marker = "GUEST-IMAGE-X86-USERSPACE-OK";
     const ram = [{ base: 0, size: 256 * MiB }];
     const t = await prepareBoot({
       arch: "x86_64", kernel: "bz", initrd: "i", cmdline: "console=ttyS0 earlyprintk=serial,ttyS0 panic=-1",
-      files: fromMap({ bz: readFixture("amd64/bzImage"), i: markerInitrd("amd64", { marker }) }), ram,
+      files: fromMap({ bz: readFixture("amd64/bzImage"), i: markerInitrd("amd64", { marker }) }), ram, x86Direct: true,
     });
+    expect(t.images.find((i) => i.name === "bz")?.format).toBe("vmlinux (direct)");
     const vm = await createVm({ ram });
     const b = await t.instantiate(vm);
     const pieces = () => vm.placed().map((p) => ({ paddr: p.paddr, bytes: vm.ram.read(p.paddr, p.size) }));
