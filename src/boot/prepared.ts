@@ -38,8 +38,14 @@ export interface PreparedBootData {
   ledger: Placement[];
   events: Array<Omit<MeasuredEvent, "index">> | null;
   seedSites: { rng: number; kaslr: number } | null;
+  /** The boot as bootLinux returned it, without the direct-boot kernel image (see directImage). */
   boot: LinuxBoot;
+  /** x86 direct boot: which of `images` is boot.kernel.direct.image (the same bytes; not held twice). */
+  directImage: number | null;
 }
+
+/** x86 direct boot's record of the laid-out kernel (src/boot/x86-direct.ts), as far as it matters here. */
+type WithDirect = { direct?: { image?: Uint8Array } };
 
 /** The template's seed: fixed, so the template itself is reproducible; every instance patches it. */
 const TEMPLATE_SEED = 0n;
@@ -128,6 +134,20 @@ export class PreparedBoot {
     vm.placeImages(d.images, d.ledger, patches, events);
     vm.resetState.boot = { cpu: structuredClone(d.boot.cpu), seedSites: d.seedSites ?? undefined, seed: opts.seed, makeSeeds: seedBytes };
     const boot = structuredClone(d.boot);
+    const direct = (boot.kernel as WithDirect).direct;
+    if (direct && d.directImage !== null) {
+      // bootLinux returns the laid-out kernel too: the template's bytes, copied when first read
+      // (a caller that writes to it must not change the template).
+      const src = d.images[d.directImage].bytes;
+      Object.defineProperty(direct, "image", {
+        enumerable: true, configurable: true,
+        get() {
+          const own = src.slice();
+          Object.defineProperty(direct, "image", { value: own, enumerable: true, writable: true, configurable: true });
+          return own;
+        },
+      });
+    }
     if (boot.dtb && seeds) {
       const chosen = findNode(boot.dtb.fdt, "/chosen");
       if (chosen) {
@@ -165,15 +185,34 @@ export async function prepareBoot(opts: PrepareBootOptions): Promise<PreparedBoo
   const vm = await createVm({ ram, reserved, files, resettable: true, measure });
   const b = await bootLinux(vm, { ...boot, seed: TEMPLATE_SEED });
   const rec = vm.resetState.boot!;
+  const images = vm.keptImages().map(({ digest: _d, ...i }) => i);
+  // x86 direct boot: the laid-out kernel in the boot record is the kernel image placed; keep it once.
+  let directImage: number | null = null;
+  let record = b;
+  const direct = (b.kernel as WithDirect).direct;
+  if (direct?.image instanceof Uint8Array) {
+    const at = images.findIndex((i) => i.name === b.kernel.name && i.paddr === b.kernel.paddr && i.size === direct.image!.length);
+    if (at >= 0 && Buffer_equal(images[at].bytes, direct.image)) {
+      directImage = at;
+      record = { ...b, kernel: { ...b.kernel, direct: { ...direct, image: undefined } } as LinuxBoot["kernel"] };
+    }
+  }
   return new PreparedBoot({
     kind: "guest-image prepared boot",
     version: 1,
     ram: vm.ram.regions.map(({ base, size }) => ({ base, size })),
     vmReserved: reserved,
-    images: vm.keptImages().map(({ digest: _d, ...i }) => i),
+    images,
     ledger: vm.placed(),
     events: measure ? vm.measurements().map(({ index: _i, ...e }) => e) : null,
     seedSites: rec.seedSites ?? null,
-    boot: b,
+    boot: record,
+    directImage,
   });
+}
+
+function Buffer_equal(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
