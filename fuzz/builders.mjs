@@ -366,7 +366,49 @@ export function bzImage(o = {}) {
   w.set("pref_address", 0x258, 8, o.pref_address ?? 0x200000n);
   w.set("init_size", 0x260, 4, o.init_size ?? 0x100000);
   w.set("handover_offset", 0x264, 4, 0x190);
-  w.set("kernel_info_offset", 0x268, 4, 0);
+  if (o.kernelInfo && version >= 0x20f) {
+    // boot.rst "The kernel_info": "LToP", size, size_total, setup_type_max; near the end of the protected-mode part.
+    const rel = kernelLen - 0x40;
+    w.set("kernel_info_offset", 0x268, 4, rel);
+    w.put(setupSize + rel, ascii("LToP"));
+    w.set("kernel_info.size", setupSize + rel + 4, 4, 0x10);
+    w.set("kernel_info.size_total", setupSize + rel + 8, 4, 0x10);
+    w.set("kernel_info.setup_type_max", setupSize + rel + 12, 4, o.kernelInfo.setup_type_max ?? 0x80000009);
+  } else w.set("kernel_info_offset", 0x268, 4, 0);
+  return w.done();
+}
+
+/** First index of `needle` in `hay`, or -1. */
+export function indexOf(hay, needle) {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+/**
+ * ELF notes (gABI "Note Section") as one block padded to `align` (4 or 8): { namesz, descsz,
+ * type, name + NUL, desc }. Fields are named note<i>.n_namesz/n_descsz/n_type/desc, offsets
+ * relative to the block (add the block's file offset).
+ * @param {Array<{ name: string, type: number, desc: Uint8Array }>} notes
+ */
+export function elfNotes(notes, { align = 4, be = false } = {}) {
+  const up = (n) => Math.ceil(n / align) * align;
+  // Each note starts aligned; its descriptor at align_up(12 + namesz), the next note at align_up(descriptor end).
+  const size = notes.reduce((n, x) => n + up(12 + x.name.length + 1) + up(x.desc.length), 0);
+  const w = new Writer(size);
+  let o = 0;
+  notes.forEach((x, i) => {
+    w.set(`note${i}.n_namesz`, o, 4, x.name.length + 1, !be);
+    w.set(`note${i}.n_descsz`, o + 4, 4, x.desc.length, !be);
+    w.set(`note${i}.n_type`, o + 8, 4, x.type, !be);
+    w.put(o + 12, ascii(x.name));
+    const d = o + up(12 + x.name.length + 1);
+    w.put(d, x.desc);
+    if (x.desc.length === 4 || x.desc.length === 8) w.fields.push({ name: `note${i}.desc`, off: d, size: x.desc.length, le: !be });
+    o = d + up(x.desc.length);
+  });
   return w.done();
 }
 

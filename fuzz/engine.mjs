@@ -25,7 +25,9 @@ function weighted(rng, table) {
 export function makeCase(rng, seed, pool, hasBoot) {
   const bytes = rng.chance(0.04) ? seed.bytes.slice() : mutate(rng, seed, pool);
   const lanes = seed.role === "kernel"
-    ? [["kernel", 50], ["kernel-sel4", 15], ["inspect", 8], ["module", 10], ["module-sel4", 5], ["module-auto", 4], ["boot", hasBoot ? 5 : 0], ["boot-mb2", seed.format === "multiboot2" ? 20 : 0]]
+    ? [["kernel", 50], ["kernel-sel4", 15], ["inspect", 8], ["module", 10], ["module-sel4", 5], ["module-auto", 4], ["boot", hasBoot ? 5 : 0], ["boot-mb2", seed.format === "multiboot2" ? 20 : 0],
+      // PVH (note parser, hvm_start_info) and the setup_data chain (kernel_info's setup_type_max).
+      ["boot-pvh", seed.pvh ? 30 : 0], ["boot-sd", seed.format === "bzimage" ? 8 : 0]]
     : seed.role === "cpio"
       ? [["cpio", 80], ["module", 10], ["inspect", 10]]
       : [["module", 45], ["module-sel4", 15], ["module-auto", 10], ["kernel", 15], ["inspect", 10], ["fdt", seed.format === "fdt" ? 25 : 0], ["boot", hasBoot ? 6 : 0]];
@@ -45,6 +47,8 @@ export function makeCase(rng, seed, pool, hasBoot) {
     c.withDtb = rng.chance(0.5);
   }
   if (lane === "cpio") c.entry = rng.int(1000);
+  if (lane === "boot-pvh") c.arch = seed.bytes[4] === 1 ? "x86" : "x86_64";
+  if (lane === "boot-sd") c.sdType = rng.pick([1, 2, 5, 9, 10, 0x7fffffff, 0x80000001, 0x8000000a, 0xffffffff]);
   c.source = weighted(rng, [["map", 80], ["slow", 10], ["cpio", 7], ["dir", 3]]);
   if (["gzip", "efi-zboot", "uimage"].includes(seed.format) && rng.chance(0.2)) c.inflater = "ds";
   if (rng.chance(0.3)) c.measure = true; // measured boot, in the executions that get a fresh VM

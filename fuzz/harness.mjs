@@ -187,7 +187,7 @@ export async function createHarness(lib, opts = {}) {
 
   function files(c) {
     const f = { [c.key]: c.bytes };
-    if (c.lane === "boot" || c.lane === "boot-mb2") Object.assign(f, COMPANIONS);
+    if (c.lane === "boot" || c.lane === "boot-mb2" || c.lane === "boot-pvh") Object.assign(f, COMPANIONS);
     return f;
   }
 
@@ -285,6 +285,18 @@ export async function createHarness(lib, opts = {}) {
         // bootMultiboot2 with the input as the kernel and a sound module: one transaction, so a
         // failure must leave RAM and the ledger as they were.
         const b = await lib.bootMultiboot2(vm, { kernel: c.name, cmdline: "console=ttyS0", modules: [{ name: "i.img", cmdline: "initrd" }], at: c.at });
+        toJson(b);
+        return { ranges: null, value: b };
+      }
+      case "boot-pvh": {
+        // bootLinux's PVH entry with the input as the kernel (its notes name the entry): one transaction.
+        const b = await lib.bootLinux(vm, { arch: c.arch, kernel: c.name, initrd: "i.img", cmdline: "console=ttyS0", x86Entry: "pvh" });
+        toJson(b);
+        return { ranges: null, value: b };
+      }
+      case "boot-sd": {
+        // An x86 boot with a setup_data chain: kernel_info's setup_type_max decides which types pass.
+        const b = await lib.bootLinux(vm, { arch: "x86_64", kernel: c.name, cmdline: "console=ttyS0", seed: 1, setupData: { rngSeed: true, entries: [{ type: c.sdType, data: new Uint8Array(7).fill(0x5a) }] } });
         toJson(b);
         return { ranges: null, value: b };
       }

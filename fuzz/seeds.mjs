@@ -205,6 +205,29 @@ function craftedSeeds() {
   add("elf64-cross-4g", "elf", "kernel", b.elf({ class: 64, segments: [{ vaddr: 0xfffff000n, paddr: 0xfffff000n, data: F(0x1800, 12) }] }));
 
   add("bz-default", "bzimage", "kernel", b.bzImage());
+  add("bz-kernel-info", "bzimage", "kernel", b.bzImage({ kernelInfo: { setup_type_max: 0x80000009 } }));
+  // PVH kernels (src/formats/elf-notes.ts): notes in several PT_NOTEs, 4- and 8-aligned, several per segment.
+  {
+    const le64 = (v) => { const d = new Uint8Array(8); new DataView(d.buffer).setBigUint64(0, BigInt(v), true); return d; };
+    const le32 = (v) => { const d = new Uint8Array(4); new DataView(d.buffer).setUint32(0, v, true); return d; };
+    const prop = b.elfNotes([{ name: "GNU", type: 5, desc: F(16, 40) }], { align: 8 });
+    const xen = b.elfNotes([{ name: "Xen", type: 6, desc: b.ascii("linux\0") }, { name: "GNU", type: 3, desc: F(20, 41) }, { name: "Xen", type: 18, desc: le64(0x100010) }]);
+    const xen8 = b.elfNotes([{ name: "Xen", type: 7, desc: b.ascii("2.6\0") }, { name: "Xen", type: 18, desc: le64(0x100010) }], { align: 8 });
+    const xen32 = b.elfNotes([{ name: "Xen", type: 18, desc: le32(0x100010) }]);
+    const withNotes = (id, cls, machine, blocks) => {
+      const r = b.elf({ class: cls, machine, entry: 0x100000n, segments: [{ vaddr: 0x100000n, paddr: 0x100000n, data: F(0x200, 42), memsz: 0x1000n }, ...blocks.map(([blk, align]) => ({ type: 4, flags: 4, vaddr: 0n, paddr: 0n, data: blk.bytes, align: BigInt(align) }))] });
+      // The note fields, at the file offset each block landed at.
+      const fields = [...r.fields];
+      blocks.forEach(([blk], k) => {
+        const at = b.indexOf(r.bytes, blk.bytes);
+        if (at >= 0) for (const f of blk.fields) fields.push({ ...f, name: `seg${k + 1}.${f.name}`, off: at + f.off });
+      });
+      out.push({ id, format: "elf", role: "kernel", bytes: r.bytes, fields, fixup: null, pvh: true });
+    };
+    withNotes("elf64-pvh-two-notes", 64, b.EM.x86_64, [[prop, 8], [xen, 4]]);
+    withNotes("elf64-pvh-8-aligned", 64, b.EM.x86_64, [[xen8, 8]]);
+    withNotes("elf32-pvh", 32, b.EM.i386, [[xen32, 4]]);
+  }
   add("bz-fixed", "bzimage", "kernel", b.bzImage({ relocatable_kernel: 0, pref_address: 0x100000n, init_size: 0x80000 }));
   add("bz-2.04", "bzimage", "kernel", b.bzImage({ version: 0x0204, jump: 0x30, setup_sects: 1 }));
   add("bz-32bit", "bzimage", "kernel", b.bzImage({ xloadflags: 0, init_size: 0 }));

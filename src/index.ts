@@ -34,6 +34,15 @@ export type { BootMultiboot2Options, Multiboot2Boot, Multiboot2CpuState, Mips32C
 export { buildBootParams, ZERO_PAGE_SIZE, E820_MAX_ENTRIES } from "./boot/x86-boot-params.js";
 export type { BootParamsOptions } from "./boot/x86-boot-params.js";
 export type { BzImageKernelArch, BzImageSetupHeader } from "./formats/bzimage.js";
+export { buildStartInfo, pvhState, HVM_START_MAGIC } from "./boot/pvh-start-info.js";
+export type { StartInfoOptions, StartInfo, PvhModule } from "./boot/pvh-start-info.js";
+export type { PvhBoot } from "./boot/pvh.js";
+export { buildSetupData, checkSetupData, e820ExtData, SETUP_E820_EXT, SETUP_DTB, SETUP_RNG_SEED, SETUP_INDIRECT } from "./boot/setup-data.js";
+export type { SetupDataEntry } from "./boot/setup-data.js";
+export { readElfNotes, findPvhEntry, XEN_ELFNOTE_PHYS32_ENTRY } from "./formats/elf-notes.js";
+export type { ElfNote, PvhEntry } from "./formats/elf-notes.js";
+export { readKernelInfo, KERNEL_INFO_MAGIC } from "./formats/kernel-info.js";
+export type { KernelInfo } from "./formats/kernel-info.js";
 export type { MultibootInfoOptions, MultibootInfo, MultibootFramebuffer, MultibootVbe } from "./boot/multiboot-info.js";
 export { SCRATCH_BYTES } from "./core/core.js";
 export type { ProgressCallback, LoadPlan } from "./plan.js";

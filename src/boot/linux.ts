@@ -46,6 +46,11 @@ import { ARM_STUB_ALIGN, armStub } from "./stubs/arm.js";
 import { RISCV_STUB_ALIGN, riscvStub } from "./stubs/riscv.js";
 import { prepareUkiBoot, type PcrBank, type UkiBootInfo } from "./uki.js";
 import { loadX86Direct } from "./x86-direct.js";
+import { bootPvh, type PvhBoot } from "./pvh.js";
+import { buildSetupData, checkSetupData, e820ExtData, setupDataSize, SETUP_DATA_FIELD, SETUP_DATA_PROTOCOL, SETUP_DTB, SETUP_E820_EXT, SETUP_RNG_SEED, type SetupDataEntry } from "./setup-data.js";
+import { buildE820, E820_MAX_ENTRIES, type E820Map } from "./x86-e820.js";
+import { readKernelInfo } from "../formats/kernel-info.js";
+import { readBytes } from "../sources/source.js";
 
 export type { Layout, LinuxArch } from "./layout.js";
 export type { Arm64CpuState, ArmCpuState, RiscvCpuState, BootStub } from "./cpu-arm.js";
@@ -116,6 +121,21 @@ export interface BootLinuxOptions {
    */
   seed?: number | bigint;
   /**
+   * x86 entry protocol: "linux" (boot.rst's 16/32/64-bit protocols, x86Mode; default) or "pvh"
+   * (src/boot/pvh.ts): the kernel's XEN_ELFNOTE_PHYS32_ENTRY in 32-bit protected mode with EBX =
+   * hvm_start_info; the kernel is an ELF vmlinux or a bzImage whose payload is decompressed on the host.
+   */
+  x86Entry?: "linux" | "pvh";
+  /** PVH: the ACPI RSDP's physical address, for hvm_start_info.rsdp_paddr (omitted: 0). */
+  rsdp?: number;
+  /**
+   * x86 (boot protocol 2.09+): the setup_data chain hooked into the zero page (src/boot/setup-data.ts).
+   * `rngSeed`: a SETUP_RNG_SEED node of 32 random bytes (fresh every boot, or derived from `seed`);
+   * `entries`: nodes of any type, refused when above the kernel's kernel_info.setup_type_max.
+   * A `dtb` given on x86 becomes a SETUP_DTB node; an e820 map of more than 128 entries a SETUP_E820_EXT one.
+   */
+  setupData?: { rngSeed?: boolean; entries?: SetupDataEntry[] };
+  /**
    * Unified Kernel Images (src/boot/uki.ts): the profile to boot, by number or by its ID= (default:
    * profile 0 when the UKI has profiles, as systemd-stub).
    */
@@ -172,6 +192,10 @@ export interface LinuxBoot {
   cpu: BootCpuState;
   /** Everything placed, in placement order. */
   placements: BootPlacement[];
+  /** x86: the setup_data chain (head address in the zero page's setup_data), one node per entry. */
+  setupData?: { paddr: number; size: number; nodes: Array<{ type: number; paddr: number; len: number }> };
+  /** x86Entry "pvh": the note's entry and where hvm_start_info went. */
+  pvh?: PvhBoot;
   /** When the kernel was a Unified Kernel Image: which sections and profile were used, and the measurements. */
   uki?: UkiBootInfo;
 }
@@ -276,7 +300,9 @@ async function bootPlain(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
   const freeSpace = opts.fdtFreeSpace ?? (layout === "qemu" ? 0 : DEFAULT_FDT_FREE_SPACE);
   if (!Number.isSafeInteger(freeSpace) || freeSpace < 0) throw bad("fdtFreeSpace", `fdtFreeSpace must be a non-negative integer, got ${String(freeSpace)}`);
   const fam = family(arch);
-  if (fam === "x86" && opts.dtb !== undefined) throw bad("dtb", "x86 boots without a device tree (setup_data DTBs are not supported)");
+  if (opts.x86Entry !== undefined && (fam !== "x86" || !["linux", "pvh"].includes(opts.x86Entry))) throw bad("x86Entry", `x86Entry is "linux" or "pvh", for x86 kernels; got ${JSON.stringify(opts.x86Entry)} for ${arch}`);
+  if (fam !== "x86" && (opts.setupData !== undefined || opts.rsdp !== undefined)) throw bad(opts.rsdp !== undefined ? "rsdp" : "setupData", "setupData and rsdp are for x86 kernels");
+  if (fam === "x86" && opts.dtb !== undefined && opts.x86Entry === "pvh") throw bad("dtb", "a PVH boot has no zero page to hang a SETUP_DTB off");
   if (opts.stub !== undefined && typeof opts.stub !== "boolean") throw bad("stub", `stub must be true or false, got ${String(opts.stub)}`);
   if (opts.stub && fam === "x86") {
     throw new GuestImageError("UNSUPPORTED", `no boot stub for ${arch}: stubs exist for arm64, arm, riscv64 and riscv32 (x86 hands over a full CPU state instead)`, { field: "stub" });
@@ -302,8 +328,10 @@ async function bootPlain(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
   } finally {
     await kfile.close();
   }
-  if (!KERNEL_FORMATS[fam].includes(kformat)) {
-    throw new GuestImageError("UNSUPPORTED", `kernel format ${kformat} cannot boot as ${arch} Linux (expected one of: ${KERNEL_FORMATS[fam].join(", ")})`, { image: opts.kernel, field: "kernel" });
+  // The PVH entry also takes an ELF vmlinux (its note names the entry).
+  const formats = fam === "x86" && opts.x86Entry === "pvh" ? [...KERNEL_FORMATS.x86, "elf"] : KERNEL_FORMATS[fam];
+  if (!formats.includes(kformat)) {
+    throw new GuestImageError("UNSUPPORTED", `kernel format ${kformat} cannot boot as ${arch} Linux (expected one of: ${formats.join(", ")})`, { image: opts.kernel, field: "kernel" });
   }
   let initrdSize = 0;
   if (opts.initrd !== undefined) {
@@ -313,6 +341,8 @@ async function bootPlain(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
   }
   let fdt: Fdt | undefined;
   let dtbFileSize = 0;
+  let x86Dtb: Uint8Array | undefined;
+  if (fam === "x86" && opts.dtb !== undefined) x86Dtb = await x86DtbBytes(vm, opts.dtb);
   if (fam !== "x86") {
     if (opts.dtb instanceof Uint8Array) {
       fdt = parseFdt(opts.dtb, "dtb");
@@ -371,7 +401,8 @@ async function bootPlain(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
   const ram = mainRam(vm.ram.regions);
   if (opts.onProgress !== undefined && typeof opts.onProgress !== "function") throw bad("onProgress", `onProgress must be a function, got ${typeof opts.onProgress}`);
   if (opts.onProgress) vm = summedProgress(vm, opts.onProgress, opts.initrd === undefined ? undefined : { name: opts.initrd, size: initrdSize });
-  const ctx: Ctx = { vm, opts, arch, layout, ram, kformat, gzPayload, textOffset, imageSize, kernelFileSize, initrdSize, dtbFileSize, freeSpace, hartId, firmwareIsElf, seeds, record, step };
+  const ctx: Ctx = { vm, opts, arch, layout, ram, kformat, gzPayload, textOffset, imageSize, kernelFileSize, initrdSize, dtbFileSize, freeSpace, hartId, firmwareIsElf, seeds, record, step, x86Dtb };
+  if (fam === "x86" && opts.x86Entry === "pvh") return bootPvh({ vm, opts, arch: arch as "x86_64" | "x86", kformat, record, step }, placements);
   if (fam === "x86") return bootX86(ctx, placements);
   return bootDt(ctx, fdt!, placements);
 }
@@ -431,6 +462,8 @@ interface Ctx {
   seeds?: { rng: Uint8Array; kaslr: bigint };
   record(role: string, x: { name: string; format: string; paddr: number; size: number }): void;
   step<T>(what: string, fn: () => Promise<T>): Promise<T>;
+  /** x86: the device tree for a SETUP_DTB node, checked. */
+  x86Dtb?: Uint8Array;
 }
 
 /** What bootLinux hands the kernel when no tree is given: §3 of the spec's required minimum we can know. */
@@ -898,9 +931,15 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
     c.record("initrd", initrd);
   }
 
+  // setup_data chain (setup-data.ts): SETUP_E820_EXT for maps past 128 entries, SETUP_DTB, SETUP_RNG_SEED, the caller's.
+  const e820 = buildE820(vm.ram.regions, reserved, Number.MAX_SAFE_INTEGER);
+  const chain = await c.step("placing the setup_data chain", () => placeSetupData(c, k, e820, avoid, lowMax));
+  if (chain) c.record("setup_data", chain.placed);
+
   // Zero page (boot_params), or for a real-mode start the setup code with its header filled in.
   const real = entryMode === "real";
   const page = buildBootParams({
+    e820,
     kernel: k,
     cmdline: { paddr: cmdline.paddr, length: cmdBytes.length - 1 },
     ramdisk: initrd && { paddr: initrd.paddr, size: initrd.size },
@@ -910,6 +949,7 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
     // QEMU: heap_end_ptr = cmdline_addr − real_addr − 0x200 (the heap runs up to the command line).
     heapEnd: real ? QEMU_X86_CMDLINE_ADDR - QEMU_X86_REAL_ADDR : undefined,
   });
+  if (chain) new DataView(page.buffer).setBigUint64(SETUP_DATA_FIELD, BigInt(chain.placed.paddr), true);
   let zp: LoadedImage;
   if (real) {
     if (!qemu) throw bad("x86Mode", 'x86Mode "real" places the setup code at QEMU\'s addresses: use layout "qemu"');
@@ -946,5 +986,59 @@ async function bootX86(c: Ctx, placements: BootPlacement[]): Promise<LinuxBoot> 
     // boot.rst "32-bit Boot Protocol": esi = boot_params, flat segments __BOOT_CS/__BOOT_DS, ebp = edi = ebx = 0, paging off.
     cpu = protectedModeState(arch as "x86" | "x86_64", k.entry32, zp.paddr, tables ? { base: tables.gdt.paddr, limit: tables.gdtLimit } : null);
   }
-  return { arch, layout, kernel, initrd, zeroPage: { paddr: zp.paddr, size: zp.size }, cmdline: { paddr: cmdline.paddr, size: cmdline.size }, cpu, placements };
+  const setupData = chain && { paddr: chain.placed.paddr, size: chain.placed.size, nodes: chain.nodes };
+  return { arch, layout, kernel, initrd, zeroPage: { paddr: zp.paddr, size: zp.size }, cmdline: { paddr: cmdline.paddr, size: cmdline.size }, cpu, placements, ...(setupData ? { setupData } : {}) };
+}
+
+/** x86 `dtb`: a file name or the blob, parsed (libfdt's header checks) before anything is placed. */
+async function x86DtbBytes(vm: Vm, dtb: string | Uint8Array): Promise<Uint8Array> {
+  if (dtb instanceof Uint8Array) {
+    parseFdt(dtb, "dtb");
+    return dtb;
+  }
+  if (typeof dtb !== "string") throw bad("dtb", "dtb must be a file name or a Uint8Array");
+  const f = await vm.open(dtb);
+  try {
+    const bytes = await readBytes(f, 0, f.size);
+    parseFdt(bytes, dtb);
+    return bytes;
+  } finally {
+    await f.close();
+  }
+}
+
+/**
+ * The setup_data entries this boot hands over, checked against the kernel (protocol 2.09+,
+ * kernel_info.setup_type_max) and placed as one blob; null when there are none. The zero page's
+ * e820_table takes the map's first 128 entries; the rest go in SETUP_E820_EXT.
+ */
+async function placeSetupData(c: Ctx, k: BzImageKernelArch, e820: E820Map, avoid: ReservedRange[], max: number | undefined): Promise<{ placed: LoadedImage; nodes: Array<{ type: number; paddr: number; len: number }> } | null> {
+  const { vm, opts } = c;
+  const sd = opts.setupData ?? {};
+  if (typeof sd !== "object" || sd === null) throw bad("setupData", "setupData must be { rngSeed?, entries? }");
+  if (sd.rngSeed !== undefined && typeof sd.rngSeed !== "boolean") throw bad("setupData.rngSeed", `setupData.rngSeed must be true or false, got ${String(sd.rngSeed)}`);
+  const entries: SetupDataEntry[] = [];
+  if (e820.entries.length > E820_MAX_ENTRIES) entries.push({ type: SETUP_E820_EXT, data: e820ExtData(e820.entries.slice(E820_MAX_ENTRIES)) });
+  if (c.x86Dtb) entries.push({ type: SETUP_DTB, data: c.x86Dtb });
+  if (sd.rngSeed) entries.push({ type: SETUP_RNG_SEED, data: bootSeeds(opts.seed).rng });
+  if (sd.entries !== undefined && !Array.isArray(sd.entries)) throw bad("setupData.entries", "setupData.entries must be an array of { type, data }");
+  entries.push(...(sd.entries ?? []));
+  if (entries.length === 0) return null;
+  // kernel_info (protocol 2.15) states the highest type the kernel knows.
+  const f = await vm.open(opts.kernel);
+  let info;
+  try {
+    info = await readKernelInfo(f, await readBzImage(f));
+  } finally {
+    await f.close();
+  }
+  if (e820.entries.length > E820_MAX_ENTRIES && k.protocol_version < SETUP_DATA_PROTOCOL) {
+    throw new GuestImageError("TOO_LARGE", `the e820 map needs ${e820.entries.length} entries; the zero page holds ${E820_MAX_ENTRIES} and this kernel (protocol ${k.protocol}) predates setup_data SETUP_E820_EXT (2.09)`, { image: opts.kernel, field: "e820_table" });
+  }
+  checkSetupData(entries, { protocol_version: k.protocol_version, setup_type_max: info?.setup_type_max ?? null, image: opts.kernel });
+  const size = setupDataSize(entries);
+  const at = vm.findFree(size, { from: "bottom", min: 0x1000, align: 8, max, avoid });
+  const chain = buildSetupData(entries, at);
+  const placed = await vm.place("setup_data", chain.bytes, { at, format: "setup_data" });
+  return { placed, nodes: chain.nodes };
 }

@@ -30,7 +30,7 @@ import {
 import { checkAddress, hex } from "../num.js";
 import type { RamRegion } from "../ram/guest-ram.js";
 import { checkReserved, type ReservedRange } from "../vm.js";
-import { buildE820, E820_MAX_ENTRIES as MAX_ENTRIES, E820_TYPE_RAM as TYPE_RAM } from "./x86-e820.js";
+import { buildE820, E820_MAX_ENTRIES as MAX_ENTRIES, E820_TYPE_RAM as TYPE_RAM, type E820Map } from "./x86-e820.js";
 
 /** sizeof(struct boot_params). */
 export const ZERO_PAGE_SIZE = 4096;
@@ -71,6 +71,11 @@ export interface BootParamsOptions {
    * (boot.rst, heap_end_ptr: the field gets this minus 0x200); only for a real-mode start.
    */
   heapEnd?: number;
+  /**
+   * The e820 map already built (x86-e820.ts buildE820): its first 128 entries go in the zero page
+   * (the rest belong in a SETUP_E820_EXT setup_data node). Omitted: built from `ram` and `reserved`.
+   */
+  e820?: E820Map;
 }
 
 const bad = (field: string, msg: string) => new GuestImageError("BAD_ARGUMENT", msg, { field });
@@ -161,14 +166,14 @@ export function buildBootParams(opts: BootParamsOptions): Uint8Array {
 
   // e820 (and alt_mem_k for a kernel that falls back to it).
   if (!Array.isArray(opts.ram)) throw bad("ram", "ram must be the list of RAM regions ({base, size}) for the e820 map");
-  const map = buildE820(opts.ram, checkReserved(opts.reserved, "reserved"));
-  map.entries.forEach((e, i) => {
+  const map = opts.e820 ?? buildE820(opts.ram, checkReserved(opts.reserved, "reserved"));
+  map.entries.slice(0, E820_MAX_ENTRIES).forEach((e, i) => {
     const o = E820_TABLE + i * E820_ENTRY_SIZE;
     dv.setBigUint64(o, BigInt(e.addr), true);
     dv.setBigUint64(o + 8, BigInt(e.size), true);
     dv.setUint32(o + 16, e.type, true);
   });
-  page[E820_ENTRIES] = map.entries.length;
+  page[E820_ENTRIES] = Math.min(map.entries.length, E820_MAX_ENTRIES);
   dv.setUint32(ALT_MEM_K, map.altMemK, true);
   return page;
 }

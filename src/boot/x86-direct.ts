@@ -58,6 +58,8 @@ export interface X86DirectImage {
   relocations: number;
   /** The bzImage's header record, for the zero page (code32_start / entries point into the image). */
   arch: BzImageKernelArch;
+  /** The decompressed payload itself (vmlinux.bin, an ELF, then vmlinux.relocs): its notes name the PVH entry. */
+  vmlinux: Uint8Array;
 }
 
 function codecError(e: CodecError, image: string): GuestImageError {
@@ -159,7 +161,7 @@ export async function prepareX86Direct(vm: Vm, name: string, opts: { arch: "x86"
       kernel_version_string: bz.kernelVersion,
       setup_header: h,
     };
-    return { image, linkPaddr, paddr, entry, codec: codec.name, decompressedSize: size, relocations, arch };
+    return { image, linkPaddr, paddr, entry, codec: codec.name, decompressedSize: size, relocations, arch, vmlinux: out };
   } finally {
     await file.close();
   }

@@ -53,7 +53,7 @@ export interface E820Map {
  * The e820 map for `ram` with `reserved` ranges (already checked by the VM's checkReserved). Throws
  * BAD_ARGUMENT for reserved ranges of different types that overlap, TOO_LARGE past 128 entries.
  */
-export function buildE820(ram: readonly RamRegion[], reserved: readonly Required<ReservedRange>[] = []): E820Map {
+export function buildE820(ram: readonly RamRegion[], reserved: readonly Required<ReservedRange>[] = [], limit: number = E820_MAX_ENTRIES): E820Map {
   const regions = ram.map((r, i) => {
     const base = checkAddress(r?.base, `ram[${i}].base`);
     const size = checkAddress(r?.size, `ram[${i}].size`);
@@ -100,8 +100,9 @@ export function buildE820(ram: readonly RamRegion[], reserved: readonly Required
     const half = e.size >= 0x2000 ? Math.floor(e.size / 0x2000) * 0x1000 : Math.floor(e.size / 2);
     entries.splice(0, 1, { addr: e.addr, size: half, type: e.type }, { addr: e.addr + half, size: e.size - half, type: e.type });
   }
-  if (entries.length > E820_MAX_ENTRIES) {
-    throw new GuestImageError("TOO_LARGE", `the e820 map needs ${entries.length} entries (RAM regions, the legacy hole and reserved ranges); the zero page's e820_table holds ${E820_MAX_ENTRIES}`, { field: "e820_table" });
+  // `limit` above 128: the caller puts the rest in a SETUP_E820_EXT setup_data node (setup-data.ts).
+  if (entries.length > limit) {
+    throw new GuestImageError("TOO_LARGE", `the e820 map needs ${entries.length} entries (RAM regions, the legacy hole and reserved ranges); the zero page's e820_table holds ${E820_MAX_ENTRIES}${limit > E820_MAX_ENTRIES ? "" : " (kernels with boot protocol 2.09+ take the rest through setup_data SETUP_E820_EXT)"}`, { field: "e820_table" });
   }
   // alt_mem_k: usable RAM contiguous from 1 MiB.
   let end = LEGACY_HOLE_END;

@@ -58,8 +58,14 @@ export interface BootArgs {
   dumpDtb?: string;
   /** --reserve <base>:<size>[:<type>]: reserved ranges, kept out of by every placement (x86: e820 entries; device trees: /memreserve/). */
   reserved: Array<{ base: number; size: number; type?: number }>;
-  /** --x86-entry real|32|64 (bootLinux x86Mode "real" | "protected" | "long"). */
-  x86Entry?: "real" | "32" | "64";
+  /** --x86-entry real|32|64|pvh (bootLinux x86Mode "real" | "protected" | "long", or x86Entry "pvh"). */
+  x86Entry?: "real" | "32" | "64" | "pvh";
+  /** --rsdp <addr>: PVH hvm_start_info.rsdp_paddr. */
+  rsdp?: number;
+  /** --rng-seed: a setup_data SETUP_RNG_SEED node (x86). */
+  rngSeed?: boolean;
+  /** --setup-data <type>:<file>: setup_data nodes of any type (x86). */
+  setupData: Array<{ type: number; file: string }>;
   /** --no-x86-tables: leave the GDT and page tables to the VMM. */
   noX86Tables: boolean;
   /** arm64, arm, riscv: place a boot stub; cpu.pc is its address. */
@@ -106,8 +112,8 @@ export const USAGE = `usage:
                    --kernel <file> [--initrd <file>] [--dtb <file>] [--cmdline <string>]
                    [--layout qemu|default] [--firmware <file> | --firmware-at <addr>] [--json] [--measure]
                    [--dump-ram <out>] [--dump-dtb <out>] [--stub] [--seed <n>]
-                   [--reserve <base>:<size>[:<e820 type>] ...] [--x86-entry real|32|64] [--no-x86-tables]
-                   [--direct | --direct-at <addr>]
+                   [--reserve <base>:<size>[:<e820 type>] ...] [--x86-entry real|32|64|pvh] [--no-x86-tables]
+                   [--direct | --direct-at <addr>] [--rsdp <addr>] [--rng-seed] [--setup-data <type>:<file> ...]
                    UKI kernels: [--profile <n|ID>] [--cmdline-override] [--pcr-bank sha1|sha256|sha384|sha512 ...]
   guest-image multiboot2 --ram <base>:<size> [--ram ...] --kernel <file> [--cmdline <string>]
                    [--module <file> [--module-cmdline <string>] ...] [--at <addr>] [--info-at <addr>]
@@ -235,7 +241,7 @@ function parseLoad(rest: string[]): LoadArgs {
 const BOOT_ARCHES = ["arm64", "arm", "riscv64", "riscv32", "x86_64", "x86"] as const;
 
 function parseBoot(rest: string[]): BootArgs {
-  const out: Partial<BootArgs> & { ram: RamArg[] } = { command: "boot", ram: [], layout: "default", json: false, measure: false, reserved: [], noX86Tables: false };
+  const out: Partial<BootArgs> & { ram: RamArg[] } = { command: "boot", ram: [], layout: "default", json: false, measure: false, reserved: [], noX86Tables: false, setupData: [] };
   walkOptions(rest, (opt, value, once) => {
     switch (opt) {
       case "--ram":
@@ -251,8 +257,23 @@ function parseBoot(rest: string[]): BootArgs {
       case "--x86-entry": {
         once();
         const v = value();
-        if (v !== "real" && v !== "32" && v !== "64") throw new UsageError(`--x86-entry: "${v}" is not real, 32 or 64`);
+        if (v !== "real" && v !== "32" && v !== "64" && v !== "pvh") throw new UsageError(`--x86-entry: "${v}" is not real, 32, 64 or pvh`);
         out.x86Entry = v;
+        break;
+      }
+      case "--rsdp":
+        once();
+        out.rsdp = parseNumber(value(), "--rsdp");
+        break;
+      case "--rng-seed":
+        once();
+        out.rngSeed = true;
+        break;
+      case "--setup-data": {
+        const v = value();
+        const m = /^([^:]+):(.+)$/.exec(v);
+        if (!m) throw new UsageError(`--setup-data: "${v}" is not <type>:<file>`);
+        out.setupData!.push({ type: parseNumber(m[1], "--setup-data type", false), file: m[2] });
         break;
       }
       case "--no-x86-tables":
@@ -343,6 +364,9 @@ function parseBoot(rest: string[]): BootArgs {
     throw new UsageError(`boot: --firmware-at is for --arch riscv64 or riscv32, not ${out.arch}`);
   }
   if (out.direct !== undefined && out.arch !== "x86" && out.arch !== "x86_64") throw new UsageError(`boot: --direct is for --arch x86 or x86_64, not ${out.arch}`);
+  if ((out.rsdp !== undefined || out.rngSeed || out.setupData!.length) && out.arch !== "x86" && out.arch !== "x86_64") {
+    throw new UsageError(`boot: --rsdp, --rng-seed and --setup-data are for --arch x86 or x86_64, not ${out.arch}`);
+  }
   return out as BootArgs;
 }
 

@@ -157,8 +157,23 @@ async function boot(a: BootArgs): Promise<number> {
     if (a.dumpDtb !== undefined && (a.arch === "x86" || a.arch === "x86_64")) {
       throw new GuestImageError("BAD_ARGUMENT", "--dump-dtb: x86 boots without a device tree", { field: "dump-dtb" });
     }
+    const pvh = a.x86Entry === "pvh";
+    // --setup-data files are read through the VM's files, like the kernel.
+    const setupEntries = await Promise.all((a.setupData ?? []).map(async (e) => {
+      const f = await vm.open(e.file);
+      try {
+        return { type: e.type, data: await readBytes(f, 0, f.size) };
+      } finally {
+        await f.close();
+      }
+    }));
     const x86 = a.arch === "x86" || a.arch === "x86_64"
-      ? { x86Mode: a.x86Entry && ({ real: "real", "32": "protected", "64": "long" } as const)[a.x86Entry], ...(a.noX86Tables ? { x86Tables: false } : {}), ...(a.direct !== undefined ? { x86Direct: a.direct } : {}) }
+      ? {
+        x86Mode: a.x86Entry && !pvh ? ({ real: "real", "32": "protected", "64": "long" } as const)[a.x86Entry as "real" | "32" | "64"] : undefined,
+        ...(pvh ? { x86Entry: "pvh" as const } : {}), ...(a.rsdp !== undefined ? { rsdp: a.rsdp } : {}),
+        ...(a.rngSeed || setupEntries.length ? { setupData: { rngSeed: a.rngSeed, entries: setupEntries } } : {}),
+        ...(a.noX86Tables ? { x86Tables: false } : {}), ...(a.direct !== undefined ? { x86Direct: a.direct } : {}),
+      }
       : {};
     // A UKI kernel: its profile, command-line override and, with --measure, the PCR 11 it gives.
     const uki = a.measure && (await isUkiPath(a.kernel)) ? { measure: true, pcrBanks: a.pcrBanks } : {};
@@ -197,6 +212,8 @@ async function boot(a: BootArgs): Promise<number> {
       cpu: (({ mode, pc, regs, ...more }) => ({ mode, pc, regs, ...more }))(boot.cpu),
       placements: boot.placements.map((p) => ({ role: p.role, name: p.name, format: p.format, load_paddr: p.paddr, size: p.size })),
       placed: vm.placed(),
+      ...(boot.setupData ? { setup_data: { load_paddr: boot.setupData.paddr, size: boot.setupData.size, nodes: boot.setupData.nodes.map((n) => ({ type: n.type, load_paddr: n.paddr, len: n.len })) } } : {}),
+      ...(boot.pvh ? { pvh: { entry: boot.pvh.entry, note_offset: boot.pvh.noteOffset, start_info: { load_paddr: boot.pvh.startInfo.paddr, size: boot.pvh.startInfo.size, memmap_entries: boot.pvh.startInfo.memmapEntries, modules: boot.pvh.startInfo.modules } } } : {}),
       ...(a.measure ? { events: vm.measurements() } : {}),
       ...(boot.uki ? { uki: boot.uki } : {}),
       ...(boot.uki ? { uki: boot.uki } : {}),

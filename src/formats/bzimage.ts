@@ -32,6 +32,7 @@ import { alignUp, hex, isPowerOfTwo, MAX_SAFE } from "../num.js";
 import type { LoadPlan } from "../plan.js";
 import { readBytes, type ImageFile } from "../sources/source.js";
 import type { FormatContext, ImageFormat } from "./format.js";
+import { readKernelInfo } from "./kernel-info.js";
 
 /** boot.rst, header: 'Contains the magic number "HdrS" (0x53726448)', at 0x202. */
 export const BZIMAGE_MAGIC = 0x53726448;
@@ -489,6 +490,15 @@ export const bzImageFormat: ImageFormat = {
       relocatable: bz.relocatable,
       kernel_version_string: bz.kernelVersion,
       setup_header: bz.header,
+      // boot.rst "The kernel_info" (protocol 2.15): null when absent. A malformed one does not stop
+      // the kernel from loading (only setup_data needs it), so inspect reports why instead of failing.
+      ...(await readKernelInfo(file, bz).then(
+        (kernel_info) => ({ kernel_info }),
+        (e) => {
+          if (!(e instanceof GuestImageError)) throw e;
+          return { kernel_info: null, kernel_info_error: { code: e.code, message: e.message } };
+        },
+      )),
     };
   },
 };

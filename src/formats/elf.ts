@@ -12,6 +12,7 @@ import { GuestImageError } from "../errors.js";
 import { alignUp, hex, toSafe, U64_MASK } from "../num.js";
 import type { CopyOp, ElfRelocOp, LoadPlan, RelocOp, X86RelocGroup, X86RelocOp, ZeroOp } from "../plan.js";
 import { readBytes, type ImageFile } from "../sources/source.js";
+import { findPvhEntry } from "./elf-notes.js";
 import type { ImageFormat } from "./format.js";
 
 export const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46]; // "\x7fELF", gABI e_ident[EI_MAG0..3]
@@ -608,6 +609,8 @@ export const elfFormat: ImageFormat = {
       segments: elf.segments.map((s) => ({
         type: s.typeName, offset: s.offset, vaddr: s.vaddr, paddr: s.paddr, filesz: s.filesz, memsz: s.memsz, flags: flags(s.flags), align: s.align,
       })),
+      // x86 kernels: the PVH entry (XEN_ELFNOTE_PHYS32_ENTRY, src/formats/elf-notes.ts), null when absent.
+      ...(h.machine === 3 || h.machine === 62 ? { pvh_entry: (await findPvhEntry(file, elf))?.entry ?? null } : {}),
     };
   },
 };

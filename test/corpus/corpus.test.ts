@@ -31,7 +31,7 @@ const CLI_RAM = ["--ram", "0:4M", "--ram", "0x40000000:16M", "--ram", "0x8000000
 interface Expect {
   code: string | null;
   field?: string;
-  api: "kernel" | "module" | "cpio" | "boot";
+  api: "kernel" | "module" | "cpio" | "boot" | "pvh" | "setup-data";
   /** api "boot": the architecture bootLinux boots (the file is its device tree, with a sound kernel). */
   arch?: "arm64" | "riscv64";
   at?: string;
@@ -188,6 +188,22 @@ describe("regression corpus", () => {
           }));
         it(`CLI boot → exit 1, ${e.code}`, () => {
           const r = spawnSync(process.execPath, [CLI, "boot", "--arch", e.arch!, ...CLI_RAM, "--kernel", kernelFile(e.arch!), "--dtb", paths[file], "--json"], { encoding: "utf8", timeout: 60_000 });
+          expect(r.status, r.stderr).toBe(1);
+          expect(JSON.parse(r.stdout).error.code).toBe(e.code);
+          expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
+          expect(r.stderr).not.toMatch(/\n\s+at /);
+        });
+      }
+      if (e.api === "pvh" || e.api === "setup-data") {
+        // The file is the kernel: its notes (PVH entry) or its kernel_info (setup_data types) are malformed.
+        const pvh = e.api === "pvh";
+        it(`bootLinux (${pvh ? 'x86Entry "pvh"' : "setupData"}) → ${e.code}`, () =>
+          expectOutcome(file, e, bytes(), async (vm) => {
+            const b = await bootLinux(vm, { arch: "x86_64", kernel: file, ...(pvh ? { x86Entry: "pvh" as const } : { setupData: { rngSeed: true }, seed: 1 }) });
+            return { paddr: b.kernel.paddr, size: b.kernel.size };
+          }));
+        it(`CLI boot → exit 1, ${e.code}`, () => {
+          const r = spawnSync(process.execPath, [CLI, "boot", "--arch", "x86_64", ...CLI_RAM, "--kernel", paths[file], ...(pvh ? ["--x86-entry", "pvh"] : ["--rng-seed"]), "--json"], { encoding: "utf8", timeout: 60_000 });
           expect(r.status, r.stderr).toBe(1);
           expect(JSON.parse(r.stdout).error.code).toBe(e.code);
           expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);

@@ -272,6 +272,41 @@ add("zboot-payload-past-end.efi", b.zboot(b.gzip(b.arm64Image().bytes).bytes, { 
   why: "zboot-header.S payload_offset + payload_size runs past the end of the file",
 });
 
+// ── ELF notes / PVH entry (gABI "Note Section", Xen elfnote.h) — api "pvh": bootLinux x86Entry "pvh" ──
+{
+  const le64 = (v) => { const d = new Uint8Array(8); new DataView(d.buffer).setBigUint64(0, BigInt(v), true); return d; };
+  const pvhElf = (notes, seg = {}) => b.elf({ class: 64, machine: b.EM.x86_64, entry: 0x100000n, segments: [{ vaddr: 0x100000n, paddr: 0x100000n, data: b.filler(0x200, 50), memsz: 0x1000n }, { type: 4, flags: 4, vaddr: 0n, paddr: 0n, data: notes.bytes, align: 4n, ...seg }] }).bytes;
+  const notes = () => b.elfNotes([{ name: "Xen", type: 6, desc: b.ascii("linux\0") }, { name: "Xen", type: 18, desc: le64(0x100010) }]);
+  const n1 = notes();
+  poke(n1.bytes, n1.fields.find((f) => f.name === "note0.n_descsz").off, 4, 0x100);
+  add("elf-note-descsz-past-segment.elf", pvhElf(n1), {
+    code: "BAD_HEADER", field: "n_descsz", api: "pvh",
+    why: "a note whose n_descsz runs past its PT_NOTE: walking on would read the next note (the PVH entry) from the wrong place",
+  });
+  add("elf-pvh-entry-above-4g.elf", pvhElf(b.elfNotes([{ name: "Xen", type: 18, desc: le64(0x100000010n) }])), {
+    code: "BAD_HEADER", field: "desc", api: "pvh",
+    why: "XEN_ELFNOTE_PHYS32_ENTRY is a 32-bit physical address (protected mode, paging off); 0x100000010 is not one",
+  });
+  add("elf-pvh-note-past-file.elf", pvhElf(notes(), { filesz: 0x100000n }), {
+    code: "TRUNCATED", field: "p_offset", api: "pvh",
+    why: "a PT_NOTE whose p_offset + p_filesz runs past the end of the file",
+  });
+}
+
+// ── bzImage kernel_info (boot.rst, protocol 2.15) — api "setup-data": bootLinux with a setup_data chain ──
+{
+  const k = b.bzImage({ kernelInfo: {} });
+  const off = (name) => k.fields.find((f) => f.name === name).off;
+  add("bzimage-kernel-info-bad-magic.bin", poke(k.bytes.slice(), off("kernel_info.size") - 4, 4, 0x4c546f50), {
+    code: "BAD_MAGIC", field: "kernel_info.header", api: "setup-data",
+    why: "kernel_info must start \"LToP\"; without it setup_type_max is unknown and setup_data types cannot be checked",
+  });
+  add("bzimage-kernel-info-size-total-past-file.bin", poke(k.bytes.slice(), off("kernel_info.size_total"), 4, 0x100000), {
+    code: "TRUNCATED", field: "kernel_info.size_total", api: "setup-data",
+    why: "kernel_info.size_total 1 MiB runs past the end of a 20 KiB image",
+  });
+}
+
 // ── Unified Kernel Images (UAPI.5 UKI; pe-format.md section headers) ──
 {
   const a64 = b.arm64Image().bytes;

@@ -12,7 +12,7 @@
 // -kernel"). QEMU register numbers (gdb-xml/i386-64bit.xml order): rax rbx rcx rdx rsi rdi rbp
 // rsp r8–r15 = 0–15, rip 16, eflags 17, cs ss ds es fs gs = 18–23, cr0 27, cr3 29, cr4 30, efer 32.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -55,6 +55,8 @@ export interface BootResult {
   exited: boolean;
   /** gdb's output (the `monitor info registers` dump taken after the state was set). */
   gdb: string;
+  /** The `readBack` ranges as QEMU's monitor `pmemsave` saw them after the marker (empty without a marker). */
+  memory: Uint8Array[];
 }
 
 const GPR = ["rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp"];
@@ -154,6 +156,14 @@ export interface BootOptions {
   timeoutMs?: number;
   /** Stop waiting early when the serial output matches (e.g. the end of a kernel panic). */
   stopOn?: RegExp;
+  /** Guest-physical ranges read back through QEMU's monitor (`pmemsave`) once the marker is seen, before QEMU is stopped. */
+  readBack?: Array<{ paddr: number; size: number }>;
+  /**
+   * Serial port to a file instead of a pipe: QEMU drops serial bytes when a pipe stays full
+   * (serial_xmit gives up after its retries), which on a loaded machine loses dmesg lines a test
+   * wants to read; a file never pushes back.
+   */
+  serialFile?: boolean;
 }
 
 async function bootOnce(opts: BootOptions): Promise<BootResult> {
@@ -174,7 +184,8 @@ async function bootOnce(opts: BootOptions): Promise<BootResult> {
       return { f, paddr: p.paddr };
     });
     const port = await freePort();
-    const args = ["-M", "pc", "-accel", "tcg", "-m", `${opts.memMiB ?? 256}M`, "-nodefaults", "-display", "none", "-no-reboot", "-serial", "stdio", "-S", "-gdb", `tcp:127.0.0.1:${port}`];
+    const serialPath = join(dir, "serial.log");
+    const args = ["-M", "pc", "-accel", "tcg", "-m", `${opts.memMiB ?? 256}M`, "-nodefaults", "-display", "none", "-no-reboot", "-serial", opts.serialFile ? `file:${serialPath}` : "stdio", "-S", "-gdb", `tcp:127.0.0.1:${port}`];
     if (real) {
       const disk = join(dir, "boot.img");
       writeFileSync(disk, haltingDisk());
@@ -182,6 +193,8 @@ async function bootOnce(opts: BootOptions): Promise<BootResult> {
     } else {
       for (const { f, paddr } of files) args.push("-device", `loader,file=${f},addr=0x${paddr.toString(16)},force-raw=on`);
     }
+    const monitor = join(dir, "monitor.sock");
+    if (opts.readBack?.length) args.push("-monitor", `unix:${monitor},server=on,wait=off`);
     qemu = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "pipe", "pipe"] });
     let serial = "";
     let qemuErr = "";
@@ -210,20 +223,52 @@ async function bootOnce(opts: BootOptions): Promise<BootResult> {
     }
     const t0 = performance.now();
     const deadline = t0 + (opts.timeoutMs ?? 120_000);
+    const poll = setInterval(() => {
+      if (opts.serialFile && existsSync(serialPath)) serial = readFileSync(serialPath, "latin1");
+    }, 50);
     while (!serial.includes(`${marker}\n`) && !serial.includes(`${marker}\r\n`) && !exited && performance.now() < deadline && !opts.stopOn?.test(serial)) {
       await new Promise((r) => setTimeout(r, 50));
     }
     const markerAt = performance.now();
     const seconds = (markerAt - t0) / 1000;
+    clearInterval(poll);
+    if (opts.serialFile && existsSync(serialPath)) serial = readFileSync(serialPath, "latin1");
     const hit = serial.includes(`${marker}\n`) || serial.includes(`${marker}\r\n`);
+    const memory: Uint8Array[] = [];
+    if (hit && !exited && opts.readBack?.length) {
+      for (const [i, r] of opts.readBack.entries()) memory.push(await pmemsave(monitor, r.paddr, r.size, join(dir, `readback${i}.bin`)));
+    }
     const exitedByItself = exited;
     if (!exited) qemu.kill("SIGKILL");
     await closed;
-    return { serial, marker: hit, seconds, markerAt, exited: exitedByItself, gdb: gdb.out };
+    return { serial, marker: hit, seconds, markerAt, exited: exitedByItself, gdb: gdb.out, memory };
   } finally {
     if (qemu && qemu.exitCode === null && qemu.signalCode === null) qemu.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** QEMU monitor `pmemsave addr size file` over its unix socket; resolves with the file's bytes. */
+async function pmemsave(socket: string, paddr: number, size: number, file: string): Promise<Uint8Array> {
+  const { connect } = await import("node:net");
+  const { existsSync, statSync } = await import("node:fs");
+  await new Promise<void>((resolve, reject) => {
+    const c = connect(socket);
+    let out = "";
+    c.on("error", reject);
+    c.on("data", (d) => {
+      out += d;
+      // The banner's prompt, then the command's prompt: two "(qemu)" mean the command ran.
+      if ((out.match(/\(qemu\)/g) ?? []).length === 1 && !out.includes("pmemsave")) c.write(`pmemsave 0x${paddr.toString(16)} 0x${size.toString(16)} "${file}"\n`);
+      if ((out.match(/\(qemu\)/g) ?? []).length >= 2) {
+        c.end();
+        resolve();
+      }
+    });
+    setTimeout(() => reject(new Error(`QEMU monitor did not answer pmemsave: ${out}`)), 20_000);
+  });
+  for (let i = 0; i < 100 && !(existsSync(file) && statSync(file).size === size); i++) await new Promise((r) => setTimeout(r, 50));
+  return new Uint8Array(readFileSync(file));
 }
 
 /** One line of QEMU's `info registers` segment dump: "CS =0010 0000000000000000 ffffffff 00a09b00 …". */
