@@ -32,7 +32,7 @@ const COUNT = (s) => {
   if (!m) throw new Error(`bad count "${s}" (e.g. 1000000, 500k, 1M)`);
   return Math.round(Number(m[1]) * { "": 1, k: 1e3, M: 1e6 }[m[2]]);
 };
-const CASES = { 1: "raw-file", 2: "raw-mem", 3: "elf", 4: "reloc", 5: "gzip", 6: "uimage", 7: "startup", 8: "rss", 9: "v86", 10: "realboot", 11: "codecs" };
+const CASES = { 1: "raw-file", 2: "raw-mem", 3: "elf", 4: "reloc", 5: "gzip", 6: "uimage", 7: "startup", 8: "rss", 9: "v86", 10: "realboot", 11: "codecs", 12: "reboot" };
 const HELP = `usage: npm run bench -- [options]
   --quick              small sizes, 3 runs, no browser (a smoke test, < 20 s)
   --runs N             timed runs per measurement after one warm-up (default 7, quick 3)
@@ -219,6 +219,7 @@ function row(r) {
 function fmtVal(r, sm) {
   if (!sm) return "—";
   if (r.kind === "throughput") return `${gbs(r.bytes, sm.median).toFixed(2)} GB/s (${gbs(r.bytes, sm.max).toFixed(2)}–${gbs(r.bytes, sm.min).toFixed(2)})`;
+  if (r.kind === "rate") return `${(1000 / sm.median).toFixed(1)} ${r.unit} (${(1000 / sm.max).toFixed(1)}–${(1000 / sm.min).toFixed(1)})`;
   if (r.kind === "count") return `${(r.count / sm.median / 1e3).toFixed(1)} M/s (${(r.count / sm.max / 1e3).toFixed(1)}–${(r.count / sm.min / 1e3).toFixed(1)})`;
   return `${sm.median.toFixed(r.unit === "MiB" ? 0 : 2)} ${r.unit} (${sm.min.toFixed(r.unit === "MiB" ? 0 : 2)}–${sm.max.toFixed(r.unit === "MiB" ? 0 : 2)})`;
 }
@@ -381,6 +382,12 @@ async function main() {
 
   // ---- 8. peak resident memory -------------------------------------------------------------------
   if (want("rss")) await rssCase(o);
+
+  // ---- 12. reboots: reset, prepared boots, worker pools (bench/reboot.mjs) ----------------------
+  if (want("reboot")) {
+    const { rebootCase } = await import("./reboot.mjs");
+    await rebootCase({ lib, node, C, runs: o.runs, input, interleave, cTime, row, notes: results.notes, quick: o.quick });
+  }
 
   // ---- 9. v86: time to a Linux userspace marker, guest-image/v86 vs v86's own loader + SeaBIOS ----
   if (o.only ? want("v86") : !o.quick) {

@@ -47,6 +47,13 @@ export type { MultibootInfoOptions, MultibootInfo, MultibootFramebuffer, Multibo
 export { SCRATCH_BYTES } from "./core/core.js";
 export type { ProgressCallback, LoadPlan } from "./plan.js";
 export { bootLinux } from "./boot/linux.js";
+export { prepareBoot, PreparedBoot } from "./boot/prepared.js";
+export type { PrepareBootOptions, InstantiateOptions, PreparedBootData } from "./boot/prepared.js";
+export type { KeptImage, ResetOptions, ResetResult } from "./vm.js";
+export { LoadPool, poolSlots, shareFiles } from "./pool/pool.js";
+export type { PoolWorker, LoadJob, LoadJobResult } from "./pool/pool.js";
+export { runLoadJob } from "./pool/job.js";
+export { createWebLoadPool } from "./pool/web-pool.js";
 export type { BootLinuxOptions, BootPlacement, BootCpuState, LinuxBoot, Layout, LinuxArch } from "./boot/linux.js";
 export type { X86CpuState, X86Segment, X86Segments } from "./boot/cpu-x86.js";
 export type { Arm64CpuState, ArmCpuState, RiscvCpuState, BootStub } from "./boot/linux.js";

@@ -71,6 +71,11 @@ export function useSha256(fn: Sha256): void {
   sha256 = fn;
 }
 
+/** SHA-256 of the concatenation of `pieces`, as lowercase hex (the event log's digest form). */
+export async function digestHex(pieces: readonly Uint8Array[]): Promise<string> {
+  return toHex(await sha256(pieces));
+}
+
 /** Checks up front that measuring can work here, so createVm fails rather than the first load. */
 export function checkMeasureSupport(): void {
   if (sha256 === webCryptoSha256 && !globalThis.crypto?.subtle) webCryptoSha256([new Uint8Array(0)]);
@@ -106,6 +111,16 @@ export class EventLog {
     }
     ev.done = true;
     const { done: _d, ...out } = ev;
+    return out;
+  }
+
+  /**
+   * Adds events whose digests are already known (a prepared boot's images, a reset's rewrite),
+   * with fresh indices, in the order given.
+   */
+  append(events: ReadonlyArray<Omit<MeasuredEvent, "index">>): MeasuredEvent[] {
+    const out = events.map((e) => ({ index: this.nextIndex++, name: e.name, format: e.format, paddr: e.paddr, size: e.size, digest: e.digest }));
+    for (const e of out) this.list.push({ ...e, done: true });
     return out;
   }
 

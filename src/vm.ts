@@ -29,6 +29,8 @@ const TX = Symbol("guest-image transaction");
 import { GuestRam, type RamRegion } from "./ram/guest-ram.js";
 import { Ledger, type Placement } from "./ram/ledger.js";
 import { bytesFile, type ImageFile, type Source } from "./sources/source.js";
+import type { BootCpuState } from "./boot/linux.js";
+import { digestHex } from "./measure.js";
 
 const PAGE = 65536;
 const MAX_PAGES = 65536; // wasm32: 4 GiB
@@ -60,6 +62,55 @@ export interface CreateVmOptions {
    * with their type (default 2, reserved).
    */
   reserved?: ReservedRange[];
+  /**
+   * Keep a copy of every image as it is placed, so vm.reset() can write them all back (a guest
+   * reboot). Costs the placed bytes once more in host memory (images instantiated from a
+   * prepareBoot template share the template's bytes instead). Default false.
+   */
+  resettable?: boolean;
+}
+
+/** One image as it was placed: where, what, and the bytes written there (kept for reset/templates). */
+export interface KeptImage {
+  name: string;
+  format: string;
+  paddr: number;
+  size: number;
+  /** The `size` bytes as placed. Never written to after capture. */
+  bytes: Uint8Array;
+  /** Its measured digest (hex), when the VM measured it. */
+  digest?: string;
+}
+
+/**
+ * What bootLinux leaves for vm.reset(): the CPU state and where the per-boot random fields lie
+ * (device tree /chosen rng-seed and kaslr-seed), and how to make them.
+ * @internal
+ */
+export interface BootRecord {
+  cpu: BootCpuState;
+  /** Guest physical addresses of the seed values (32-byte rng-seed, 8-byte big-endian kaslr-seed). */
+  seedSites?: { rng: number; kaslr: number };
+  /** The seed the boot was given (a reset without one reuses it: a reproducible VM stays reproducible). */
+  seed?: number | bigint;
+  /** rng-seed and kaslr-seed bytes for a seed, or fresh ones. */
+  makeSeeds?: (seed: number | bigint | undefined) => { rng: Uint8Array; kaslr: Uint8Array };
+}
+
+export interface ResetOptions {
+  /** Zero every byte of guest RAM that no image occupies (default false: left as the guest left it). */
+  zero?: boolean;
+  /** Derive rng-seed / kaslr-seed from this seed (0 … 2^64 − 1) instead of fresh random bytes. */
+  seed?: number | bigint;
+}
+
+export interface ResetResult {
+  /** The boot CPU state of the last bootLinux / prepared instance in this VM (undefined if none). */
+  cpu: BootCpuState | undefined;
+  /** Images written back. */
+  images: number;
+  /** Bytes written back (without the zero fill). */
+  bytes: number;
 }
 
 /** A reserved range of guest physical memory (CreateVmOptions.reserved, BootLinuxOptions.reserved). */
@@ -144,9 +195,15 @@ export class Vm {
   readonly eventLog: EventLog | undefined;
   /** The reserved ranges given to createVm (checked, type filled in), in the order given. */
   readonly reserved: ReadonlyArray<Required<ReservedRange>>;
+  /**
+   * Reset state, shared by transaction-bound views (a plain property: they inherit it).
+   * @internal
+   */
+  readonly resetState: { keep: boolean; images: Map<symbol, KeptImage[]>; boot?: BootRecord };
 
   /** @internal use createVm() */
-  constructor(ram: GuestRam, core: Core, files: Source | undefined, measure = false, reserved: Required<ReservedRange>[] = []) {
+  constructor(ram: GuestRam, core: Core, files: Source | undefined, measure = false, reserved: Required<ReservedRange>[] = [], resettable = false) {
+    this.resetState = { keep: resettable, images: new Map() };
     this.reserved = Object.freeze(reserved.map((r) => Object.freeze({ ...r })));
     this.ram = ram;
     this.core = core;
@@ -371,13 +428,14 @@ export class Vm {
    * is recorded, so a digest that fails undoes the load (nothing measured, written or recorded).
    * None for dry runs, which place nothing.
    */
-  private measureStep(plan: LoadPlan<unknown>, name: string, format: string | undefined, opts: { dryRun?: boolean }): (() => Promise<void>) | undefined {
+  private measureStep(plan: LoadPlan<unknown>, name: string, format: string | undefined, opts: { dryRun?: boolean }, got?: (ev: MeasuredEvent) => void): (() => Promise<void>) | undefined {
     const log = this.eventLog;
     if (!log || opts.dryRun) return undefined;
     return async () => {
       const f = format ?? (plan.result as { format: string }).format;
       const ev = await log.measure(this.ram, { name, format: f, paddr: plan.paddr, size: plan.size });
       this.currentTx()?.events.push(ev);
+      got?.(ev);
     };
   }
 
@@ -396,9 +454,121 @@ export class Vm {
     const checked = check(plan, this.ram, this.ledger, this.core);
     const tx = this.currentTx();
     tx?.tokens.push(checked.token);
-    return opts.dryRun
-      ? commitWithoutWriting(checked, this.ledger)
-      : execute(checked, this.ram, this.ledger, this.core, opts.onProgress, tx?.journal, this.measureStep(plan, name, format, opts));
+    if (opts.dryRun) return commitWithoutWriting(checked, this.ledger);
+    let digest: string | undefined;
+    const result = await execute(checked, this.ram, this.ledger, this.core, opts.onProgress, tx?.journal, this.measureStep(plan, name, format, opts, (ev) => (digest = ev.digest)));
+    if (this.resetState.keep) {
+      // The kept copy for reset(): the image's range as placed (copies, zero fills, relocations).
+      const f = format ?? (plan.result as { format: string }).format;
+      this.resetState.images.set(checked.token, [{ name, format: f, paddr: plan.paddr, size: plan.size, bytes: this.ram.read(plan.paddr, plan.size), digest }]);
+    }
+    return result;
+  }
+
+  /** Images kept for reset(), in placement order (empty unless the VM is resettable). */
+  keptImages(): KeptImage[] {
+    return [...this.resetState.images.values()].flat();
+  }
+
+  /**
+   * Writes every image placed in this VM back into guest RAM exactly as it was placed (the guest
+   * has since overwritten them), optionally zeroes the rest of RAM, and returns the boot CPU state
+   * of the last bootLinux (or prepared instance) again. Its device tree gets fresh rng-seed and
+   * kaslr-seed values, unless `seed` is given (or the boot was given one: then that seed's).
+   * Needs a VM created with `resettable: true` (or images from a prepareBoot template). Measured
+   * VMs: the event log gets one new event per image written back (the device tree's digest over
+   * its new seeds), as a new boot would. All checks and digests happen before the first write.
+   */
+  async reset(opts: ResetOptions = {}): Promise<ResetResult> {
+    opts = options(opts);
+    if (this.currentTx()) throw new GuestImageError("BAD_ARGUMENT", "reset() cannot run inside a transaction", { field: "reset" });
+    const st = this.resetState;
+    if (!st.keep && st.images.size === 0) {
+      throw new GuestImageError("UNSUPPORTED", "this VM keeps no copy of its images: create it with resettable: true (or instantiate a prepareBoot template into it)", { field: "resettable" });
+    }
+    if (opts.zero !== undefined && typeof opts.zero !== "boolean") throw new GuestImageError("BAD_ARGUMENT", `zero must be true or false, got ${String(opts.zero)}`, { field: "zero" });
+    const images = [...st.images.values()].flat();
+    const boot = st.boot;
+    // The seed fields, patched into a copy of the image holding them (checked before any write).
+    let patched: { image: KeptImage; bytes: Uint8Array } | undefined;
+    if (boot?.seedSites && boot.makeSeeds) {
+      const { rng, kaslr } = boot.makeSeeds(opts.seed ?? boot.seed);
+      const image = images.find((i) => boot.seedSites!.rng >= i.paddr && boot.seedSites!.rng + 32 <= i.paddr + i.size);
+      if (image) {
+        const bytes = image.bytes.slice();
+        bytes.set(rng, boot.seedSites.rng - image.paddr);
+        bytes.set(kaslr, boot.seedSites.kaslr - image.paddr);
+        patched = { image, bytes };
+      }
+    } else if (opts.seed !== undefined) {
+      boot?.makeSeeds?.(opts.seed); // checked; nothing to derive (no device tree, as on x86)
+    }
+    const events = this.eventLog
+      ? await Promise.all(images.map(async (i) => ({ name: i.name, format: i.format, paddr: i.paddr, size: i.size, digest: i === patched?.image ? await digestHex([patched.bytes]) : i.digest ?? (await digestHex([i.bytes])) })))
+      : [];
+    let bytes = 0;
+    this.ram.markTouched();
+    const mem = new Uint8Array(this.ram.buffer);
+    for (const i of images) {
+      const src = i === patched?.image ? patched.bytes : i.bytes;
+      let o = 0;
+      for (const p of this.ram.map(i.paddr, i.size, "image", i.name)) {
+        mem.set(src.subarray(o, o + p.len), p.lin);
+        o += p.len;
+      }
+      bytes += i.size;
+    }
+    if (opts.zero) {
+      // Every RAM byte outside the images: the gaps between them, region by region.
+      const spans = images.map((i) => [i.paddr, i.paddr + i.size] as const).sort((a, b) => a[0] - b[0]);
+      for (const r of this.ram.regions) {
+        let at = r.base;
+        const end = r.base + r.size;
+        for (const [lo, hi] of spans) {
+          if (hi <= at || lo >= end) continue;
+          if (lo > at) this.zeroRange(at, lo - at);
+          at = Math.max(at, hi);
+        }
+        if (at < end) this.zeroRange(at, end - at);
+      }
+    }
+    this.eventLog?.append(events);
+    return { cpu: boot && structuredClone(boot.cpu), images: images.length, bytes };
+  }
+
+  private zeroRange(paddr: number, len: number): void {
+    for (const p of this.ram.map(paddr, len, "zero fill")) this.core.fill(p.lin, 0, p.len);
+  }
+
+  /**
+   * Places a template's images (prepareBoot): reserves `ledger` (the template's ledger entries)
+   * in one step, writes every image, with `patches` applied, records `events` (known digests).
+   * Nothing can fail after the first write. The kept copies for reset() are the template's own
+   * bytes (shared, not copied).
+   * @internal
+   */
+  placeImages(images: readonly KeptImage[], ledger: readonly Placement[], patches: ReadonlyArray<{ paddr: number; bytes: Uint8Array }>, events: ReadonlyArray<Omit<MeasuredEvent, "index">>): void {
+    for (const p of [...images, ...ledger]) this.ram.map(p.paddr, p.size, "image", p.name);
+    const token = this.ledger.reserve([...ledger]);
+    const tx = this.currentTx();
+    tx?.tokens.push(token);
+    this.ram.markTouched();
+    const mem = new Uint8Array(this.ram.buffer);
+    for (const i of images) {
+      let o = 0;
+      for (const p of this.ram.map(i.paddr, i.size, "image", i.name)) {
+        if (tx) tx.journal.push({ lin: p.lin, len: p.len, old: mem.slice(p.lin, p.lin + p.len) });
+        mem.set(i.bytes.subarray(o, o + p.len), p.lin);
+        o += p.len;
+      }
+    }
+    for (const q of patches) this.ram.write(q.paddr, q.bytes);
+    this.ledger.commit(token);
+    if (this.eventLog) {
+      const evs = this.eventLog.append(events);
+      tx?.events.push(...evs);
+    }
+    this.resetState.images.set(token, [...images]);
   }
 
   /**
@@ -417,7 +587,10 @@ export class Vm {
       return await fn(bound);
     } catch (e) {
       restore(tx.journal, this.core);
-      for (const t of tx.tokens) this.ledger.release(t);
+      for (const t of tx.tokens) {
+        this.ledger.release(t);
+        this.resetState.images.delete(t);
+      }
       this.eventLog?.remove(tx.events);
       throw e;
     }
@@ -547,5 +720,6 @@ export async function createVm(opts: CreateVmOptions): Promise<Vm> {
   }
   if (opts.measure) checkMeasureSupport();
   const core = await Core.create(memory, scratch);
-  return new Vm(ram, core, opts.files, opts.measure === true, reserved);
+  if (opts.resettable !== undefined && typeof opts.resettable !== "boolean") throw new GuestImageError("BAD_ARGUMENT", `resettable must be true or false, got ${String(opts.resettable)}`, { field: "resettable" });
+  return new Vm(ram, core, opts.files, opts.measure === true, reserved, opts.resettable === true);
 }

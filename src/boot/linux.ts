@@ -24,7 +24,8 @@ import { SETUP_HEADER_OFFSET, XLF_CAN_BE_LOADED_ABOVE_4G, XLF_KERNEL_64 } from "
 import { hex } from "../num.js";
 import type { ProgressCallback } from "../plan.js";
 import type { Placement } from "../ram/ledger.js";
-import { checkReserved, type LoadedImage, type LoadedKernel, type ReservedRange, type Vm } from "../vm.js";
+import { checkReserved, type BootRecord, type LoadedImage, type LoadedKernel, type ReservedRange, type Vm } from "../vm.js";
+import { propertyOffsets } from "../fdt/locate.js";
 import { applyLinuxEdits } from "../fdt/linux.js";
 import { parseFdt, readFdt } from "../fdt/parse.js";
 import { cellWidths, emptyFdt, ensureNode, setProp, u32Value, type Fdt } from "../fdt/tree.js";
@@ -202,7 +203,7 @@ export interface LinuxBoot {
 const ARCHES: readonly LinuxArch[] = ["arm64", "arm", "riscv64", "riscv32", "x86_64", "x86"];
 /** Which detected kernel formats make sense per architecture (the rest are refused before loading). */
 const KERNEL_FORMATS: Record<"arm64" | "arm" | "riscv" | "x86", readonly string[]> = {
-  arm64: ["arm64-image", "gzip", "zboot", "uimage", "elf", "raw"],
+  arm64: ["arm64-image", "gzip", "efi-zboot", "uimage", "elf", "raw"],
   arm: ["zimage", "uimage", "elf", "raw"],
   riscv: ["riscv-image", "uimage", "elf", "raw"],
   x86: ["bzimage"],
@@ -229,7 +230,39 @@ const family = (a: LinuxArch) => (a === "riscv64" || a === "riscv32" ? "riscv" :
 export async function bootLinux(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {
   // One transaction: a boot that fails at any step (no room for the initrd, a device tree that
   // does not fit) leaves guest RAM, the ledger and the event log as they were.
-  return vm.transaction((tvm) => boot(tvm, opts));
+  const b = await vm.transaction((tvm) => boot(tvm, opts));
+  vm.resetState.boot = bootRecord(vm, b, opts.seed);
+  return b;
+}
+
+/**
+ * What vm.reset() needs to hand this boot over again: its CPU state and where the device tree's
+ * per-boot random values lie (read back from the tree as placed).
+ */
+function bootRecord(vm: Vm, b: LinuxBoot, seed: number | bigint | undefined): BootRecord {
+  const rec: BootRecord = { cpu: structuredClone(b.cpu), seed, makeSeeds: seedBytes };
+  if (b.dtb) {
+    const sites = seedOffsets(vm.ram.read(b.dtb.paddr, b.dtb.size));
+    if (sites) rec.seedSites = { rng: b.dtb.paddr + sites.rng, kaslr: b.dtb.paddr + sites.kaslr };
+  }
+  return rec;
+}
+
+/** Offsets of /chosen rng-seed (32 bytes) and kaslr-seed (8 bytes) values in a device tree blob. */
+export function seedOffsets(blob: Uint8Array): { rng: number; kaslr: number } | undefined {
+  const m = propertyOffsets(blob, "/chosen", ["rng-seed", "kaslr-seed"]);
+  const rng = m.get("rng-seed");
+  const kaslr = m.get("kaslr-seed");
+  if (!rng || !kaslr || rng.len !== 32 || kaslr.len !== 8) return undefined;
+  return { rng: rng.offset, kaslr: kaslr.offset };
+}
+
+/** The seed values as written into /chosen: rng-seed's 32 bytes, kaslr-seed as a big-endian u64. */
+export function seedBytes(seed: number | bigint | undefined): { rng: Uint8Array; kaslr: Uint8Array } {
+  const s = bootSeeds(seed);
+  const kaslr = new Uint8Array(8);
+  new DataView(kaslr.buffer).setBigUint64(0, s.kaslr, false);
+  return { rng: s.rng, kaslr };
 }
 
 async function boot(vm: Vm, opts: BootLinuxOptions): Promise<LinuxBoot> {

@@ -160,6 +160,11 @@ export class GuestRam {
     return ps.length ? ps[0].lin : this.linOf(paddr);
   }
 
+  /** Notes that guest RAM was written outside write()/view() (a reset, a template's images). */
+  markTouched(): void {
+    this.#untouched = false;
+  }
+
   /** A copy of guest RAM [paddr, paddr + len). */
   read(paddr: number, len: number): Uint8Array {
     const out = new Uint8Array(len);
