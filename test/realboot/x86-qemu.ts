@@ -161,13 +161,16 @@ export interface BootOptions {
   /**
    * Serial port to a file instead of a pipe: QEMU drops serial bytes when a pipe stays full
    * (serial_xmit gives up after its retries), which on a loaded machine loses dmesg lines a test
-   * wants to read; a file never pushes back.
+   * wants to read; a file never pushes back. Default true; false reads the pipe.
    */
   serialFile?: boolean;
 }
 
 async function bootOnce(opts: BootOptions): Promise<BootResult> {
   const { cpu, pieces, marker } = opts;
+  // A file by default: a pipe that fills while this process is busy (another test decompressing
+  // a kernel on the main thread) makes QEMU drop serial bytes, the marker among them.
+  opts = { ...opts, serialFile: opts.serialFile ?? true };
   const real = cpu.mode === "real";
   if (!real) {
     // The only GDT this test can give QEMU is the one GDTR points at after reset.
