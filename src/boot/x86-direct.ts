@@ -192,8 +192,10 @@ function relocate32(data: Uint8Array, elfEnd: number, image: Uint8Array, virtToP
 }
 
 /** Places a prepared kernel in one checked step, recorded under the bzImage's name. */
-export async function loadX86Direct(vm: Vm, name: string, opts: { arch: "x86" | "x86_64"; at?: number }): Promise<LoadedKernel & { direct: X86DirectImage }> {
-  const d = await prepareX86Direct(vm, name, opts);
+export async function loadX86Direct(vm: Vm, name: string, opts: { arch: "x86" | "x86_64"; at?: number }): Promise<LoadedKernel & { direct: Omit<X86DirectImage, "vmlinux"> }> {
+  // The decompressed payload (tens of MiB) is dropped here: a boot record that kept it would hold
+  // it for as long as the caller keeps the boot (and a template or reset copy once more).
+  const { vmlinux: _dropped, ...d } = await prepareX86Direct(vm, name, opts);
   const placed = await vm.place(name, d.image, { at: d.paddr, format: "vmlinux (direct)" });
   return { ...placed, entry: d.entry, arch: d.arch, direct: d };
 }

@@ -119,9 +119,7 @@ function fdtgetBytes(blob: Uint8Array, prop: string): number[] {
   return r.stdout.trim().split(/\s+/).map((h) => parseInt(h, 16));
 }
 
-// DISABLED (stop 16): on main after the pvh/v86b merges this file grows past the 4 GB JS heap and
-// crashes its vitest worker (it passed on branch reset). Re-enable once the leak is found (issue 15).
-describe.skip("prepareBoot: instances are bootLinux's bytes", { timeout: 120_000 }, () => {
+describe("prepareBoot: instances are bootLinux's bytes", { timeout: 120_000 }, () => {
   for (const c of CASES) {
     it(c.name, async () => {
       const files = fromMap(c.files());
@@ -173,7 +171,7 @@ describe.skip("prepareBoot: instances are bootLinux's bytes", { timeout: 120_000
   }
 });
 
-describe.skip("prepareBoot: instances share one memory at different offsets", { timeout: 120_000 }, () => {
+describe("prepareBoot: instances share one memory at different offsets", { timeout: 120_000 }, () => {
   it("three arm64 instances in one WebAssembly.Memory, each the reference's bytes, posted as data", async () => {
     const files = fromMap({ k: readFixture("arm64/Image"), i: initrd() });
     const opts = { arch: "arm64" as const, kernel: "k", initrd: "i", cmdline: "console=ttyAMA0" };
