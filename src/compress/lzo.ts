@@ -12,6 +12,7 @@
 //
 // LZO1X is a byte-oriented LZ77: every match reads earlier output, which here is `out` (guest
 // RAM) itself; blocks are independent (a match never reaches into an earlier block).
+import { LZO_INPUT_BYTES, type Core } from "../core/core.js";
 import { CodecError, type Codec, type DecodeOptions, type DecodeResult } from "./codec.js";
 
 const MAGIC = [0x89, 0x4c, 0x5a, 0x4f, 0x00, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -173,27 +174,56 @@ function block(input: Uint8Array, ip: number, flags: number): Block | null {
 
 class Enough {}
 
+// Why an LZO1X block failed: the codes assembly/lzo.ts returns, shared by both decoders so their
+// errors are the same.
+const LZO_INPUT_OVERRUN = 1;
+const LZO_LITERALS_PAST_END = 2;
+const LZO_MATCH_BEFORE_START = 3;
+const LZO_MATCH_PAST_END = 4;
+const LZO_LENGTH_TOO_LONG = 5;
+const LZO_BAD_END_MARKER = 6;
+const LZO_TRAILING_BYTES = 7;
+
+/**
+ * The CodecError for an LZO1X failure `code` in the block whose data is input[start, iend), found
+ * at input offset `at` with output offset `outInBlock` in the block; `arg` is the length or
+ * distance the code concerns.
+ */
+function lzo1xError(code: number, start: number, iend: number, at: number, arg: number, outInBlock: number): CodecError {
+  if (code === LZO_INPUT_OVERRUN) {
+    return new CodecError("corrupt", at, `lzo: the LZO1X data at offset ${hex(start)} runs past the end of its block (${hex(iend - start)} bytes)`);
+  }
+  const what =
+    code === LZO_LITERALS_PAST_END ? `${arg} literals decode past the block's dst_len`
+    : code === LZO_MATCH_BEFORE_START ? `match distance ${arg} reaches before the start of the block`
+    : code === LZO_MATCH_PAST_END ? `a ${arg}-byte match decodes past the block's dst_len`
+    : code === LZO_LENGTH_TOO_LONG ? "a length extension longer than 2^31"
+    : code === LZO_BAD_END_MARKER ? `end marker with length ${arg} (must be 3)`
+    : code === LZO_TRAILING_BYTES ? `${arg} bytes follow the end marker inside the block`
+    : `failure code ${code}`;
+  return new CodecError("corrupt", at, `lzo: ${what} (LZO1X block data at offset ${hex(start)}, input offset ${hex(at)}, output offset ${hex(outInBlock)} in the block)`);
+}
+
 /**
  * LZO1X-decodes src[ip, iend) to out[op, oend), exactly `dst` bytes; matches may reach back to
- * `op` (blocks are independent). Returns the output position.
+ * `op` (blocks are independent). Returns the output position. The TypeScript decoder, for
+ * output outside a core's memory and for partial decodes; the core's loop (assembly/lzo.ts) does
+ * the same, with the same failures.
  */
 export function lzo1x(src: Uint8Array, ip: number, iend: number, out: Uint8Array, op: number, oend: number, partial: boolean): number {
   const low = op;
   const start = ip;
-  const corrupt = (at: number, what: string): never => {
-    throw new CodecError("corrupt", at, `lzo: ${what} (LZO1X block data at offset ${hex(start)}, input offset ${hex(at)}, output offset ${hex(op - low)} in the block)`);
-  };
-  const overrun = (at: number): never => {
-    throw new CodecError("corrupt", at, `lzo: the LZO1X data at offset ${hex(start)} runs past the end of its block (${hex(iend - start)} bytes)`);
+  const fail = (code: number, at: number, arg = 0): never => {
+    throw lzo1xError(code, start, iend, at, arg, op - low);
   };
   const litCopy = (t: number): void => {
-    if (t > iend - ip) overrun(ip);
+    if (t > iend - ip) fail(LZO_INPUT_OVERRUN, ip);
     if (t > oend - op) {
       if (partial) {
         out.set(src.subarray(ip, ip + (oend - op)), op);
         throw new Enough();
       }
-      corrupt(ip, `${t} literals decode past the block's dst_len`);
+      fail(LZO_LITERALS_PAST_END, ip, t);
     }
     if (t < 16) for (let i = 0; i < t; i++) out[op + i] = src[ip + i];
     else out.set(src.subarray(ip, ip + t), op);
@@ -201,13 +231,13 @@ export function lzo1x(src: Uint8Array, ip: number, iend: number, out: Uint8Array
     op += t;
   };
   const matchCopy = (m: number, t: number, at: number): void => {
-    if (m < low) corrupt(at, `match distance ${op - m} reaches before the start of the block`);
+    if (m < low) fail(LZO_MATCH_BEFORE_START, at, op - m);
     if (t > oend - op) {
       if (partial) {
         while (op < oend) out[op++] = out[m++];
         throw new Enough();
       }
-      corrupt(at, `a ${t}-byte match decodes past the block's dst_len`);
+      fail(LZO_MATCH_PAST_END, at, t);
     }
     if (op - m >= t && t > 32) {
       out.copyWithin(op, m, m + t);
@@ -223,22 +253,22 @@ export function lzo1x(src: Uint8Array, ip: number, iend: number, out: Uint8Array
     while (ip < iend && src[ip] === 0) {
       ip++;
       n += 255;
-      if (n > 0x7fffffff) corrupt(ip, "a length extension longer than 2^31");
+      if (n > 0x7fffffff) fail(LZO_LENGTH_TOO_LONG, ip);
     }
-    if (ip >= iend) overrun(ip);
+    if (ip >= iend) fail(LZO_INPUT_OVERRUN, ip);
     return n + base + src[ip++];
   };
   let state = 0;
   let t: number;
   let next: number;
-  if (ip >= iend) overrun(ip);
+  if (ip >= iend) fail(LZO_INPUT_OVERRUN, ip);
   if (src[ip] > 17) {
     t = src[ip++] - 17;
     litCopy(t);
     state = t < 4 ? t : 4;
   }
   for (;;) {
-    if (ip >= iend) overrun(ip);
+    if (ip >= iend) fail(LZO_INPUT_OVERRUN, ip);
     const at = ip;
     t = src[ip++];
     let m: number;
@@ -250,7 +280,7 @@ export function lzo1x(src: Uint8Array, ip: number, iend: number, out: Uint8Array
         state = 4;
         continue;
       }
-      if (ip >= iend) overrun(ip);
+      if (ip >= iend) fail(LZO_INPUT_OVERRUN, ip);
       next = t & 3;
       if (state !== 4) {
         // M1: 2 bytes at distance 1 + (t >> 2) + (b << 2)
@@ -263,7 +293,7 @@ export function lzo1x(src: Uint8Array, ip: number, iend: number, out: Uint8Array
       }
     } else if (t >= 64) {
       // M2: length 3..8, distance up to 2 KiB
-      if (ip >= iend) overrun(ip);
+      if (ip >= iend) fail(LZO_INPUT_OVERRUN, ip);
       next = t & 3;
       m = op - 1 - ((t >> 2) & 7) - (src[ip++] << 3);
       matchCopy(m, (t >> 5) + 1, at);
@@ -271,7 +301,7 @@ export function lzo1x(src: Uint8Array, ip: number, iend: number, out: Uint8Array
       // M3: distance up to 16 KiB
       t = (t & 31) + 2;
       if (t === 2) t = ext(31 + 2);
-      if (iend - ip < 2) overrun(ip);
+      if (iend - ip < 2) fail(LZO_INPUT_OVERRUN, ip);
       const d = src[ip] | (src[ip + 1] << 8);
       ip += 2;
       next = d & 3;
@@ -282,13 +312,13 @@ export function lzo1x(src: Uint8Array, ip: number, iend: number, out: Uint8Array
       t = (t & 7) + 2;
       const far = (src[at] & 8) << 11;
       if (t === 2) t = ext(7 + 2);
-      if (iend - ip < 2) overrun(ip);
+      if (iend - ip < 2) fail(LZO_INPUT_OVERRUN, ip);
       const d = src[ip] | (src[ip + 1] << 8);
       ip += 2;
       next = d & 3;
       if (far === 0 && d >> 2 === 0) {
-        if (t !== 3) corrupt(at, `end marker with length ${t} (must be 3)`);
-        if (ip !== iend) corrupt(ip, `${iend - ip} bytes follow the end marker inside the block`);
+        if (t !== 3) fail(LZO_BAD_END_MARKER, at, t);
+        if (ip !== iend) fail(LZO_TRAILING_BYTES, ip, iend - ip);
         return op;
       }
       m = op - far - (d >> 2) - 0x4000;
@@ -300,8 +330,22 @@ export function lzo1x(src: Uint8Array, ip: number, iend: number, out: Uint8Array
   }
 }
 
-function decodeAll(input: Uint8Array, out: Uint8Array, end: number, partial: boolean): DecodeResult {
+/**
+ * The core's LZO1X loop, when `out` lies in the core's memory away from its LZO input area:
+ * the compressed block is copied into that area (input, never output) and decoded straight into
+ * guest RAM. Undefined: use the TypeScript decoder.
+ */
+function wasmPath(out: Uint8Array, core: Core | undefined): Core | undefined {
+  if (!core || out.buffer !== core.memory.buffer) return undefined;
+  const lo = out.byteOffset;
+  const hi = lo + out.length;
+  return hi <= core.lzoInput || lo >= core.lzoInput + LZO_INPUT_BYTES ? core : undefined;
+}
+
+function decodeAll(input: Uint8Array, out: Uint8Array, end: number, partial: boolean, core: Core | undefined): DecodeResult {
   const h = header(input);
+  const wasm = partial ? undefined : wasmPath(out, core);
+  const base = out.byteOffset;
   let ip = h.blocks;
   let op = 0;
   for (let b = block(input, ip, h.flags); b; b = block(input, ip, h.flags)) {
@@ -310,11 +354,16 @@ function decodeAll(input: Uint8Array, out: Uint8Array, end: number, partial: boo
       throw new CodecError("too-large", b.at, `lzo: block at offset ${hex(b.at)} decodes to ${hex(b.dst)} bytes at output offset ${hex(op)}, past the ${hex(end)} bytes of room`);
     }
     const comp = input.subarray(b.data, b.data + b.src);
-    if (b.sumC !== undefined && adler32(comp) !== b.sumC) {
-      throw new CodecError("checksum", b.at, `lzo: block at offset ${hex(b.at)}: Adler-32 of the compressed data is ${hex(adler32(comp))}, the header says ${hex(b.sumC)}`);
+    // In the core: the compressed bytes in its input area (blocks lzop writes always fit).
+    const inCore = wasm && b.src < b.dst && b.src <= LZO_INPUT_BYTES ? wasm : undefined;
+    if (inCore) inCore.bytes().set(comp, inCore.lzoInput);
+    if (b.sumC !== undefined) {
+      const got = inCore ? inCore.adler32(inCore.lzoInput, b.src) : adler32(comp);
+      if (got !== b.sumC) throw new CodecError("checksum", b.at, `lzo: block at offset ${hex(b.at)}: Adler-32 of the compressed data is ${hex(got)}, the header says ${hex(b.sumC)}`);
     }
-    if (b.crcC !== undefined && crc32(comp) !== b.crcC) {
-      throw new CodecError("checksum", b.at, `lzo: block at offset ${hex(b.at)}: CRC-32 of the compressed data is ${hex(crc32(comp))}, the header says ${hex(b.crcC)}`);
+    if (b.crcC !== undefined) {
+      const got = inCore ? inCore.crc32(inCore.lzoInput, b.src) : crc32(comp);
+      if (got !== b.crcC) throw new CodecError("checksum", b.at, `lzo: block at offset ${hex(b.at)}: CRC-32 of the compressed data is ${hex(got)}, the header says ${hex(b.crcC)}`);
     }
     const oend = Math.min(blockEnd, end);
     if (b.src === b.dst) {
@@ -323,6 +372,12 @@ function decodeAll(input: Uint8Array, out: Uint8Array, end: number, partial: boo
         throw new Enough();
       }
       out.set(comp, op);
+    } else if (inCore) {
+      const r = inCore.lzo1x(inCore.lzoInput, inCore.lzoInput + b.src, base + op, base + op, base + oend);
+      if (r.code !== 0) throw lzo1xError(r.code, b.data, b.data + b.src, b.data + (r.at - inCore.lzoInput), r.arg, r.out - (base + op));
+      if (r.out !== base + blockEnd) {
+        throw new CodecError("corrupt", b.at, `lzo: block at offset ${hex(b.at)} decodes to ${hex(r.out - base - op)} bytes, its header says dst_len ${hex(b.dst)}`);
+      }
     } else {
       const got = lzo1x(input, b.data, b.data + b.src, out, op, oend, partial);
       if (got !== blockEnd) {
@@ -330,12 +385,13 @@ function decodeAll(input: Uint8Array, out: Uint8Array, end: number, partial: boo
       }
     }
     if (partial && blockEnd >= end) throw new Enough();
-    const data = out.subarray(op, blockEnd);
-    if (b.sumD !== undefined && adler32(data) !== b.sumD) {
-      throw new CodecError("checksum", b.at, `lzo: block at offset ${hex(b.at)}: Adler-32 of the decompressed data is ${hex(adler32(data))}, the header says ${hex(b.sumD)}`);
+    if (b.sumD !== undefined) {
+      const got = wasm ? wasm.adler32(base + op, b.dst) : adler32(out.subarray(op, blockEnd));
+      if (got !== b.sumD) throw new CodecError("checksum", b.at, `lzo: block at offset ${hex(b.at)}: Adler-32 of the decompressed data is ${hex(got)}, the header says ${hex(b.sumD)}`);
     }
-    if (b.crcD !== undefined && crc32(data) !== b.crcD) {
-      throw new CodecError("checksum", b.at, `lzo: block at offset ${hex(b.at)}: CRC-32 of the decompressed data is ${hex(crc32(data))}, the header says ${hex(b.crcD)}`);
+    if (b.crcD !== undefined) {
+      const got = wasm ? wasm.crc32(base + op, b.dst) : crc32(out.subarray(op, blockEnd));
+      if (got !== b.crcD) throw new CodecError("checksum", b.at, `lzo: block at offset ${hex(b.at)}: CRC-32 of the decompressed data is ${hex(got)}, the header says ${hex(b.crcD)}`);
     }
     op = blockEnd;
     ip = b.data + b.src;
@@ -353,7 +409,7 @@ export const lzoCodec: Codec = {
     const partial = stop !== undefined && stop <= out.length;
     const end = partial ? stop : out.length;
     try {
-      return decodeAll(input, out, end, partial);
+      return decodeAll(input, out, end, partial, options?.core);
     } catch (e) {
       if (e instanceof Enough) return { written: end, consumed: NaN };
       throw e;

@@ -27,6 +27,11 @@ interface CoreExports {
   ): number;
   x86RelocCheck(table: number, count: number, vbase32: number, width: number, segs: number, nsegs: number): number;
   x86RelocApply(table: number, count: number, vbase32: number, image: number, kind: number, delta: bigint): void;
+  lzo1xDecode(ip: number, iend: number, op: number, low: number, oend: number): number;
+  lzoErrAt(): number;
+  lzoErrArg(): number;
+  lzoOut(): number;
+  adler32(ptr: number, len: number, prev: number): number;
 }
 
 function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
@@ -75,7 +80,13 @@ export function setPlatformCrc32(f: ((data: Uint8Array, prev: number) => number)
 export const CRC_TABLE_BYTES = 8 * 1024;
 export const SEG_TABLE_BYTES = 4 * 1024; // 256 segments × 16 bytes
 export const BATCH_BYTES = 64 * 1024;
-export const SCRATCH_BYTES = CRC_TABLE_BYTES + SEG_TABLE_BYTES + BATCH_BYTES;
+/**
+ * The last LZO_INPUT_BYTES of the scratch area: one lzop block's compressed bytes, copied in for
+ * the core's LZO1X loop (lzop writes blocks of 256 KiB that compress to less; a larger one is
+ * decoded by the TypeScript decoder).
+ */
+export const LZO_INPUT_BYTES = 256 * 1024;
+export const SCRATCH_BYTES = CRC_TABLE_BYTES + SEG_TABLE_BYTES + BATCH_BYTES + LZO_INPUT_BYTES;
 export const MAX_RELOC_SEGMENTS = SEG_TABLE_BYTES / 16;
 
 /**
@@ -88,6 +99,8 @@ export class Core {
   private readonly crcTable: number;
   readonly segTable: number;
   readonly batch: number;
+  /** Where lzo1x() expects its input (LZO_INPUT_BYTES). */
+  readonly lzoInput: number;
 
   private constructor(memory: WebAssembly.Memory, x: CoreExports, scratch: number) {
     this.memory = memory;
@@ -95,6 +108,7 @@ export class Core {
     this.crcTable = scratch;
     this.segTable = scratch + CRC_TABLE_BYTES;
     this.batch = this.segTable + SEG_TABLE_BYTES;
+    this.lzoInput = scratch + SCRATCH_BYTES - LZO_INPUT_BYTES;
     x.crc32Init(this.crcTable);
   }
 
@@ -220,5 +234,21 @@ export class Core {
 
   x86RelocApply(ptr: number, count: number, vbase32: number, image: number, kind: 0 | 1 | 2, delta: bigint): void {
     this.x.x86RelocApply(ptr, count, vbase32 | 0, image, kind, BigInt.asIntN(64, delta));
+  }
+
+  /**
+   * Decodes one LZO1X block from linear memory [ip, iend) to [op, oend), matches reaching back no
+   * further than `low` (assembly/lzo.ts). Both ranges must lie in the memory (the caller checks);
+   * the loop checks everything the stream decides. Returns 0, or a failure code with its input
+   * offset and value; `out` is where the output stopped.
+   */
+  lzo1x(ip: number, iend: number, op: number, low: number, oend: number): { code: number; out: number; at: number; arg: number } {
+    const code = this.x.lzo1xDecode(ip, iend, op, low, oend);
+    return { code, out: this.x.lzoOut() >>> 0, at: this.x.lzoErrAt() >>> 0, arg: this.x.lzoErrArg() >>> 0 };
+  }
+
+  /** Adler-32 (RFC 1950) of linear memory [ptr, ptr + len), continuing from `prev` (1 to start). */
+  adler32(ptr: number, len: number, prev = 1): number {
+    return this.x.adler32(ptr, len, prev) >>> 0;
   }
 }
