@@ -48,7 +48,7 @@ const HELP = `usage: npm run bench -- [options]
                        and case 11 (decoders vs the native CLIs) run their own scripts; --quick leaves
                        them out unless --only names them
   --no-cold            skip the cold-RAM (page faults included) rows
-  --browser / --no-browser   also run cases 2, 3, 4, 7 in Chromium (default: on unless --quick)
+  --browser / --no-browser   also run cases 2, 3, 4, 7 and 11 in Chromium (default: on unless --quick)
   --dist DIR           benchmark another build of the library (default: dist/, built if stale)
   --out FILE           results file (default bench/results.json; quick: bench/results-quick.json)`;
 
@@ -421,8 +421,12 @@ async function main() {
   if (o.only ? want("codecs") : !o.quick) {
     const r = spawnSync(process.execPath, ["bench/codecs.mjs"], { cwd: ROOT, stdio: "inherit" });
     if (r.status !== 0) throw new Error(`bench: bench/codecs.mjs exited ${r.status}`);
+    // The same decoders in Chromium, against the native tool measured again beside them.
+    const b = o.browser ? spawnSync(process.execPath, ["bench/codecs-browser.mjs"], { cwd: ROOT, stdio: "inherit" }) : null;
+    if (b && b.status !== 0) throw new Error(`bench: bench/codecs-browser.mjs exited ${b.status}`);
     for (const c of JSON.parse(readFileSync(join(ROOT, "bench", "results-codecs.json"), "utf8")).rows) {
-      row({ id: "11", name: `decode ${c.format} (ms)`, kind: "value", unit: "ms", ours: [c.oursMs], base: [c.nativeMs], baseName: `${c.format} -dc >/dev/null`, target: c.target });
+      const x = row({ id: "11", name: `decode ${c.format} (ms)`, kind: "value", unit: "ms", ours: [c.oursMs], base: [c.nativeMs], baseName: `${c.format} -dc >/dev/null`, target: c.target });
+      if (b && c.chromiumMs !== undefined) x.browser = { ours: summary([c.chromiumMs]), ratio: c.chromiumRatio };
     }
   }
 
@@ -436,7 +440,7 @@ async function main() {
 
   results.meta.seconds = +((now() - t0) / 1000).toFixed(1);
   console.log("");
-  printTable(browser && !browser.skipped);
+  printTable((browser && !browser.skipped) || results.rows.some((r) => r.browser));
   if (browser?.skipped) console.log(`\nChromium: skipped (${browser.skipped})`);
   writeFileSync(o.out, JSON.stringify(results, (k, v) => (typeof v === "bigint" ? v.toString() : v), 2) + "\n");
   console.log(`\nwrote ${o.out} (${results.meta.seconds} s)`);
