@@ -345,12 +345,15 @@ export function lzo1x(src: Uint8Array, ip: number, iend: number, out: Uint8Array
 /**
  * The core's LZO1X loop, when `out` lies in the core's memory away from its LZO input area:
  * the compressed block is copied into that area (input, never output) and decoded straight into
- * guest RAM. Undefined: use the TypeScript decoder.
+ * guest RAM. Undefined: use the TypeScript decoder. The output must also end 64 bytes short of
+ * 4 GiB: the loop's room checks (`oend - op >= len + 15`) are 32-bit and an address past 2^32
+ * would wrap.
  */
 function wasmPath(out: Uint8Array, core: Core | undefined): Core | undefined {
   if (!core || out.buffer !== core.memory.buffer) return undefined;
   const lo = out.byteOffset;
   const hi = lo + out.length;
+  if (hi > 2 ** 32 - 64) return undefined;
   return hi <= core.lzoInput || lo >= core.lzoInput + LZO_INPUT_BYTES ? core : undefined;
 }
 

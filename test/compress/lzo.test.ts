@@ -286,6 +286,22 @@ describe("edge cases, loaded into guest RAM at an odd address, == lzop -dc", { t
     }
   });
 
+  it("an output over the core's own LZO input area, or outside its memory, takes the TypeScript loop: the same bytes", async () => {
+    const d = codeLike(200 * 1024, 8); // one block, so the view fits before the end of the memory
+    const z = tool("lzop", ["-c"], d);
+    const vm = await createVm({ ram: [{ base: BASE, size: MiB }] });
+    const spy = vi.spyOn(vm.core, "lzo1x");
+    const over = new Uint8Array(vm.core.memory.buffer, vm.core.lzoInput - 1000, d.length);
+    expect(over.byteOffset + over.length).toBeLessThanOrEqual(vm.core.memory.buffer.byteLength);
+    expect(lzoCodec.decode(z, over, { core: vm.core }).written).toBe(d.length);
+    expect(eqBytes(over, d)).toBe(true);
+    const host = new Uint8Array(d.length);
+    expect(lzoCodec.decode(z, host, { core: vm.core }).written).toBe(d.length);
+    expect(eqBytes(host, d)).toBe(true);
+    expect(spy.mock.calls.length).toBe(0);
+    spy.mockRestore();
+  });
+
   it("an empty file decodes to nothing on both paths", async () => {
     const z = tool("lzop", ["-c"], new Uint8Array(0));
     expect(tool("lzop", ["-dc"], z).length).toBe(0);
