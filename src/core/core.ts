@@ -82,8 +82,9 @@ export const SEG_TABLE_BYTES = 4 * 1024; // 256 segments × 16 bytes
 export const BATCH_BYTES = 64 * 1024;
 /**
  * The last LZO_INPUT_BYTES of the scratch area: one lzop block's compressed bytes, copied in for
- * the core's LZO1X loop (lzop writes blocks of 256 KiB that compress to less; a larger one is
- * decoded by the TypeScript decoder).
+ * the core's LZO1X loop (src/compress/lzo.ts accepts blocks of at most 256 KiB, as lzop and
+ * Linux's unlzo do, and a compressed block is shorter than its output). Used only inside one
+ * synchronous decode, so it may overlap another codec's area.
  */
 export const LZO_INPUT_BYTES = 256 * 1024;
 export const SCRATCH_BYTES = CRC_TABLE_BYTES + SEG_TABLE_BYTES + BATCH_BYTES + LZO_INPUT_BYTES;
