@@ -465,3 +465,4 @@ export function isZero(ptr: usize, len: usize): bool {
   }
   return true;
 }
+export * from "./zstd";

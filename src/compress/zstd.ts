@@ -7,6 +7,16 @@
 // Section numbers below are RFC 8878's. The output goes straight into `out` (guest RAM) and
 // matches read it back there: the window is the frame's output itself. Only the literals of one
 // block (at most 128 KiB) are decoded into a buffer of their own, as every zstd decoder does.
+//
+// Two sets of loops, same results and errors. Given the VM's Wasm core (DecodeOptions.core) and
+// an `out` in its memory, the hot loops run in the core (assembly/zstd.ts): each compressed block
+// is copied into the core's zstd scratch area, the literals are decoded there, the tables are
+// built there, and the sequences are executed straight into `out` — everything the stream can
+// make go wrong is checked inside those loops and comes back as an error code mapped here to the
+// message the TypeScript loops give. Frame, block and table headers are parsed here either way.
+// Without the core (host buffers, head peeks, measure(), the fuzz lane) the TypeScript loops run.
+import type { Core } from "../core/core.js";
+import { ZSTD_LAYOUT } from "../core/core.js";
 import { CodecError, type Codec, type DecodeOptions, type DecodeResult } from "./codec.js";
 import { xxh64 } from "./xxhash.js";
 
@@ -30,9 +40,12 @@ interface Fse {
   sym: Uint8Array;
   nb: Uint8Array;
   base: Uint16Array;
+  /** Changes whenever the table is rebuilt (so the core's copy is rebuilt only then). */
+  ver: number;
 }
 
-const newFse = (maxLog: number): Fse => ({ log: 0, sym: new Uint8Array(1 << maxLog), nb: new Uint8Array(1 << maxLog), base: new Uint16Array(1 << maxLog) });
+let fseVersion = 0;
+const newFse = (maxLog: number): Fse => ({ log: 0, sym: new Uint8Array(1 << maxLog), nb: new Uint8Array(1 << maxLog), base: new Uint16Array(1 << maxLog), ver: 0 });
 
 const highbit = (x: number) => 31 - Math.clz32(x);
 
@@ -42,6 +55,7 @@ function buildFse(t: Fse, counts: ArrayLike<number>, nsym: number, log: number):
   const next = new Uint16Array(nsym);
   let high = size - 1;
   t.log = log;
+  t.ver = ++fseVersion;
   for (let s = 0; s < nsym; s++) {
     if (counts[s] === -1) {
       t.sym[high--] = s;
@@ -71,6 +85,7 @@ function buildFse(t: Fse, counts: ArrayLike<number>, nsym: number, log: number):
 /** Table with one symbol (RLE mode): every state decodes `s` and reads nothing. */
 function rleFse(t: Fse, s: number): void {
   t.log = 0;
+  t.ver = ++fseVersion;
   t.sym[0] = s;
   t.nb[0] = 0;
   t.base[0] = 0;
@@ -235,8 +250,11 @@ interface Huffman {
   nb: Uint8Array;
 }
 
-/** §4.2.1: reads a Huffman_Tree_Description at input[p]; returns the bytes it takes. */
-function readHuffman(input: Uint8Array, p: number, end: number, h: Huffman): number {
+/**
+ * §4.2.1: reads a Huffman_Tree_Description at input[p] into `h` (or, with `w`, into the core's
+ * table); returns the bytes it takes.
+ */
+function readHuffman(input: Uint8Array, p: number, end: number, h: Huffman, w: Wasm | undefined): number {
   if (p >= end) throw new CodecError("corrupt", p, `zstd: Huffman tree description at offset ${hex(p)} runs past its block`);
   const header = input[p];
   const weights = new Uint8Array(256);
@@ -286,6 +304,12 @@ function readHuffman(input: Uint8Array, p: number, end: number, h: Huffman): num
   const left = (1 << maxBits) - sum;
   if (maxBits > 11 || (left & (left - 1)) !== 0) throw new CodecError("corrupt", p, `zstd: Huffman weights at offset ${hex(p)} do not form a prefix code`);
   weights[n++] = highbit(left) + 1;
+  h.maxBits = maxBits;
+  if (w) {
+    w.mem.set(weights.subarray(0, n), w.z + ZSTD_LAYOUT.weights);
+    w.core.zstdHufTable(n, maxBits);
+    return used;
+  }
   // Canonical codes (§4.2.1.4): by weight, then by symbol.
   const rankCount = new Uint32Array(13);
   for (let i = 0; i < n; i++) rankCount[weights[i]]++;
@@ -308,9 +332,14 @@ function readHuffman(input: Uint8Array, p: number, end: number, h: Huffman): num
   return used;
 }
 
-/** Decodes one Huffman stream input[start, end) into lit[o, o + n). */
-function huffStream(input: Uint8Array, start: number, end: number, h: Huffman, lit: Uint8Array, o: number, n: number): void {
+/** Decodes one Huffman stream input[start, end) into lit[o, o + n) (with `w`: the core's literals). */
+function huffStream(input: Uint8Array, start: number, end: number, h: Huffman, lit: Uint8Array, o: number, n: number, w: Wasm | undefined): void {
   bitsInit(input, start, end, "Huffman literals stream");
+  if (w) {
+    bpos = w.core.zstdHuf1(w.at(start), w.at(end), h.maxBits, w.z + ZSTD_LAYOUT.lit + o, n);
+    if (bpos !== 0) throw new CodecError("corrupt", start, `zstd: Huffman literals stream at offset ${hex(start)} ${bpos < 0 ? "is too short" : "has bits left over"} for its ${n} literals`);
+    return;
+  }
   const mb = h.maxBits;
   const sym = h.sym;
   const nb = h.nb;
@@ -345,6 +374,62 @@ interface Sink {
   out: Uint8Array;
   end: number;
   partial: boolean;
+  /** Set when the core's loops run. */
+  w?: Wasm;
+}
+
+/** The core's loops for one decode() call: `out` is memory[base, base + out.length). */
+class Wasm {
+  readonly core: Core;
+  readonly mem: Uint8Array;
+  readonly m32: Uint32Array;
+  readonly base: number;
+  /** The zstd scratch area (linear offset, 16-byte aligned). */
+  readonly z: number;
+  /** Input offset of the block whose bytes are in the area now. */
+  blk = 0;
+  /** The output position up to which the frame being decoded may be written (wide copies stop there). */
+  wend = 0;
+  /** The table each of LL, OF, ML was last packed from (and its version). */
+  private readonly packed: Array<Fse | null> = [null, null, null];
+  private readonly packedVer = [0, 0, 0];
+
+  constructor(core: Core, out: Uint8Array) {
+    this.core = core;
+    this.mem = new Uint8Array(core.memory.buffer);
+    this.m32 = new Uint32Array(core.memory.buffer);
+    this.base = out.byteOffset;
+    this.z = core.zstdArea;
+  }
+
+  /** Copies the block input[p, end) into the area; at() then maps its input offsets. */
+  load(input: Uint8Array, p: number, end: number): void {
+    this.mem.set(input.subarray(p, end), this.z + ZSTD_LAYOUT.in + ZSTD_LAYOUT.inSlack);
+    this.blk = p;
+  }
+
+  at(inputOffset: number): number {
+    return this.z + ZSTD_LAYOUT.in + ZSTD_LAYOUT.inSlack + (inputOffset - this.blk);
+  }
+
+  /**
+   * Writes the core's form of a sequence table (which = 0 LL, 1 OF, 2 ML; 8 bytes per state: next
+   * state base, its bits, the value's extra bits, the value base) unless it is already there.
+   */
+  pack(which: 0 | 1 | 2, t: Fse): void {
+    if (this.packed[which] === t && this.packedVer[which] === t.ver) return;
+    this.packed[which] = t;
+    this.packedVer[which] = t.ver;
+    const at = (this.z + (which === 0 ? ZSTD_LAYOUT.ll : which === 1 ? ZSTD_LAYOUT.of : ZSTD_LAYOUT.ml)) >>> 2;
+    const m = this.m32;
+    const [vb, xb] = which === 0 ? [LL_BASE, LL_BITS] : [ML_BASE, ML_BITS];
+    for (let u = 0, n = 1 << t.log; u < n; u++) {
+      const sym = t.sym[u];
+      const extra = which === 1 ? sym : xb[sym];
+      m[at + 2 * u] = t.base[u] | (t.nb[u] << 16) | (extra << 24);
+      m[at + 2 * u + 1] = which === 1 ? 2 ** sym : vb[sym];
+    }
+  }
 }
 
 function tooLarge(s: Sink, at: number, dp: number, n: number): never {
@@ -416,7 +501,7 @@ function newFrameState(): FrameState {
 }
 
 /** §3.1.1.3.1: the literals section at input[p, end); literals land in `literals`. Returns [count, bytes used]. */
-function readLiterals(input: Uint8Array, p: number, end: number, st: FrameState): [number, number] {
+function readLiterals(input: Uint8Array, p: number, end: number, st: FrameState, w: Wasm | undefined): [number, number] {
   const b0 = input[p];
   const type = b0 & 3;
   const sf = (b0 >>> 2) & 3;
@@ -450,25 +535,27 @@ function readLiterals(input: Uint8Array, p: number, end: number, st: FrameState)
   p += hdr;
   if (type === 0) {
     if (p + regen > end) throw new CodecError("corrupt", p, `zstd: raw literals at offset ${hex(p)} run past their block`);
-    literals.set(input.subarray(p, p + regen));
+    if (w) w.mem.set(input.subarray(p, p + regen), w.z + ZSTD_LAYOUT.lit);
+    else literals.set(input.subarray(p, p + regen));
     return [regen, hdr + regen];
   }
   if (type === 1) {
     if (p + 1 > end) throw new CodecError("corrupt", p, `zstd: RLE literals at offset ${hex(p)} run past their block`);
-    literals.fill(input[p], 0, regen);
+    if (w) w.mem.fill(input[p], w.z + ZSTD_LAYOUT.lit, w.z + ZSTD_LAYOUT.lit + regen);
+    else literals.fill(input[p], 0, regen);
     return [regen, hdr + 1];
   }
   if (p + comp > end) throw new CodecError("corrupt", p, `zstd: compressed literals at offset ${hex(p)} (${comp} bytes) run past their block`);
   let q = p;
   if (type === 2) {
-    q += readHuffman(input, q, p + comp, st.huf);
+    q += readHuffman(input, q, p + comp, st.huf, w);
     st.hufValid = true;
   } else if (!st.hufValid) {
     throw new CodecError("corrupt", p - hdr, `zstd: treeless literals at offset ${hex(p - hdr)} with no earlier Huffman table in the frame`);
   }
   const cend = p + comp;
   if (streams === 1) {
-    huffStream(input, q, cend, st.huf, literals, 0, regen);
+    huffStream(input, q, cend, st.huf, literals, 0, regen, w);
   } else {
     if (cend - q < 6) throw new CodecError("corrupt", q, `zstd: literals jump table at offset ${hex(q)} runs past its block`);
     const s1 = input[q] | (input[q + 1] << 8);
@@ -478,10 +565,10 @@ function readLiterals(input: Uint8Array, p: number, end: number, st: FrameState)
     if (q + s1 + s2 + s3 > cend) throw new CodecError("corrupt", q - 6, `zstd: literals jump table at offset ${hex(q - 6)} names streams past the section`);
     const each = (regen + 3) >>> 2;
     if (each * 3 > regen) throw new CodecError("corrupt", p - hdr, `zstd: ${regen} literals are too few for 4 streams`);
-    huffStream(input, q, q + s1, st.huf, literals, 0, each);
-    huffStream(input, q + s1, q + s1 + s2, st.huf, literals, each, each);
-    huffStream(input, q + s1 + s2, q + s1 + s2 + s3, st.huf, literals, 2 * each, each);
-    huffStream(input, q + s1 + s2 + s3, cend, st.huf, literals, 3 * each, regen - 3 * each);
+    huffStream(input, q, q + s1, st.huf, literals, 0, each, w);
+    huffStream(input, q + s1, q + s1 + s2, st.huf, literals, each, each, w);
+    huffStream(input, q + s1 + s2, q + s1 + s2 + s3, st.huf, literals, 2 * each, each, w);
+    huffStream(input, q + s1 + s2 + s3, cend, st.huf, literals, 3 * each, regen - 3 * each, w);
   }
   return [regen, hdr + comp];
 }
@@ -506,7 +593,9 @@ function seqTable(input: Uint8Array, p: number, end: number, mode: number, own: 
  */
 function compressedBlock(input: Uint8Array, p: number, end: number, s: Sink, dp: number, low: number, st: FrameState): number {
   const blockStart = p;
-  const [nlit, litBytes] = readLiterals(input, p, end, st);
+  const w = s.w;
+  w?.load(input, p, end);
+  const [nlit, litBytes] = readLiterals(input, p, end, st, w);
   p += litBytes;
   if (p >= end) throw new CodecError("corrupt", p, `zstd: block at offset ${hex(blockStart)} has no sequences section`);
   let nseq = input[p++];
@@ -538,6 +627,7 @@ function compressedBlock(input: Uint8Array, p: number, end: number, s: Sink, dp:
     const of = st.ofT!;
     const ml = st.mlT!;
     bitsInit(input, p, end, "sequences bitstream");
+    if (w) return sequencesWasm(w, p, end, blockStart, nseq, ll, of, ml, nlit, s, dp, low, st);
     let pos = bpos;
     const base = p;
     pos -= ll.log;
@@ -641,8 +731,46 @@ function compressedBlock(input: Uint8Array, p: number, end: number, s: Sink, dp:
     if (s.partial) out.set(literals.subarray(lp, lp + (s.end - dp)), dp);
     tooLarge(s, blockStart, dp, rest);
   }
-  out.set(literals.subarray(lp, nlit), dp);
+  if (w) w.core.copy(w.base + dp, w.z + ZSTD_LAYOUT.lit + lp, rest);
+  else out.set(literals.subarray(lp, nlit), dp);
   return dp + rest;
+}
+
+/**
+ * The sequences of a block (their bitstream input[p, end), checked by bitsInit) decoded and
+ * executed by the core; the literals are in its area already. Same checks, in the same order,
+ * and the same errors as the TypeScript loop in compressedBlock.
+ */
+function sequencesWasm(
+  w: Wasm, p: number, end: number, blockStart: number, nseq: number, ll: Fse, of: Fse, ml: Fse,
+  nlit: number, s: Sink, dp: number, low: number, st: FrameState,
+): number {
+  w.pack(0, ll);
+  w.pack(1, of);
+  w.pack(2, ml);
+  const rep = (w.z + ZSTD_LAYOUT.rep) >>> 2;
+  w.m32[rep] = st.rep[0];
+  w.m32[rep + 1] = st.rep[1];
+  w.m32[rep + 2] = st.rep[2];
+  const core = w.core;
+  const r = core.zstdSeq(w.at(p), w.at(end), nseq, ll.log, of.log, ml.log, nlit, w.base + dp, w.base + low, w.base + s.end, w.base + Math.min(w.wend, s.end));
+  switch (r) {
+    case 0:
+      st.rep[0] = w.m32[rep];
+      st.rep[1] = w.m32[rep + 1];
+      st.rep[2] = w.m32[rep + 2];
+      return core.zstdOut() - w.base;
+    case 1:
+      throw new CodecError("corrupt", p, `zstd: sequences bitstream of the block at offset ${hex(blockStart)} is too short for its ${nseq} sequences`);
+    case 2:
+      throw new CodecError("corrupt", p, `zstd: sequence ${core.zstdInfo(0)} of the block at offset ${hex(blockStart)} takes ${core.zstdInfo(1)} literals, only ${core.zstdInfo(2)} are left`);
+    case 3:
+      return tooLarge(s, blockStart, core.zstdInfo(0) - w.base, core.zstdInfo(1));
+    case 4:
+      throw new CodecError("corrupt", p, `zstd: sequence ${core.zstdInfo(0)} of the block at offset ${hex(blockStart)} has match offset ${core.zstdInfo(1)}, reaching before the start of the frame's output (${core.zstdInfo(2)} bytes)`);
+    default:
+      throw new CodecError("corrupt", p, `zstd: sequences bitstream of the block at offset ${hex(blockStart)} has ${core.zstdInfo(0) | 0} bits left over`);
+  }
 }
 
 interface BlockHeader {
@@ -673,6 +801,7 @@ function frame(input: Uint8Array, ip: number, s: Sink, dp: number): { ip: number
   }
   const st = newFrameState();
   const start = dp;
+  if (s.w) s.w.wend = h.size !== undefined ? Math.min(s.end, dp + h.size) : s.end;
   ip = h.blocks;
   for (;;) {
     const b = blockHeader(input, ip, h);
@@ -707,7 +836,7 @@ function frame(input: Uint8Array, ip: number, s: Sink, dp: number): { ip: number
   if (h.checksum) {
     need(input, ip, 4, "content checksum");
     const want = rd32(input, ip);
-    const got = Number(xxh64(s.out.subarray(start, dp)) & 0xffffffffn);
+    const got = s.w ? s.w.core.xxh64Low(s.w.base + start, dp - start) : Number(xxh64(s.out.subarray(start, dp)) & 0xffffffffn);
     if (want !== got) throw new CodecError("checksum", ip, `zstd: Content_Checksum at offset ${hex(ip)} is ${hex(want)}, the low 32 bits of the frame's XXH64 are ${hex(got)}`);
     ip += 4;
   }
@@ -863,6 +992,15 @@ function padded(input: Uint8Array): Uint8Array {
   return p;
 }
 
+/** Whether `out` is a view of the core's memory that keeps clear of its zstd area. */
+function inCore(core: Core, out: Uint8Array): boolean {
+  if (out.buffer !== core.memory.buffer) return false;
+  const lo = out.byteOffset;
+  const hi = lo + out.length;
+  const z = core.zstdArea;
+  return hi <= z || lo >= z + ZSTD_LAYOUT.bytes;
+}
+
 export const zstdCodec: Codec = {
   name: "zstd",
   sniff(input) {
@@ -882,6 +1020,8 @@ export const zstdCodec: Codec = {
     const stop = options?.stopAfter;
     const partial = stop !== undefined && stop <= out.length;
     const s: Sink = { out, end: partial ? stop : out.length, partial };
+    const core = options?.core;
+    if (core && !partial && inCore(core, out)) s.w = new Wasm(core, out);
     try {
       return decodeAll(padded(input), s);
     } catch (e) {
