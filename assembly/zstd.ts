@@ -80,11 +80,16 @@ export function zstdHufTable(weights: usize, n: u32, maxBits: u32, table: usize,
 // exactly, negative when it was too short (bits before its start read as zeros, as the spec's
 // reference decoder does), positive when bits are left.
 
+@inline function streamBits(start: usize, end: usize): i32 {
+  return (<i32>(end - start) << 3) - 8 + (31 - <i32>clz(<u32>load<u8>(end - 1)));
+}
+
 export function zstdHuf1(start: usize, end: usize, table: usize, maxBits: u32, dst: usize, n: u32): i32 {
-  const last = <u32>load<u8>(end - 1);
-  let pos: i32 = (<i32>(end - start) << 3) - 8 + (31 - <i32>clz(last));
-  const e = dst + n;
-  let o = dst;
+  return hufFrom(start, streamBits(start, end), table, maxBits, dst, dst + n);
+}
+
+/** Continues a stream at bit position pos, writing [o, e). */
+function hufFrom(start: usize, pos: i32, table: usize, maxBits: u32, o: usize, e: usize): i32 {
   const shift = <u64>(64 - maxBits);
   // Four symbols (at most 44 bits) per 8-byte load while 57 bits remain.
   while (o + 4 <= e && pos >= 57) {
@@ -119,6 +124,87 @@ export function zstdHuf1(start: usize, end: usize, table: usize, maxBits: u32, d
     o++;
   }
   return pos;
+}
+
+// The four streams of §3.1.1.3.1.6 interleaved (independent dependency chains, so the CPU
+// overlaps them), each [start_k, end_k) non-empty with a non-zero last byte (checked by the
+// caller), writing `each` literals for the first three and the rest of n for the fourth into
+// consecutive ranges from dst. Returns 0 when every stream decodes exactly, else 1 + the index of
+// the first one that does not, its bits left in zstdInfo(0).
+// The stream starts are passed as start1 (= the table end) and the three sizes.
+
+@inline function hufStep(c: u64, shift: u64, table: usize, o: usize): u32 {
+  const t = <u32>load<u16>(table + (<usize>(c >> shift) << 1));
+  store<u8>(o, t);
+  return t >> 8;
+}
+
+export function zstdHuf4(start: usize, s1: u32, s2: u32, s3: u32, end: usize, table: usize, maxBits: u32, dst: usize, n: u32): i32 {
+  const each = (n + 3) >> 2;
+  const a0 = start;
+  const a1 = a0 + s1;
+  const a2 = a1 + s2;
+  const a3 = a2 + s3;
+  let p0 = streamBits(a0, a1);
+  let p1 = streamBits(a1, a2);
+  let p2 = streamBits(a2, a3);
+  let p3 = streamBits(a3, end);
+  let o0 = dst;
+  let o1 = dst + each;
+  let o2 = dst + 2 * each;
+  let o3 = dst + 3 * each;
+  const e3 = dst + n;
+  const shift = <u64>(64 - maxBits);
+  // the fourth stream is the shortest; all advance together
+  while (o3 + 4 <= e3 && p0 >= 57 && p1 >= 57 && p2 >= 57 && p3 >= 57) {
+    let q = p0 - 57;
+    let c0 = load<u64>(a0 + <usize>(q >> 3)) << <u64>(7 - (q & 7));
+    q = p1 - 57;
+    let c1 = load<u64>(a1 + <usize>(q >> 3)) << <u64>(7 - (q & 7));
+    q = p2 - 57;
+    let c2 = load<u64>(a2 + <usize>(q >> 3)) << <u64>(7 - (q & 7));
+    q = p3 - 57;
+    let c3 = load<u64>(a3 + <usize>(q >> 3)) << <u64>(7 - (q & 7));
+    for (let k: usize = 0; k < 4; k++) {
+      let b = hufStep(c0, shift, table, o0 + k);
+      c0 <<= <u64>b;
+      p0 -= <i32>b;
+      b = hufStep(c1, shift, table, o1 + k);
+      c1 <<= <u64>b;
+      p1 -= <i32>b;
+      b = hufStep(c2, shift, table, o2 + k);
+      c2 <<= <u64>b;
+      p2 -= <i32>b;
+      b = hufStep(c3, shift, table, o3 + k);
+      c3 <<= <u64>b;
+      p3 -= <i32>b;
+    }
+    o0 += 4;
+    o1 += 4;
+    o2 += 4;
+    o3 += 4;
+  }
+  p0 = hufFrom(a0, p0, table, maxBits, o0, dst + each);
+  if (p0 != 0) {
+    info0 = <u32>p0;
+    return 1;
+  }
+  p1 = hufFrom(a1, p1, table, maxBits, o1, dst + 2 * each);
+  if (p1 != 0) {
+    info0 = <u32>p1;
+    return 2;
+  }
+  p2 = hufFrom(a2, p2, table, maxBits, o2, dst + 3 * each);
+  if (p2 != 0) {
+    info0 = <u32>p2;
+    return 3;
+  }
+  p3 = hufFrom(a3, p3, table, maxBits, o3, e3);
+  if (p3 != 0) {
+    info0 = <u32>p3;
+    return 4;
+  }
+  return 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -253,19 +339,24 @@ export function zstdSeq(
         } while (d < de);
       } else if (off == 1) {
         memory.fill(dp, load<u8>(m), mlen);
-      } else if (off >= 8) {
-        let d = dp;
-        do {
-          store<u64>(d, load<u64>(m));
-          m += 8;
-          d += 8;
-        } while (d < de);
       } else {
+        // The match repeats the `off` bytes before dp, so any whole number of periods back is
+        // the same byte: after the first `lag` bytes (a multiple of off, at least 8) copy
+        // 8 bytes at a time from lag back. Every read is of a byte already written.
+        let lag = off;
+        while (lag < 8) lag += off;
         let d = dp;
-        while (d < de) {
+        const first = dp + lag;
+        while (d < first) {
           store<u8>(d, load<u8>(m));
           m++;
           d++;
+        }
+        m = d - lag;
+        while (d < de) {
+          store<u64>(d, load<u64>(m));
+          m += 8;
+          d += 8;
         }
       }
     } else {

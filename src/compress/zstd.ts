@@ -194,6 +194,9 @@ let bsStart = 0;
 /** Bits left, counted from bit 0 of input[bsStart]; negative once more were read than exist. */
 let bpos = 0;
 
+/** Whether bitsInit(input, start, end) would accept the stream. */
+const streamOk = (input: Uint8Array, start: number, end: number) => end > start && input[end - 1] !== 0;
+
 /** Starts reading input[start, end) backward. */
 function bitsInit(input: Uint8Array, start: number, end: number, what: string): void {
   if (end <= start) throw new CodecError("corrupt", start, `zstd: ${what} at offset ${hex(start)} is empty`);
@@ -565,6 +568,16 @@ function readLiterals(input: Uint8Array, p: number, end: number, st: FrameState,
     if (q + s1 + s2 + s3 > cend) throw new CodecError("corrupt", q - 6, `zstd: literals jump table at offset ${hex(q - 6)} names streams past the section`);
     const each = (regen + 3) >>> 2;
     if (each * 3 > regen) throw new CodecError("corrupt", p - hdr, `zstd: ${regen} literals are too few for 4 streams`);
+    if (w && streamOk(input, q, q + s1) && streamOk(input, q + s1, q + s1 + s2) && streamOk(input, q + s1 + s2, q + s1 + s2 + s3) && streamOk(input, q + s1 + s2 + s3, cend)) {
+      // All four streams start well, so the first error is the first stream that decodes badly.
+      const r = w.core.zstdHuf4(w.at(q), s1, s2, s3, w.at(cend), st.huf.maxBits, w.z + ZSTD_LAYOUT.lit, regen);
+      if (r !== 0) {
+        const at = [q, q + s1, q + s1 + s2, q + s1 + s2 + s3][r - 1];
+        const left = w.core.zstdInfo(0) | 0;
+        throw new CodecError("corrupt", at, `zstd: Huffman literals stream at offset ${hex(at)} ${left < 0 ? "is too short" : "has bits left over"} for its ${r === 4 ? regen - 3 * each : each} literals`);
+      }
+      return [regen, hdr + comp];
+    }
     huffStream(input, q, q + s1, st.huf, literals, 0, each, w);
     huffStream(input, q + s1, q + s1 + s2, st.huf, literals, each, each, w);
     huffStream(input, q + s1 + s2, q + s1 + s2 + s3, st.huf, literals, 2 * each, each, w);
@@ -1023,7 +1036,9 @@ export const zstdCodec: Codec = {
     const core = options?.core;
     if (core && !partial && inCore(core, out)) s.w = new Wasm(core, out);
     try {
-      return decodeAll(padded(input), s);
+      // The core's loops read the block's copy in its area, which has the padding; the header
+      // parsers here read at most 3 bytes past a stream (as undefined: zero bits), rarely.
+      return decodeAll(s.w ? input : padded(input), s);
     } catch (e) {
       if (e instanceof Enough) return { written: s.end, consumed: NaN };
       throw e;

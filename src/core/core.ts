@@ -31,6 +31,7 @@ interface CoreExports {
   zstdOut(): number;
   zstdHufTable(weights: number, n: number, maxBits: number, table: number, ranks: number): void;
   zstdHuf1(start: number, end: number, table: number, maxBits: number, dst: number, n: number): number;
+  zstdHuf4(start: number, s1: number, s2: number, s3: number, end: number, table: number, maxBits: number, dst: number, n: number): number;
   zstdSeq(
     bs: number, bsEnd: number, nseq: number, llT: number, llLog: number, ofT: number, ofLog: number, mlT: number, mlLog: number,
     lit: number, nlit: number, dp: number, low: number, dend: number, wend: number, rep: number,
@@ -272,6 +273,15 @@ export class Core {
   /** Decodes one Huffman literals stream [start, end) into n bytes at dst; returns the bits left (0 = exact). */
   zstdHuf1(start: number, end: number, maxBits: number, dst: number, n: number): number {
     return this.x.zstdHuf1(start, end, this.zstdArea + ZSTD_LAYOUT.huf, maxBits, dst, n);
+  }
+
+  /**
+   * Decodes the four Huffman streams from start (sizes s1, s2, s3, the last up to end) into n
+   * bytes at dst: 0, or 1 + the index of the first stream whose bits do not come out exactly
+   * (its bits left: zstdInfo(0), as a signed number).
+   */
+  zstdHuf4(start: number, s1: number, s2: number, s3: number, end: number, maxBits: number, dst: number, n: number): number {
+    return this.x.zstdHuf4(start, s1, s2, s3, end, this.zstdArea + ZSTD_LAYOUT.huf, maxBits, dst, n);
   }
 
   /** Decodes and executes nseq sequences (tables and literals in the zstd area); 0 or an error code (zstdInfo). */
