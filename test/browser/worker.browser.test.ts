@@ -59,7 +59,7 @@ describe("a load in a Web Worker into shared memory", () => {
   });
 
   it("createVm on the main thread with a shared memory: loads, then keeps working after grow", async () => {
-    const memory = new WebAssembly.Memory({ initial: 40, maximum: 100, shared: true });
+    const memory = new WebAssembly.Memory({ initial: 36 + Math.ceil(SCRATCH_BYTES / PAGE), maximum: 100, shared: true });
     const vm = await createVm({ ram: [{ base: 0x1000, size: 2 << 20 }], memory, memoryOffset: PAGE, scratchOffset: 36 * PAGE, files: fromUrl("/gi/range/") });
     await vm.loadModule("linux.dtb", { at: 0x2000 });
     const before = memory.buffer;
