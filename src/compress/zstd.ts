@@ -450,8 +450,14 @@ interface FrameHeader {
   checksum: boolean;
 }
 
+/**
+ * The length of the input being decoded: the TypeScript loops read a padded copy (see padded()),
+ * so `input.length` there is 8 more than the stream's; every end-of-input check uses this.
+ */
+let inLen = 0;
+
 function need(input: Uint8Array, ip: number, n: number, what: string): void {
-  if (input.length - ip < n) throw new CodecError("truncated", input.length, `zstd: the input ends inside the ${what} at offset ${hex(ip)}`);
+  if (inLen - ip < n) throw new CodecError("truncated", inLen, `zstd: the input ends inside the ${what} at offset ${hex(ip)}`);
 }
 
 /** §3.1.1.1: the frame header at `ip` (its magic). */
@@ -861,9 +867,9 @@ function decodeAll(input: Uint8Array, s: Sink): DecodeResult {
   let dp = 0;
   let frames = 0;
   for (;;) {
-    if (input.length - ip < 4) {
+    if (inLen - ip < 4) {
       if (frames) return { written: dp, consumed: ip };
-      throw new CodecError("truncated", input.length, `zstd: ${input.length - ip} bytes, too short for a frame magic`);
+      throw new CodecError("truncated", inLen, `zstd: ${inLen - ip} bytes, too short for a frame magic`);
     }
     const magic = rd32(input, ip);
     if (magic === MAGIC) {
@@ -896,9 +902,9 @@ function measure(input: Uint8Array, limit: number, declaredOnly = false): Decode
   let total = 0;
   let frames = 0;
   for (;;) {
-    if (input.length - ip < 4) {
+    if (inLen - ip < 4) {
       if (frames) return { written: total, consumed: ip };
-      throw new CodecError("truncated", input.length, `zstd: ${input.length - ip} bytes, too short for a frame magic`);
+      throw new CodecError("truncated", inLen, `zstd: ${inLen - ip} bytes, too short for a frame magic`);
     }
     const magic = rd32(input, ip);
     if (magic === MAGIC) {
@@ -1023,6 +1029,7 @@ export const zstdCodec: Codec = {
     // The sum of Frame_Content_Size over the frames, when every frame declares one (walked by
     // block headers, nothing decoded).
     try {
+      inLen = input.length;
       const r = measure(input, Number.MAX_SAFE_INTEGER, true);
       return r?.written;
     } catch {
@@ -1035,6 +1042,7 @@ export const zstdCodec: Codec = {
     const s: Sink = { out, end: partial ? stop : out.length, partial };
     const core = options?.core;
     if (core && !partial && inCore(core, out)) s.w = new Wasm(core, out);
+    inLen = input.length;
     try {
       // The core's loops read the block's copy in its area, which has the padding; the header
       // parsers here read at most 3 bytes past a stream (as undefined: zero bits), rarely.
@@ -1044,5 +1052,8 @@ export const zstdCodec: Codec = {
       throw e;
     }
   },
-  measure: (input, limit) => measure(padded(input), limit),
+  measure(input, limit) {
+    inLen = input.length;
+    return measure(padded(input), limit);
+  },
 };
