@@ -1011,11 +1011,15 @@ function padded(input: Uint8Array): Uint8Array {
   return p;
 }
 
-/** Whether `out` is a view of the core's memory that keeps clear of its zstd area. */
+/**
+ * Whether `out` is a view of the core's memory that keeps clear of its zstd area (and of the
+ * last bytes of a 4 GiB memory, so that no address the core computes past the output wraps).
+ */
 function inCore(core: Core, out: Uint8Array): boolean {
   if (out.buffer !== core.memory.buffer) return false;
   const lo = out.byteOffset;
   const hi = lo + out.length;
+  if (hi > 2 ** 32 - 64) return false;
   const z = core.zstdArea;
   return hi <= z || lo >= z + ZSTD_LAYOUT.bytes;
 }
