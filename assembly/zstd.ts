@@ -243,15 +243,25 @@ export function zstdSeq(
     const ofE = load<u64>(ofT + (<usize>ofS << 3));
     const mlE = load<u64>(mlT + (<usize>mlS << 3));
     const llE = load<u64>(llT + (<usize>llS << 3));
-    let n = <u32>(ofE >> 24) & 0xff;
-    pos -= <i32>n;
-    const ofValue = <u32>(ofE >> 32) + bitsAt(bs, pos, n);
-    n = <u32>(mlE >> 24) & 0xff;
-    pos -= <i32>n;
-    const mlen = <u32>(mlE >> 32) + bitsAt(bs, pos, n);
-    n = <u32>(llE >> 24) & 0xff;
-    pos -= <i32>n;
-    const llen = <u32>(llE >> 32) + bitsAt(bs, pos, n);
+    // The value bits (offset, match length, literal length: at most 63) from one or two 8-byte
+    // loads, top-aligned in c: stream bit pos - 1 at bit 63. Near the stream's start the low
+    // bits come from before it; they are only used when pos goes negative, an error below.
+    const ofB = <u32>(ofE >> 24) & 0xff;
+    const mlB = <u32>(mlE >> 24) & 0xff;
+    const llB = <u32>(llE >> 24) & 0xff;
+    let q = pos - 57;
+    let c = load<u64>(bs + <usize>(q >> 3)) << <u64>(7 - (q & 7));
+    const ofValue = <u32>(ofE >> 32) + <u32>((c >> <u64>(63 - ofB)) >> 1);
+    c <<= <u64>ofB;
+    const mlen = <u32>(mlE >> 32) + <u32>((c >> <u64>(63 - mlB)) >> 1);
+    c <<= <u64>mlB;
+    pos -= <i32>(ofB + mlB);
+    if (ofB + mlB + llB > 57) {
+      q = pos - 57;
+      c = load<u64>(bs + <usize>(q >> 3)) << <u64>(7 - (q & 7));
+    }
+    const llen = <u32>(llE >> 32) + <u32>((c >> <u64>(63 - llB)) >> 1);
+    pos -= <i32>llB;
     let off: u32;
     if (ofValue > 3) {
       off = ofValue - 3;
@@ -274,15 +284,20 @@ export function zstdSeq(
       }
     }
     if (i + 1 < nseq) {
-      n = <u32>(llE >> 16) & 0xff;
+      // the three state updates: at most 26 bits, one load
+      q = pos - 57;
+      c = load<u64>(bs + <usize>(q >> 3)) << <u64>(7 - (q & 7));
+      let n = <u32>(llE >> 16) & 0xff;
+      llS = (<u32>llE & 0xffff) + <u32>((c >> <u64>(63 - n)) >> 1);
+      c <<= <u64>n;
       pos -= <i32>n;
-      llS = (<u32>llE & 0xffff) + bitsAt(bs, pos, n);
       n = <u32>(mlE >> 16) & 0xff;
+      mlS = (<u32>mlE & 0xffff) + <u32>((c >> <u64>(63 - n)) >> 1);
+      c <<= <u64>n;
       pos -= <i32>n;
-      mlS = (<u32>mlE & 0xffff) + bitsAt(bs, pos, n);
       n = <u32>(ofE >> 16) & 0xff;
+      ofS = (<u32>ofE & 0xffff) + <u32>((c >> <u64>(63 - n)) >> 1);
       pos -= <i32>n;
-      ofS = (<u32>ofE & 0xffff) + bitsAt(bs, pos, n);
     }
     if (pos < 0) {
       info0 = i;
