@@ -16,7 +16,7 @@ interface CoreExports {
   ): number;
   relocCount(): number;
   rela64le(
-    apply: number, table: number, count: number, entsize: number, relativeType: number, strict: number,
+    mode: number, table: number, count: number, entsize: number, relativeType: number, strict: number,
     vbase: bigint, segs: number, nsegs: number, image: number, delta: bigint,
   ): number;
   relrCheck(table: number, count: number, is64: number, be: number, vbase: bigint, segs: number, nsegs: number, cont: number): number;
@@ -222,6 +222,16 @@ export class Core {
     // those loops, once (see assembly/index.ts).
     if (is64 && !be) return this.x.rela64le(0, ptr, count, entsize, relativeType, +strict, BigInt.asIntN(64, vbase), this.segTable, nsegs, 0, 0n);
     return this.x.elfRelocCheck(ptr, count, entsize, +is64, +be, relativeType, +strict, BigInt.asIntN(64, vbase), this.segTable, nsegs);
+  }
+
+  /**
+   * ELF64 little-endian RELA only: checks and applies `count` entries at `ptr` in one pass over the
+   * table (block by block: a block is applied right after it checks out). Returns the index of the
+   * first bad entry (the blocks before it are applied: the caller undoes them) or -1 (relocCount()
+   * is then the number of sites patched). The segment table must exclude the table itself.
+   */
+  rela64leCheckApply(ptr: number, count: number, entsize: number, relativeType: number, vbase: bigint, nsegs: number, image: number, delta: bigint, strict = true): number {
+    return this.x.rela64le(2, ptr, count, entsize, relativeType, +strict, BigInt.asIntN(64, vbase), this.segTable, nsegs, image, BigInt.asIntN(64, delta));
   }
 
   /** Sites found by the last successful elfRelocCheck or relrCheck. */
