@@ -75,6 +75,54 @@ export function zstdHufTable(weights: usize, n: u32, maxBits: u32, table: usize,
 }
 
 // ---------------------------------------------------------------------------------------------
+// §4.1.1: a sequence decoding table (the 8-byte entries zstdSeq reads) from normalized counts:
+// nsym i16 counts at `counts` (-1 = "less than one"; their sum is 1 << log and nsym <= 53, log
+// <= 9: checked by the caller), values from `vals` (per symbol: u32 value base, u32 extra bits)
+// or, with `isOf`, 1 << symbol and symbol. `tmp` is 512 + 128 bytes of scratch. Returns 0, or 1
+// when the spread does not come back to position 0 (a distribution that does not fill the table).
+
+export function zstdFseBuild(table: usize, counts: usize, nsym: u32, log: u32, vals: usize, isOf: bool, tmp: usize): i32 {
+  const size: u32 = 1 << log;
+  const mask = size - 1;
+  const symAt = tmp; // u8 per state
+  const next = tmp + 512; // u16 per symbol
+  let high = size - 1;
+  for (let s: u32 = 0; s < nsym; s++) {
+    const c = <i32>load<i16>(counts + (<usize>s << 1));
+    if (c == -1) {
+      store<u8>(symAt + high, <u8>s);
+      high--;
+      store<u16>(next + (<usize>s << 1), 1);
+    } else {
+      store<u16>(next + (<usize>s << 1), <u16>c);
+    }
+  }
+  const step = (size >> 1) + (size >> 3) + 3;
+  let pos: u32 = 0;
+  for (let s: u32 = 0; s < nsym; s++) {
+    const c = <i32>load<i16>(counts + (<usize>s << 1));
+    for (let i = 0; i < c; i++) {
+      store<u8>(symAt + pos, <u8>s);
+      do pos = (pos + step) & mask;
+      while (pos > high);
+    }
+  }
+  if (pos != 0) return 1;
+  for (let u: u32 = 0; u < size; u++) {
+    const s = <u32>load<u8>(symAt + u);
+    const n = <u32>load<u16>(next + (<usize>s << 1));
+    store<u16>(next + (<usize>s << 1), <u16>(n + 1));
+    const nb = log - (31 - clz(n));
+    const base = (n << nb) - size;
+    const extra = isOf ? s : load<u32>(vals + (<usize>s << 3), 4);
+    const value = isOf ? <u32>1 << s : load<u32>(vals + (<usize>s << 3));
+    store<u32>(table + (<usize>u << 3), base | (nb << 16) | (extra << 24));
+    store<u32>(table + (<usize>u << 3), value, 4);
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
 // §4.2.2: one Huffman-coded literals stream [start, end) (its last byte non-zero: checked by the
 // caller) decoded into n bytes at dst. Returns the bits left over: 0 for a stream that decodes
 // exactly, negative when it was too short (bits before its start read as zeros, as the spec's

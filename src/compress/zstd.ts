@@ -95,7 +95,10 @@ function rleFse(t: Fse, s: number): void {
  * §4.1.1: reads an FSE table description at input[p]; returns the bytes it takes. `what` names
  * the table for messages.
  */
-function readFseDescription(input: Uint8Array, p: number, end: number, t: Fse, maxSym: number, maxLog: number, what: string): number {
+function readFseDescription(
+  input: Uint8Array, p: number, end: number, t: Fse, maxSym: number, maxLog: number, what: string,
+  build: (t: Fse, counts: Int16Array, nsym: number, log: number) => void = buildFse,
+): number {
   const counts = new Int16Array(maxSym + 1);
   let bit = 0; // forward bit position from p
   const bits = (n: number): number => {
@@ -147,7 +150,7 @@ function readFseDescription(input: Uint8Array, p: number, end: number, t: Fse, m
   const used = (bit + 7) >>> 3;
   if (p + used > end) throw new CodecError("corrupt", p, `zstd: ${what} table description at offset ${hex(p)} runs past its block`);
   try {
-    buildFse(t, counts, s, log);
+    build(t, counts, s, log);
   } catch (e) {
     if (e instanceof CodecError) throw new CodecError("corrupt", p, `zstd: ${what} table at offset ${hex(p)}: its distribution does not fill the table`);
     throw e;
@@ -385,7 +388,8 @@ interface Sink {
 class Wasm {
   readonly core: Core;
   readonly mem: Uint8Array;
-  readonly m32: Uint32Array;
+  /** Little-endian access to the core's memory (the core reads its words little-endian on any host). */
+  readonly dv: DataView;
   readonly base: number;
   /** The zstd scratch area (linear offset, 16-byte aligned). */
   readonly z: number;
@@ -400,9 +404,32 @@ class Wasm {
   constructor(core: Core, out: Uint8Array) {
     this.core = core;
     this.mem = new Uint8Array(core.memory.buffer);
-    this.m32 = new Uint32Array(core.memory.buffer);
+    this.dv = new DataView(core.memory.buffer);
     this.base = out.byteOffset;
     this.z = core.zstdArea;
+    // the value tables zstdFseBuild reads for Literals_Length and Match_Length codes
+    const dv = this.dv;
+    const ll = this.z + ZSTD_LAYOUT.llVals;
+    LL_BASE.forEach((v, i) => (dv.setUint32(ll + 8 * i, v, true), dv.setUint32(ll + 8 * i + 4, LL_BITS[i], true)));
+    const ml = this.z + ZSTD_LAYOUT.mlVals;
+    ML_BASE.forEach((v, i) => (dv.setUint32(ml + 8 * i, v, true), dv.setUint32(ml + 8 * i + 4, ML_BITS[i], true)));
+  }
+
+  /**
+   * Builds a frame's own sequence table (which = 0 LL, 1 OF, 2 ML) in the core, straight into its
+   * slot: `t` gets only its log and a new version (its arrays stay unused: a table the core built
+   * is only ever used again through "Repeat" mode, while it is still the slot's table). Throws
+   * like buildFse when the distribution does not fill the table.
+   */
+  build(which: 0 | 1 | 2, t: Fse, counts: Int16Array, nsym: number, log: number): void {
+    for (let i = 0; i < nsym; i++) this.dv.setInt16(this.z + ZSTD_LAYOUT.counts + 2 * i, counts[i], true);
+    t.log = log;
+    t.ver = ++fseVersion;
+    // the slot no longer holds what it held, whatever happens next
+    this.packed[which] = null;
+    if (!this.core.zstdFseBuild(which, nsym, log)) throw new CodecError("corrupt", 0, "zstd: an FSE distribution does not fill its table");
+    this.packed[which] = t;
+    this.packedVer[which] = t.ver;
   }
 
   /** Copies the block input[p, end) into the area; at() then maps its input offsets. */
@@ -423,14 +450,14 @@ class Wasm {
     if (this.packed[which] === t && this.packedVer[which] === t.ver) return;
     this.packed[which] = t;
     this.packedVer[which] = t.ver;
-    const at = (this.z + (which === 0 ? ZSTD_LAYOUT.ll : which === 1 ? ZSTD_LAYOUT.of : ZSTD_LAYOUT.ml)) >>> 2;
-    const m = this.m32;
+    const at = this.z + (which === 0 ? ZSTD_LAYOUT.ll : which === 1 ? ZSTD_LAYOUT.of : ZSTD_LAYOUT.ml);
+    const dv = this.dv;
     const [vb, xb] = which === 0 ? [LL_BASE, LL_BITS] : [ML_BASE, ML_BITS];
     for (let u = 0, n = 1 << t.log; u < n; u++) {
       const sym = t.sym[u];
       const extra = which === 1 ? sym : xb[sym];
-      m[at + 2 * u] = t.base[u] | (t.nb[u] << 16) | (extra << 24);
-      m[at + 2 * u + 1] = which === 1 ? 2 ** sym : vb[sym];
+      dv.setUint32(at + 8 * u, t.base[u] | (t.nb[u] << 16) | (extra << 24), true);
+      dv.setUint32(at + 8 * u + 4, which === 1 ? 2 ** sym : vb[sym], true);
     }
   }
 }
@@ -593,7 +620,10 @@ function readLiterals(input: Uint8Array, p: number, end: number, st: FrameState,
 }
 
 /** Picks one sequence table by its Symbol_Compression_Mode (§3.1.1.3.2.1). Returns [table, bytes used]. */
-function seqTable(input: Uint8Array, p: number, end: number, mode: number, own: Fse, prev: Fse | null, def: Fse, maxSym: number, maxLog: number, what: string): [Fse, number] {
+function seqTable(
+  input: Uint8Array, p: number, end: number, mode: number, own: Fse, prev: Fse | null, def: Fse, maxSym: number, maxLog: number, what: string,
+  w: Wasm | undefined, which: 0 | 1 | 2,
+): [Fse, number] {
   if (mode === 0) return [def, 0];
   if (mode === 1) {
     if (p >= end) throw new CodecError("corrupt", p, `zstd: ${what} RLE symbol at offset ${hex(p)} runs past its block`);
@@ -601,7 +631,7 @@ function seqTable(input: Uint8Array, p: number, end: number, mode: number, own: 
     rleFse(own, input[p]);
     return [own, 1];
   }
-  if (mode === 2) return [own, readFseDescription(input, p, end, own, maxSym, maxLog, what)];
+  if (mode === 2) return [own, readFseDescription(input, p, end, own, maxSym, maxLog, what, w ? (t, counts, nsym, log) => w.build(which, t, counts, nsym, log) : buildFse)];
   if (!prev) throw new CodecError("corrupt", p, `zstd: ${what} table at offset ${hex(p)} repeats a table the frame has not had`);
   return [prev, 0];
 }
@@ -636,11 +666,11 @@ function compressedBlock(input: Uint8Array, p: number, end: number, s: Sink, dp:
     if (modes & 3) throw new CodecError("corrupt", p - 1, `zstd: Symbol_Compression_Modes ${hex(modes)} at offset ${hex(p - 1)} has reserved bits set`);
     const pd = predefinedTables();
     let used: number;
-    [st.llT, used] = seqTable(input, p, end, modes >>> 6, st.ll, st.llT, pd.ll, 35, 9, "Literals_Length");
+    [st.llT, used] = seqTable(input, p, end, modes >>> 6, st.ll, st.llT, pd.ll, 35, 9, "Literals_Length", w, 0);
     p += used;
-    [st.ofT, used] = seqTable(input, p, end, (modes >>> 4) & 3, st.of, st.ofT, pd.of, 31, 8, "Offset");
+    [st.ofT, used] = seqTable(input, p, end, (modes >>> 4) & 3, st.of, st.ofT, pd.of, 31, 8, "Offset", w, 1);
     p += used;
-    [st.mlT, used] = seqTable(input, p, end, (modes >>> 2) & 3, st.ml, st.mlT, pd.ml, 52, 9, "Match_Length");
+    [st.mlT, used] = seqTable(input, p, end, (modes >>> 2) & 3, st.ml, st.mlT, pd.ml, 52, 9, "Match_Length", w, 2);
     p += used;
     const ll = st.llT!;
     const of = st.ofT!;
@@ -767,17 +797,17 @@ function sequencesWasm(
   w.pack(0, ll);
   w.pack(1, of);
   w.pack(2, ml);
-  const rep = (w.z + ZSTD_LAYOUT.rep) >>> 2;
-  w.m32[rep] = st.rep[0];
-  w.m32[rep + 1] = st.rep[1];
-  w.m32[rep + 2] = st.rep[2];
+  const rep = w.z + ZSTD_LAYOUT.rep;
+  w.dv.setUint32(rep, st.rep[0], true);
+  w.dv.setUint32(rep + 4, st.rep[1], true);
+  w.dv.setUint32(rep + 8, st.rep[2], true);
   const core = w.core;
   const r = core.zstdSeq(w.at(p), w.at(end), nseq, ll.log, of.log, ml.log, nlit, w.base + dp, w.base + low, w.base + s.end, w.base + Math.min(w.wend, s.end));
   switch (r) {
     case 0:
-      st.rep[0] = w.m32[rep];
-      st.rep[1] = w.m32[rep + 1];
-      st.rep[2] = w.m32[rep + 2];
+      st.rep[0] = w.dv.getUint32(rep, true);
+      st.rep[1] = w.dv.getUint32(rep + 4, true);
+      st.rep[2] = w.dv.getUint32(rep + 8, true);
       return core.zstdOut() - w.base;
     case 1:
       throw new CodecError("corrupt", p, `zstd: sequences bitstream of the block at offset ${hex(blockStart)} is too short for its ${nseq} sequences`);

@@ -37,6 +37,7 @@ interface CoreExports {
     lit: number, nlit: number, dp: number, low: number, dend: number, wend: number, rep: number,
   ): number;
   zstdXxh64Low(ptr: number, len: number): number;
+  zstdFseBuild(table: number, counts: number, nsym: number, log: number, vals: number, isOf: number, tmp: number): number;
 }
 
 function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
@@ -105,9 +106,14 @@ export const ZSTD_LAYOUT = {
   weights: 2 * (ZSTD_BLOCK + 64) + 14336,
   ranks: 2 * (ZSTD_BLOCK + 64) + 14336 + 256,
   rep: 2 * (ZSTD_BLOCK + 64) + 14336 + 320,
+  /** FSE table building: counts (53 i16), its temporary (640 bytes), the LL and ML value tables (8 bytes per symbol). */
+  counts: 2 * (ZSTD_BLOCK + 64) + 14336 + 336,
+  fseTmp: 2 * (ZSTD_BLOCK + 64) + 14336 + 336 + 112,
+  llVals: 2 * (ZSTD_BLOCK + 64) + 14336 + 336 + 112 + 640,
+  mlVals: 2 * (ZSTD_BLOCK + 64) + 14336 + 336 + 112 + 640 + 36 * 8,
   /** Bytes of slack before a block's copy at `in` (the sequence reader may look up to 14 back). */
   inSlack: 32,
-  bytes: 2 * (ZSTD_BLOCK + 64) + 14336 + 336 + 16,
+  bytes: 2 * (ZSTD_BLOCK + 64) + 14336 + 336 + 112 + 640 + 36 * 8 + 53 * 8 + 8 + 16,
 } as const;
 export const ZSTD_SCRATCH_BYTES = ZSTD_LAYOUT.bytes;
 
@@ -301,6 +307,18 @@ export class Core {
       bs, bsEnd, nseq, z + ZSTD_LAYOUT.ll, llLog, z + ZSTD_LAYOUT.of, ofLog, z + ZSTD_LAYOUT.ml, mlLog,
       z + ZSTD_LAYOUT.lit, nlit, dp, low, dend, wend, z + ZSTD_LAYOUT.rep,
     );
+  }
+
+  /**
+   * Builds sequence table `which` (0 LL, 1 OF, 2 ML) from the nsym counts at the area's `counts`
+   * (their sum checked to be 1 << log); the LL and ML value tables must be at llVals/mlVals.
+   * Returns false when the distribution does not fill the table.
+   */
+  zstdFseBuild(which: 0 | 1 | 2, nsym: number, log: number): boolean {
+    const z = this.zstdArea;
+    const table = z + (which === 0 ? ZSTD_LAYOUT.ll : which === 1 ? ZSTD_LAYOUT.of : ZSTD_LAYOUT.ml);
+    const vals = z + (which === 2 ? ZSTD_LAYOUT.mlVals : ZSTD_LAYOUT.llVals);
+    return this.x.zstdFseBuild(table, z + ZSTD_LAYOUT.counts, nsym, log, vals, +(which === 1), z + ZSTD_LAYOUT.fseTmp) === 0;
   }
 
   /** Detail i (0..2) of the last zstdSeq error. */
