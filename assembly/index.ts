@@ -484,3 +484,4 @@ export function isZero(ptr: usize, len: usize): bool {
   }
   return true;
 }
+export * from "./zstd";

@@ -467,7 +467,7 @@ export async function execute<R>(
           // A decompressed payload written whole where it goes: the decoder's window is guest RAM.
           const { lin, len } = pieces[0];
           for (let o = 0; o < len; o += READ_CHUNK) save(journal, core, lin + o, Math.min(READ_CHUNK, len - o), ram.untouched);
-          await plan.file.decodeInto(new Uint8Array(ram.buffer, lin, len));
+          await plan.file.decodeInto(new Uint8Array(ram.buffer, lin, len), core);
           loaded += len;
           onProgress?.(loaded, total);
           continue;

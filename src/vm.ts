@@ -44,7 +44,8 @@ export interface CreateVmOptions {
   memoryOffset?: number;
   /**
    * Where in a caller-owned memory the library may keep its scratch area (SCRATCH_BYTES,
-   * 76 KiB: CRC table, relocation batches). Default: the memory is grown by two pages and the
+   * 348 KiB: CRC table, relocation batches, the zstd decoder's block and tables). Default: the
+   * memory is grown by six pages and the
    * new pages are used.
    */
   scratchOffset?: number;

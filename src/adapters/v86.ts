@@ -26,12 +26,12 @@
 //                                         wasm_memory, borrowed for the loader's scratch area
 //   emulator.is_running()                 public: refuse an emulator that already runs
 //
-// Scratch: the loader needs SCRATCH_BYTES (76 KiB) of linear memory outside guest RAM. Every
+// Scratch: the loader needs SCRATCH_BYTES (348 KiB) of linear memory outside guest RAM. Every
 // other byte of v86's memory belongs to v86's Rust allocator, so rather than grow v86's memory
 // behind its back, the adapter borrows the start of the SVGA framebuffer (unused until the guest
 // switches to a VBE graphics mode, which it cannot have done before it runs) and puts the bytes
 // back before returning, on success and on failure. Without a VGA device (or with a framebuffer
-// smaller than the scratch area) the memory is grown by two pages instead, which v86 tolerates
+// smaller than the scratch area) the memory is grown by six pages instead, which v86 tolerates
 // (its views are rebuilt on access and its allocator grows from wherever the memory ends).
 //
 // Nothing here copies an image: the VM is created over v86's memory (guest physical 0 at
@@ -84,7 +84,7 @@ export interface BootV86Options {
   /**
    * Linear offset in v86's memory for the loader's scratch area (SCRATCH_BYTES), outside guest
    * RAM; "svga" (default when v86 has a VGA device): borrowed from the SVGA framebuffer and
-   * restored; "grow": two pages appended to v86's memory.
+   * restored; "grow": six pages appended to v86's memory.
    */
   scratch?: "svga" | "grow" | number;
   /** Progress of the copies into guest RAM (bytes done, bytes in all; Linux: summed over bootLinux's placements). */

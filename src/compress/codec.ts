@@ -9,6 +9,8 @@
 // bomb costs nothing beyond the room it was given). On any failure the caller restores the range
 // (plan.ts's rollback), so a decoder may leave partial output behind when it throws.
 
+import type { Core } from "../core/core.js";
+
 /** Why a decoder gave up. */
 export type CodecFailure =
   /** The input ended before the compressed stream did. */
@@ -43,6 +45,12 @@ export interface DecodeResult {
 }
 
 export interface DecodeOptions {
+  /**
+   * The Wasm core whose memory `out` lies in (the VM's). A decoder with loops in the core (zstd)
+   * runs them when given it and `out` is a view of that memory (outside the core's scratch area);
+   * otherwise, or without it, it runs its TypeScript loops. Results and errors are the same.
+   */
+  core?: Core;
   /**
    * Stop once this many bytes of output exist (for header peeks during planning); the result's
    * `consumed` is then not meaningful (NaN) and no checksum is checked. Output past it need not

@@ -16,6 +16,7 @@
 //
 // Failures are GuestImageErrors naming the payload, the codec and the file offset; execute()'s
 // rollback restores the range a failed decode wrote into.
+import type { Core } from "../core/core.js";
 import { GuestImageError, type ErrorCode } from "../errors.js";
 import { hex } from "../num.js";
 import { checkRead, readBytes, type ImageFile } from "../sources/source.js";
@@ -173,9 +174,10 @@ export class DecodedFile implements ImageFile {
   /**
    * Decodes the whole stream into `dst` (exactly `size` bytes: guest RAM at the destination, the
    * decoder's window). Throws GuestImageError; `dst` may then hold partial output (the caller
-   * restores it).
+   * restores it). `core`: the VM's Wasm core, whose memory holds `dst` (the codec may run its
+   * loops there).
    */
-  async decodeInto(dst: Uint8Array): Promise<void> {
+  async decodeInto(dst: Uint8Array, core?: Core): Promise<void> {
     if (dst.length !== this.size) {
       throw new GuestImageError("BAD_ARGUMENT", `decodeInto needs exactly ${hex(this.size)} bytes, got ${hex(dst.length)}`, { image: this.name });
     }
@@ -183,7 +185,7 @@ export class DecodedFile implements ImageFile {
       dst.set(this.whole);
       return;
     }
-    this.decode(dst);
+    this.decode(dst, core);
   }
 
   read(dst: Uint8Array, position: number): Promise<void> {
@@ -213,12 +215,12 @@ export class DecodedFile implements ImageFile {
     this.whole = null;
   }
 
-  private decode(out: Uint8Array): void {
+  private decode(out: Uint8Array, core?: Core): void {
     const o = this.o;
     if (!this.input) throw new GuestImageError("IO", `${o.what}: read after close`, { image: this.name });
     let written: number;
     try {
-      const r = o.codec.decode(this.input, out);
+      const r = o.codec.decode(this.input, out, core ? { core } : undefined);
       written = r.written;
       this.consumed = r.consumed;
     } catch (e) {

@@ -1,5 +1,6 @@
 // Where image bytes come from. A source opens files by name; a file has a size and positional
 // reads into a caller's Uint8Array, so a read can land directly in guest RAM (no staging).
+import type { Core } from "../core/core.js";
 import { GuestImageError } from "../errors.js";
 import { hex } from "../num.js";
 
@@ -24,9 +25,10 @@ export interface ImageFile {
    * produced rather than stored: a decompressed payload, whose decoder uses `dst` itself as its
    * window, so `dst` must be the destination in guest RAM, never a staging buffer. execute() calls
    * it for a copy of the whole file to one contiguous range. May leave `dst` partly written when
-   * it throws (execute() restores it).
+   * it throws (execute() restores it). `core` is the VM's Wasm core (its memory holds `dst`), for
+   * decoders whose loops run there.
    */
-  decodeInto?(dst: Uint8Array): Promise<void>;
+  decodeInto?(dst: Uint8Array, core?: Core): Promise<void>;
 }
 
 export interface Source {

@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { bootLinux, createVm, fromMap, GuestImageError, prepareBoot, PreparedBoot, type BootLinuxOptions, type Vm } from "../../src/node.js";
+import { bootLinux, createVm, fromMap, GuestImageError, prepareBoot, PreparedBoot, SCRATCH_BYTES, type BootLinuxOptions, type Vm } from "../../src/node.js";
 import { codeLike, gzipMember } from "../helpers/gzip.js";
 import { writeElf } from "../helpers/elf-writer.js";
 import { readFixture } from "../qemu/fixtures.js";
@@ -179,10 +179,10 @@ describe("prepareBoot: instances share one memory at different offsets", { timeo
     const t = PreparedBoot.fromData(structuredClone((await prepareBoot({ ...opts, files, ram })).toData(true)));
     const ref = await createVm({ ram, files });
     await bootLinux(ref, { ...opts, seed: 3 });
-    const memory = new WebAssembly.Memory({ initial: (3 * 64 * MiB) / 65536 + 4 });
+    const memory = new WebAssembly.Memory({ initial: (3 * 64 * MiB) / 65536 + Math.ceil((3 * SCRATCH_BYTES) / 65536) });
     const vms = [];
     for (let n = 0; n < 3; n++) {
-      const vm = await createVm({ ram, memory, memoryOffset: n * 64 * MiB, scratchOffset: 3 * 64 * MiB + n * 0x14000 });
+      const vm = await createVm({ ram, memory, memoryOffset: n * 64 * MiB, scratchOffset: 3 * 64 * MiB + n * SCRATCH_BYTES });
       await t.instantiate(vm, { seed: 3 });
       vms.push(vm);
     }
