@@ -1,8 +1,9 @@
 /**
  * Real cross-architecture ELF fixtures, assembled and linked at test time with
  * Debian's cross binutils (no C compiler needed: sources are plain assembly in
- * ./cross-asm/<arch>.s; the 64-bit ones and ppc take their note, .data and .bss
- * from ./cross-asm/data.inc, its pointers sized by .LPTR_BYTES from the recipe's class).
+ * ./cross-asm/<arch>.s, ppc.s also for ppc64 and ppc64le; the 64-bit ones and
+ * ppc take their note, .data and .bss from ./cross-asm/data.inc, its pointers
+ * sized by .LPTR_BYTES from the recipe's class).
  *
  * For every architecture whose `<prefix>as` and `<prefix>ld` are on PATH:
  *  - "exec": static ET_EXEC linked at 0x200000 with two PT_LOADs
@@ -72,6 +73,8 @@ interface Recipe {
   relr?: boolean;
   /** readelf's Machine text */
   machine: string;
+  /** The source in ./cross-asm/ when not <arch>.s (one source for machines whose code is the same). */
+  src?: string;
 }
 
 const RECIPES: Record<CrossArch, Recipe> = {
@@ -149,6 +152,7 @@ const RECIPES: Record<CrossArch, Recipe> = {
     pie: { relocType: "R_PPC64_RELATIVE", relocSection: ".rela.dyn", dynTag: "RELA" },
     relr: true,
     machine: "PowerPC64",
+    src: "ppc.s", // the same code as ppc; -a64 and the byte order make the difference
   },
   ppc64le: {
     class: 64,
@@ -159,6 +163,7 @@ const RECIPES: Record<CrossArch, Recipe> = {
     pie: { relocType: "R_PPC64_RELATIVE", relocSection: ".rela.dyn", dynTag: "RELA" },
     relr: true,
     machine: "PowerPC64",
+    src: "ppc.s", // the same code as ppc; -a64 and the byte order make the difference
   },
   ppc: {
     class: 32,
@@ -262,15 +267,19 @@ function run(cmd: string, args: string[], cwd: string): void {
   if (res.stderr.trim() !== "") throw new Error(`cross-elf: ${line}: unexpected diagnostics\n${res.stderr.trim()}`);
 }
 
+function sourceName(arch: CrossArch): string {
+  return RECIPES[arch].src ?? `${arch}.s`;
+}
+
 function sourcePath(arch: CrossArch): string {
-  return join(ASM_DIR, `${arch}.s`);
+  return join(ASM_DIR, sourceName(arch));
 }
 
 function cacheKey(): string {
   const h = createHash("sha256");
   h.update(`guest-image cross-elf recipe v${RECIPE_VERSION}\n`);
   h.update(JSON.stringify({ RECIPES, COMMON_LD, EXEC_LD, PIE_LD, RELR_LD }));
-  for (const file of [...CROSS_ARCHES.map((a) => `${a}.s`), ...INCLUDES]) {
+  for (const file of [...new Set(CROSS_ARCHES.map(sourceName)), ...INCLUDES]) {
     h.update(`\n--- ${file} ---\n`);
     h.update(readFileSync(join(ASM_DIR, file)));
   }
