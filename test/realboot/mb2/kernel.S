@@ -146,11 +146,9 @@ t_cmdline:
 t_loader:
         push offset s_loader
         call putl
-t_string:                               # the tag's string: [edi + 8, edi + size)
-        lea esi, [edi + 8]
-        mov ecx, [edi + 4]
-        sub ecx, 8
-        call putq
+t_string:
+        mov eax, 8                      # the string: [edi + 8, edi + size)
+        call tagq
         jmp tag_next
 t_module:
         push offset s_module
@@ -167,10 +165,8 @@ t_module:
         call checksum
         call puthex
         call space
-        lea esi, [edi + 16]
-        mov ecx, [edi + 4]
-        sub ecx, 16
-        call putq
+        mov eax, 16                     # the string: [edi + 16, edi + size)
+        call tagq
         jmp tag_next
 t_meminfo:
         push offset s_meminfo
@@ -194,19 +190,15 @@ t_mmap:
         ja tag_next
         push offset s_mmape
         call putl
-        mov eax, [esi + 4]
-        call puthex
-        mov eax, [esi]
-        call puthex
+        call put64                      # base_addr
         call space
-        mov eax, [esi + 12]
-        call puthex
-        mov eax, [esi + 8]
-        call puthex
+        add esi, 8
+        call put64                      # length
         call space
-        mov eax, [esi + 16]
+        mov eax, [esi + 8]              # type
         call puthex
         call newline
+        sub esi, 8
         add esi, [edi + 8]
         jmp .L10_1
 t_elf:
@@ -298,6 +290,16 @@ putline:
         call newline
         ret 4
 
+# put64: the little-endian qword at esi as 16 hex digits; clobbers nothing
+put64:
+        push eax
+        mov eax, [esi + 4]
+        call puthex
+        mov eax, [esi]
+        call puthex
+        pop eax
+        ret
+
 # putfields: ecx dwords from esi in hex, a space between, then a newline; clobbers nothing
 putfields:
         push eax
@@ -334,6 +336,14 @@ checksum:
         pop ecx
         pop esi
         ret
+
+# tagq: putq of the tag at edi's bytes from offset eax to its end (size at [edi + 4]); clobbers
+# esi, ecx
+tagq:
+        lea esi, [edi + eax]
+        mov ecx, [edi + 4]
+        sub ecx, eax
+        jmp putq
 
 # putq: esi = string, ecx = bytes at most; prints "<string up to NUL>" and a newline
 putq:
