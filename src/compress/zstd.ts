@@ -474,6 +474,8 @@ interface FrameHeader {
   blocks: number;
   windowSize: number;
   size: number | undefined;
+  /** Frame_Content_Size as written (hex, exact: a 64-bit value past 2^53 stays what it is). */
+  sizeText: string;
   checksum: boolean;
 }
 
@@ -510,16 +512,19 @@ function frameHeader(input: Uint8Array, ip: number): FrameHeader {
   if (dict !== 0) throw new CodecError("unsupported", p, `zstd: frame at offset ${hex(ip)} needs dictionary ${hex(dict)}; dictionaries are not supported`);
   p += didLen;
   let size: number | undefined;
+  let sizeText = "none";
   if (fcsLen) {
+    sizeText = fcsLen === 8 ? `0x${((BigInt(rd32(input, p + 4)) << 32n) | BigInt(rd32(input, p))).toString(16)}` : "";
     if (fcsLen === 8 && rd32(input, p + 4) >= 0x200000) size = Infinity;
     else if (fcsLen === 8) size = rd32(input, p + 4) * 4294967296 + rd32(input, p);
     else if (fcsLen === 4) size = rd32(input, p);
     else if (fcsLen === 2) size = (input[p] | (input[p + 1] << 8)) + 256;
     else size = input[p];
+    if (fcsLen !== 8) sizeText = hex(size);
     p += fcsLen;
   }
   if (single) windowSize = size!;
-  return { start: ip, blocks: p, windowSize, size, checksum: (fhd & 0x04) !== 0 };
+  return { start: ip, blocks: p, windowSize, size, sizeText, checksum: (fhd & 0x04) !== 0 };
 }
 
 function newFrameState(): FrameState {
@@ -846,7 +851,7 @@ function blockHeader(input: Uint8Array, ip: number, h: FrameHeader): BlockHeader
 function frame(input: Uint8Array, ip: number, s: Sink, dp: number): { ip: number; dp: number } {
   const h = frameHeader(input, ip);
   if (h.size !== undefined && h.size > s.end - dp && !s.partial) {
-    throw new CodecError("too-large", ip + 5, `zstd: frame at offset ${hex(ip)} declares Frame_Content_Size ${h.size}, more than the ${hex(s.end - dp)} bytes of room left`);
+    throw new CodecError("too-large", ip + 5, `zstd: frame at offset ${hex(ip)} declares Frame_Content_Size ${h.sizeText}, more than the ${hex(s.end - dp)} bytes of room left`);
   }
   const st = newFrameState();
   const start = dp;
@@ -880,7 +885,7 @@ function frame(input: Uint8Array, ip: number, s: Sink, dp: number): { ip: number
     if (b.last) break;
   }
   if (h.size !== undefined && h.size !== dp - start) {
-    throw new CodecError("corrupt", h.start + 5, `zstd: frame at offset ${hex(h.start)} declares Frame_Content_Size ${h.size} but decodes to ${dp - start} bytes`);
+    throw new CodecError("corrupt", h.start + 5, `zstd: frame at offset ${hex(h.start)} declares Frame_Content_Size ${h.sizeText} but decodes to ${dp - start} bytes`);
   }
   if (h.checksum) {
     need(input, ip, 4, "content checksum");
@@ -940,7 +945,7 @@ function measure(input: Uint8Array, limit: number, declaredOnly = false): Decode
     if (magic === MAGIC) {
       const h = frameHeader(input, ip);
       if (h.size !== undefined) {
-        if (h.size > limit - total) throw new CodecError("too-large", ip + 5, `zstd: frame at offset ${hex(ip)} declares Frame_Content_Size ${h.size}, past the ${hex(limit)} bytes of room`);
+        if (h.size > limit - total) throw new CodecError("too-large", ip + 5, `zstd: frame at offset ${hex(ip)} declares Frame_Content_Size ${h.sizeText}, past the ${hex(limit)} bytes of room`);
         let p = h.blocks;
         for (;;) {
           const b = blockHeader(input, p, h);

@@ -330,3 +330,17 @@ describe("a zstd kernel loaded into a VM", () => {
     expect(eqBytes(v.ram.read(RAM_BASE, kernel.length), tool(["-dc"], z))).toBe(true);
   });
 });
+
+describe("zstd: a Frame_Content_Size past 2^53 is named exactly (fuzz finding: it read \"Infinity\")", () => {
+  it("decode() and measure() name the 64-bit value in hex (RFC 8878: FCS_Field_Size 8 is an unsigned 64-bit value)", () => {
+    // Single segment, FCS flag 3 (8 bytes) = 2^64 − 1, then a raw last block of 0 bytes.
+    const frame = new Uint8Array([0x28, 0xb5, 0x2f, 0xfd, 0xe0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00, 0x00]);
+    for (const run of [() => zstdCodec.decode(frame, new Uint8Array(0x1000)), () => zstdCodec.measure!(frame, 0x1000)]) {
+      const e = (() => { try { run(); } catch (x) { return x; } })() as CodecError;
+      expect(e).toBeInstanceOf(CodecError);
+      expect(e.kind).toBe("too-large");
+      expect(e.message).toContain("Frame_Content_Size 0xffffffffffffffff");
+      expect(e.message).not.toMatch(/Infinity|NaN/);
+    }
+  });
+});
