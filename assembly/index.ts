@@ -195,14 +195,33 @@ export function elfRelocApply(
 // selects the pass): the wrapper calls it directly, so V8 optimises just these two loops, once,
 // while the check pass runs, and the apply pass after it already runs the optimised code.
 
-/** rela64leCheck (apply = false; returns the bad index or -1) or rela64leApply (returns the count). */
+/**
+ * mode 0: rela64leCheck (returns the bad index or -1); mode 1: rela64leApply (returns the count);
+ * mode 2: both, fused per block of CHECK_BLOCK entries: a block is checked, then applied while it
+ * is still in cache, so the table is read from memory once. Returns the bad index or -1 (with
+ * relocCount() the sites patched); a bad entry stops it with the blocks before it applied, which
+ * the caller undoes. Only for `segs` that exclude the table itself (no site may land in an entry
+ * not yet checked).
+ */
 export function rela64le(
-  apply: bool, table: usize, count: u32, entsize: u32, relativeType: u32, strict: bool,
+  mode: u32, table: usize, count: u32, entsize: u32, relativeType: u32, strict: bool,
   vbase: u64, segs: usize, nsegs: u32, image: usize, delta: u64,
 ): i32 {
-  return apply
-    ? <i32>rela64leApply(table, count, entsize, relativeType, vbase, image, delta)
-    : rela64leCheck(table, count, entsize, relativeType, strict, vbase, segs, nsegs);
+  if (mode == 1) return <i32>rela64leApply(table, count, entsize, relativeType, vbase, image, delta);
+  if (mode == 0) return rela64leCheck(table, count, entsize, relativeType, strict, vbase, segs, nsegs);
+  let n: u32 = 0;
+  for (let first: u32 = 0; first < count; first += CHECK_BLOCK) {
+    const k = count - first < CHECK_BLOCK ? count - first : CHECK_BLOCK;
+    const start = table + <usize>first * <usize>entsize;
+    const bad = rela64leCheck(start, k, entsize, relativeType, strict, vbase, segs, nsegs);
+    if (bad >= 0) {
+      lastCount = n;
+      return <i32>first + bad;
+    }
+    n += rela64leApply(start, k, entsize, relativeType, vbase, image, delta);
+  }
+  lastCount = n;
+  return -1;
 }
 
 /** Entries per block of rela64leCheck's branch-free pass (24 KiB of RELA entries). */
@@ -466,3 +485,4 @@ export function isZero(ptr: usize, len: usize): bool {
   return true;
 }
 export * from "./lzo";
+export * from "./zstd";

@@ -8,7 +8,7 @@
 // a VM's guest RAM (a view of its WebAssembly.Memory, exactly the output's size) with the VM's
 // Wasm core passed as a real load passes it (DecodeOptions.core: zstd runs its loops there), plus,
 // for gzip, node:zlib's inflate through the loader's own path. Median of --runs (default 5) after
-// one warm-up.
+// one warm-up, native and ours run alternately.
 // Writes bench/results-codecs.json.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -65,13 +65,11 @@ for (const f of FORMATS) {
   if (!existsSync(file)) sh(`${f.make} < '${SRC}' > '${file}.tmp' && mv '${file}.tmp' '${file}'`);
   const input = new Uint8Array(readFileSync(file));
   // native: the tool decoding the file to /dev/null (process start included; a few ms)
-  sh(`${f.decode} '${file}' > /dev/null`);
-  const native = [];
-  for (let i = 0; i < RUNS; i++) {
+  const nativeRun = () => {
     const t = performance.now();
     sh(`${f.decode} '${file}' > /dev/null`);
-    native.push(performance.now() - t);
-  }
+    return performance.now() - t;
+  };
   // ours
   let run;
   if (f.name === "gzip") {
@@ -95,9 +93,16 @@ for (const f of FORMATS) {
       return dt;
     };
   }
+  // One warm-up each, then native and ours alternately, so that both see the same load on a
+  // shared machine (run back to back, a burst of load landed on one side only).
+  nativeRun();
   await run();
+  const native = [];
   const ours = [];
-  for (let i = 0; i < RUNS; i++) ours.push(await run());
+  for (let i = 0; i < RUNS; i++) {
+    native.push(nativeRun());
+    ours.push(await run());
+  }
   const mbps = (ms) => raw.length / 1e6 / (ms / 1000);
   const row = {
     format: f.name,

@@ -14,7 +14,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { markerInitrdI386 } from "./lib/initrd.mjs";
+import { markerInitrdBytes } from "./lib/initrd.mjs";
 
 const FIXTURES = process.env.GUEST_IMAGE_FIXTURES ?? join(homedir(), ".cache", "guest-image-fixtures");
 const SEABIOS = "/usr/share/seabios/bios.bin";
@@ -26,7 +26,7 @@ const CMDLINE = "console=ttyS0 quiet";
 /** Boots once; resolves with { ms, placeMs? } when the marker appears on COM1. */
 async function bootOnce(V86, wasm, how, files, adapter, fromMap) {
   const marker = `GUEST-IMAGE-BENCH-${Math.random().toString(36).slice(2, 10).toUpperCase()}`;
-  const initrd = markerInitrdI386(files.busybox, marker);
+  const initrd = markerInitrdBytes(files.busybox, { marker });
   const t0 = performance.now();
   const common = { wasm_path: wasm, memory_size: MEMORY, vga_memory_size: 8 * 1024 * 1024, autostart: false, disable_keyboard: true, disable_mouse: true, disable_speaker: true };
   const emulator = how !== "seabios"
@@ -64,7 +64,7 @@ export async function v86Case({ dist, runs, row, notes }) {
   for (const [k, p] of Object.entries(need)) {
     if (!existsSync(p)) throw new Error(`case 9 (v86): ${k} ${p} is missing (${k === "bios" || k === "vgabios" ? "apt-get install seabios" : "bash scripts/fetch-fixtures.sh"})`);
   }
-  const files = { kernel: new Uint8Array(readFileSync(need.kernel)), busybox: need.busybox, bios: new Uint8Array(readFileSync(SEABIOS)), vgabios: new Uint8Array(readFileSync(VGABIOS)) };
+  const files = { kernel: new Uint8Array(readFileSync(need.kernel)), busybox: new Uint8Array(readFileSync(need.busybox)), bios: new Uint8Array(readFileSync(SEABIOS)), vgabios: new Uint8Array(readFileSync(VGABIOS)) };
   const require = createRequire(import.meta.url);
   const wasm = require.resolve("v86/build/v86.wasm");
   const { V86 } = await import("v86");

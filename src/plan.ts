@@ -437,7 +437,7 @@ function copyHeld(plan: LoadPlan, bytes: Uint8Array, ram: GuestRam, journal?: Sa
  */
 export async function execute<R>(
   c: Checked<R>, ram: GuestRam, ledger: Ledger, core: Core, onProgress?: ProgressCallback, txJournal?: Saved[],
-  beforeCommit?: () => Promise<void>,
+  beforeCommit?: () => Promise<void>, noFuse = false,
 ): Promise<R> {
   const { plan, token } = c;
   // This load's own journal: a failure undoes only what this load wrote (another load of the
@@ -447,6 +447,9 @@ export async function execute<R>(
   let relocCopies: Array<Uint8Array | undefined> = [];
   const total = plan.copies.reduce((n, op) => n + op.len, 0);
   let loaded = 0;
+  // ELF64 LE RELA tables that land in RAM are checked and applied in one pass after the zero
+  // fills (fusedSegments); a bad entry then undoes the whole load, like a failed read.
+  const fused = noFuse ? undefined : fusedSegments(plan, inPlace);
   try {
     // With a beforeCommit step (measured boot) something can still fail after the writes, so
     // what they overwrite is kept, as for a transaction.
@@ -489,7 +492,7 @@ export async function execute<R>(
         checkCrc(plan, v, crc);
       }
     }
-    relocCopies = checkInPlace(plan, ram, core, inPlace);
+    if (!fused) relocCopies = checkInPlace(plan, ram, core, inPlace);
   } catch (e) {
     restore(journal, core);
     ledger.release(token);
@@ -498,11 +501,19 @@ export async function execute<R>(
   }
   for (const z of plan.zeros) {
     for (const p of ram.map(z.dst, z.len, "zero fill", plan.name)) {
-      if (txJournal || beforeCommit) save(journal, core, p.lin, p.len, ram.untouched);
+      if (txJournal || beforeCommit || fused) save(journal, core, p.lin, p.len, ram.untouched);
       core.fill(p.lin, 0, p.len);
     }
   }
-  if (plan.relocs.length) applyRelocs(plan, ram, core, inPlace, relocCopies);
+  if (fused) {
+    if (!checkApplyFused(plan, ram, core, inPlace, fused)) {
+      // A bad entry, or a site inside a relocation table (which the separate passes allow when
+      // the table is copied out first): undo everything and run the load again the long way,
+      // which either succeeds or fails with the entry's error.
+      restore(journal, core);
+      return execute(c, ram, ledger, core, onProgress, txJournal, beforeCommit, true);
+    }
+  } else if (plan.relocs.length) applyRelocs(plan, ram, core, inPlace, relocCopies);
   // The image is complete in RAM but not yet recorded (its range stays reserved): a last step
   // that fails here (a digest) undoes the load like a failed read.
   if (beforeCommit) {
@@ -517,6 +528,44 @@ export async function execute<R>(
   if (txJournal) for (const e of journal) txJournal.push(e);
   ledger.commit(token);
   return plan.result;
+}
+
+/**
+ * The segment table for a fused check-and-apply pass, or undefined when the plan cannot take it:
+ * every op must be an ELF64 little-endian RELA table lying in guest RAM once the copies are done,
+ * and the patchable ranges are cut around every such table (a site there could change an entry
+ * before it is checked).
+ */
+function fusedSegments(plan: LoadPlan, inPlace: ReadonlyArray<number | undefined>): Array<readonly [bigint, bigint]> | undefined {
+  if (!plan.relocs.length) return undefined;
+  const holes: Array<readonly [bigint, bigint]> = [];
+  for (let i = 0; i < plan.relocs.length; i++) {
+    const r = plan.relocs[i], at = inPlace[i];
+    if (r.kind !== "elf" || r.format !== "rela" || !r.is64 || r.bigEndian || at === undefined || r.table !== undefined) return undefined;
+    holes.push([BigInt(at - plan.paddr), BigInt(at - plan.paddr + r.len)]);
+  }
+  const clear = cut(plan.patchable, holes);
+  return clear.length <= MAX_RELOC_SEGMENTS ? clear : undefined;
+}
+
+/** Runs the fused pass over every op (see fusedSegments); false at the first bad entry. */
+function checkApplyFused(plan: LoadPlan, ram: GuestRam, core: Core, inPlace: ReadonlyArray<number | undefined>, clear: Array<readonly [bigint, bigint]>): boolean {
+  const image = ram.linear(plan.paddr, plan.size, "relocated image", plan.name);
+  const nsegs = core.setSegments(clear);
+  const counts: number[] = [];
+  for (let i = 0; i < plan.relocs.length; i++) {
+    const r = plan.relocs[i] as ElfRelocOp;
+    let sites = 0;
+    const bad = inSteps(image + (inPlace[i]! - plan.paddr), Math.floor(r.len / r.entsize), r.entsize, (ptr, n) => {
+      const b = core.rela64leCheckApply(ptr, n, r.entsize, r.relativeType, r.vbase, nsegs, image, r.delta, r.strict);
+      sites += core.relocCount();
+      return b;
+    });
+    if (bad >= 0) return false;
+    counts.push(sites);
+  }
+  plan.relocs.forEach((r, i) => (r as ElfRelocOp).counted?.(counts[i], plan.result));
+  return true;
 }
 
 function applyRelocs(plan: LoadPlan, ram: GuestRam, core: Core, inPlace: Array<number | undefined>, copies: Array<Uint8Array | undefined>): void {

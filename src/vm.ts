@@ -44,8 +44,9 @@ export interface CreateVmOptions {
   memoryOffset?: number;
   /**
    * Where in a caller-owned memory the library may keep its scratch area (SCRATCH_BYTES,
-   * 332 KiB: CRC table, relocation batches, an lzop block). Default: the memory is grown by six
-   * pages and the new pages are used.
+   * 348 KiB: CRC table, relocation batches, the zstd decoder's block and tables). Default: the
+   * memory is grown by six pages and the
+   * new pages are used.
    */
   scratchOffset?: number;
   /** Where images are read from. */

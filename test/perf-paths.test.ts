@@ -305,7 +305,7 @@ describe("relocation tables inside the image: checked and applied where they lan
   });
 
   for (const source of ["in memory, fresh RAM", "in memory, dirty RAM", "journaled"] as const) {
-    it(`${source}: one check and one apply pass, both over the table in RAM; sites patched, table intact`, async () => {
+    it(`${source}: one fused check-and-apply pass over the table in RAM; sites patched, table intact`, async () => {
       const entries = sites();
       const { elf, table } = pie(entries);
       const files: Source = source !== "journaled" ? fromMap({ k: elf }) : { open: async (n) => plainFile(n, (d, p) => d.set(elf.subarray(p, p + d.length)), elf.length) };
@@ -313,11 +313,13 @@ describe("relocation tables inside the image: checked and applied where they lan
       const batches = vi.spyOn(vm.core, "forEachBatch");
       const check = vi.spyOn(vm.core, "elfRelocCheck");
       const apply = vi.spyOn(vm.core, "elfRelocApply");
+      const fused = vi.spyOn(vm.core, "rela64leCheckApply");
       const k = await vm.loadKernel("k", { at: B });
       expect(batches).not.toHaveBeenCalled();
       const at = vm.ram.linear(B + 0x100, table.length);
-      expect(check.mock.calls.map((c) => [c[0], c[1]])).toEqual([[at, entries.length]]);
-      expect(apply.mock.calls.map((c) => [c[0], c[1]])).toEqual([[at, entries.length]]);
+      expect(fused.mock.calls.map((c) => [c[0], c[1]])).toEqual([[at, entries.length]]);
+      expect(check).not.toHaveBeenCalled();
+      expect(apply).not.toHaveBeenCalled();
       expect(k.arch.format === "elf" && k.arch.relocations).toBe(entries.length);
       expectPatched(vm, entries);
       expect(same(vm.ram.read(B + 0x100, table.length), table)).toBe(true);
@@ -333,6 +335,63 @@ describe("relocation tables inside the image: checked and applied where they lan
       const err = await expectRefused(vm, () => vm.loadKernel("k", { at: B }), "RELOCATION");
       expect(err.message).toMatch(/entry 40: RELATIVE site 0x15000 is outside/);
       if (source === "in memory, fresh RAM") expect(vm.ram.read(0x4000_0000, 32 * MiB).every((x) => x === 0)).toBe(true);
+    });
+  }
+
+  /**
+   * A PIE with `n` RELATIVE entries (more than one of the core's 1024-entry blocks), the table in
+   * PT_LOAD 0 and the sites in PT_LOAD 1, whose last 0x8000 bytes are BSS (zero-filled at load).
+   */
+  function bigPie(entries: Rela[]): Uint8Array {
+    const len = entries.length * 24;
+    const seg0 = new Uint8Array(Math.ceil((0x100 + len + 0x100) / 0x1000) * 0x1000).fill(0x5a);
+    const dv = new DataView(seg0.buffer);
+    entries.forEach((e, i) => {
+      dv.setBigUint64(0x100 + i * 24, e.offset, true);
+      dv.setBigUint64(0x100 + i * 24 + 8, BigInt(R_X86_64_RELATIVE), true);
+      dv.setBigUint64(0x100 + i * 24 + 16, e.addend, true);
+    });
+    const dynOff = seg0.length - 0x80;
+    [[DT_RELA, LINK + 0x100n], [DT_RELASZ, BigInt(len)], [DT_RELAENT, 24n], [DT_NULL, 0n]].forEach(([t, v], i) => {
+      dv.setBigUint64(dynOff + i * 16, t, true);
+      dv.setBigUint64(dynOff + i * 16 + 8, v, true);
+    });
+    const s1 = LINK + BigInt(seg0.length);
+    return writeElf({
+      class: 64, type: ET_DYN, machine: EM_X86_64, entry: LINK,
+      segments: [
+        { vaddr: LINK, paddr: LINK, data: seg0, offset: 0x1000n, flags: 4 },
+        { vaddr: s1, paddr: s1, data: pattern(0x8000, 3), memsz: 0x10000n, offset: 0x1000n + BigInt(seg0.length) },
+        { type: PT_DYNAMIC, vaddr: LINK + BigInt(dynOff), paddr: LINK + BigInt(dynOff), data: seg0.subarray(dynOff, dynOff + 64), offset: 0x1000n + BigInt(dynOff), align: 8n },
+      ],
+    });
+  }
+  // 3000 sites, 8 bytes apart from the start of PT_LOAD 1: the last ones lie in its BSS.
+  const bigSites = (seg0: number): Rela[] => Array.from({ length: 3000 }, (_, i) => ({ offset: LINK + BigInt(seg0 + 8 * i * 2), addend: LINK + BigInt(i) }));
+  const seg0Of = (n: number) => Math.ceil((0x100 + n * 24 + 0x100) / 0x1000) * 0x1000;
+
+  for (const ram of ["fresh", "dirty"] as const) {
+    it(`fused pass, ${ram} RAM: 3000 entries in three blocks, sites in the BSS too, all patched`, async () => {
+      const entries = bigSites(seg0Of(3000));
+      const files = fromMap({ k: bigPie(entries) });
+      const vm = ram === "fresh" ? await createVm({ ram: [{ base: 0x4000_0000, size: 32 * MiB }], files }) : await dirtyVm(files);
+      const fused = vi.spyOn(vm.core, "rela64leCheckApply");
+      const k = await vm.loadKernel("k", { at: B });
+      expect(fused).toHaveBeenCalledTimes(1);
+      expect(k.arch.format === "elf" && k.arch.relocations).toBe(3000);
+      expectPatched(vm, entries);
+    });
+
+    it(`fused pass, ${ram} RAM: a bad entry after two blocks were applied undoes them and the zero fill`, async () => {
+      const entries = bigSites(seg0Of(3000));
+      entries[2500] = { offset: LINK + 0x10_0000n, addend: 0n }; // past the image
+      const files = fromMap({ k: bigPie(entries) });
+      const vm = ram === "fresh" ? await createVm({ ram: [{ base: 0x4000_0000, size: 32 * MiB }], files }) : await dirtyVm(files);
+      const fused = vi.spyOn(vm.core, "rela64leCheckApply");
+      const err = await expectRefused(vm, () => vm.loadKernel("k", { at: B }), "RELOCATION");
+      expect(fused).toHaveBeenCalledTimes(1);
+      expect(fused.mock.results[0].value).toBe(2500);
+      expect(err.message).toMatch(/entry 2500: RELATIVE site 0x110000 is outside/);
     });
   }
 
@@ -414,10 +473,10 @@ describe("relocation tables inside the image: checked and applied where they lan
     expect(same(vm.ram.read(B, 0x1000), elf.subarray(0x1000, 0x2000))).toBe(true);
     expect(same(vm.ram.read(B + 0x1000, 0x1000), elf.subarray(0x2000, 0x3000))).toBe(true);
     // The relocation step alone, on the image already in RAM (as bench/ times it).
-    const apply = vi.spyOn(vm.core, "elfRelocApply");
+    const fused = vi.spyOn(vm.core, "rela64leCheckApply");
     const l = new Ledger();
     await execute(check({ ...plan, copies: [], zeros: [] }, vm.ram, l, vm.core), vm.ram, l, vm.core);
-    expect(apply.mock.calls.map((c) => c[0])).toEqual([vm.ram.linear(B + 0x100, 24)]);
+    expect(fused.mock.calls.map((c) => c[0])).toEqual([vm.ram.linear(B + 0x100, 24)]);
     expectPatched(vm, entries);
   });
 
@@ -467,9 +526,9 @@ describe("relocation tables inside the image: checked and applied where they lan
     const bad = gzipMember(elf, { crc32: zlib.crc32(elf) ^ 1 });
     const vm = await dirtyVm(fromMap({ "k.gz": bad, "ok.gz": gzipMember(elf) }));
     await expectRefused(vm, () => vm.loadKernel("k.gz", { at: B }), "BAD_CHECKSUM");
-    const apply = vi.spyOn(vm.core, "elfRelocApply");
+    const fused = vi.spyOn(vm.core, "rela64leCheckApply");
     await vm.loadKernel("ok.gz", { at: B });
-    expect(apply.mock.calls[0][0]).toBe(vm.ram.linear(B + tableOff, table.length));
+    expect(fused.mock.calls[0][0]).toBe(vm.ram.linear(B + tableOff, table.length));
     expectPatched(vm, entries);
   });
 });

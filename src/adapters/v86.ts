@@ -26,7 +26,7 @@
 //                                         wasm_memory, borrowed for the loader's scratch area
 //   emulator.is_running()                 public: refuse an emulator that already runs
 //
-// Scratch: the loader needs SCRATCH_BYTES (332 KiB) of linear memory outside guest RAM. Every
+// Scratch: the loader needs SCRATCH_BYTES (348 KiB) of linear memory outside guest RAM. Every
 // other byte of v86's memory belongs to v86's Rust allocator, so rather than grow v86's memory
 // behind its back, the adapter borrows the start of the SVGA framebuffer (unused until the guest
 // switches to a VBE graphics mode, which it cannot have done before it runs) and puts the bytes

@@ -9,7 +9,7 @@
 //            cmdline replaces it only with cmdlineOverride: true (systemd-stub ignores the boot
 //            loader's command line for a UKI with .cmdline under Secure Boot; we refuse rather
 //            than ignore silently)
-//   dtb      .dtb, unless the caller gives a device tree
+//   dtb      .dtb, unless the caller gives a device tree (arm64/riscv; on x86 only a caller's, as SETUP_DTB)
 // Measured boot: the PCR 11 value systemd-stub would leave (ukiPcr11 below).
 import { GuestImageError } from "../errors.js";
 import { hex } from "../num.js";
@@ -171,7 +171,10 @@ export async function prepareUkiBoot(vm: Vm, opts: BootLinuxOptions): Promise<{ 
       }
     } else if (opts.cmdline !== undefined) info.cmdline_source = "caller";
 
-    // Device tree: the caller's wins; x86 takes none (bootLinux refuses a dtb there, so neither is used).
+    // Device tree: the caller's wins. On x86 bootLinux hands the caller's over as a SETUP_DTB
+    // setup_data entry, but the UKI's .dtb is not used there: systemd-stub installs .dtb as an EFI
+    // configuration table, which only the arm64/arm/riscv EFI stubs read; an x86 kernel takes a tree
+    // only from SETUP_DTB, which systemd-stub never builds.
     const dtb = sec.get(".dtb");
     const x86 = opts.arch === "x86" || opts.arch === "x86_64";
     if (opts.dtb !== undefined) info.dtb_source = "caller";

@@ -7,6 +7,16 @@
 // Section numbers below are RFC 8878's. The output goes straight into `out` (guest RAM) and
 // matches read it back there: the window is the frame's output itself. Only the literals of one
 // block (at most 128 KiB) are decoded into a buffer of their own, as every zstd decoder does.
+//
+// Two sets of loops, same results and errors. Given the VM's Wasm core (DecodeOptions.core) and
+// an `out` in its memory, the hot loops run in the core (assembly/zstd.ts): each compressed block
+// is copied into the core's zstd scratch area, the literals are decoded there, the tables are
+// built there, and the sequences are executed straight into `out` — everything the stream can
+// make go wrong is checked inside those loops and comes back as an error code mapped here to the
+// message the TypeScript loops give. Frame, block and table headers are parsed here either way.
+// Without the core (host buffers, head peeks, measure(), the fuzz lane) the TypeScript loops run.
+import type { Core } from "../core/core.js";
+import { ZSTD_LAYOUT } from "../core/core.js";
 import { CodecError, type Codec, type DecodeOptions, type DecodeResult } from "./codec.js";
 import { xxh64 } from "./xxhash.js";
 
@@ -30,9 +40,12 @@ interface Fse {
   sym: Uint8Array;
   nb: Uint8Array;
   base: Uint16Array;
+  /** Changes whenever the table is rebuilt (so the core's copy is rebuilt only then). */
+  ver: number;
 }
 
-const newFse = (maxLog: number): Fse => ({ log: 0, sym: new Uint8Array(1 << maxLog), nb: new Uint8Array(1 << maxLog), base: new Uint16Array(1 << maxLog) });
+let fseVersion = 0;
+const newFse = (maxLog: number): Fse => ({ log: 0, sym: new Uint8Array(1 << maxLog), nb: new Uint8Array(1 << maxLog), base: new Uint16Array(1 << maxLog), ver: 0 });
 
 const highbit = (x: number) => 31 - Math.clz32(x);
 
@@ -42,6 +55,7 @@ function buildFse(t: Fse, counts: ArrayLike<number>, nsym: number, log: number):
   const next = new Uint16Array(nsym);
   let high = size - 1;
   t.log = log;
+  t.ver = ++fseVersion;
   for (let s = 0; s < nsym; s++) {
     if (counts[s] === -1) {
       t.sym[high--] = s;
@@ -71,6 +85,7 @@ function buildFse(t: Fse, counts: ArrayLike<number>, nsym: number, log: number):
 /** Table with one symbol (RLE mode): every state decodes `s` and reads nothing. */
 function rleFse(t: Fse, s: number): void {
   t.log = 0;
+  t.ver = ++fseVersion;
   t.sym[0] = s;
   t.nb[0] = 0;
   t.base[0] = 0;
@@ -80,7 +95,10 @@ function rleFse(t: Fse, s: number): void {
  * §4.1.1: reads an FSE table description at input[p]; returns the bytes it takes. `what` names
  * the table for messages.
  */
-function readFseDescription(input: Uint8Array, p: number, end: number, t: Fse, maxSym: number, maxLog: number, what: string): number {
+function readFseDescription(
+  input: Uint8Array, p: number, end: number, t: Fse, maxSym: number, maxLog: number, what: string,
+  build: (t: Fse, counts: Int16Array, nsym: number, log: number) => void = buildFse,
+): number {
   const counts = new Int16Array(maxSym + 1);
   let bit = 0; // forward bit position from p
   const bits = (n: number): number => {
@@ -132,7 +150,7 @@ function readFseDescription(input: Uint8Array, p: number, end: number, t: Fse, m
   const used = (bit + 7) >>> 3;
   if (p + used > end) throw new CodecError("corrupt", p, `zstd: ${what} table description at offset ${hex(p)} runs past its block`);
   try {
-    buildFse(t, counts, s, log);
+    build(t, counts, s, log);
   } catch (e) {
     if (e instanceof CodecError) throw new CodecError("corrupt", p, `zstd: ${what} table at offset ${hex(p)}: its distribution does not fill the table`);
     throw e;
@@ -178,6 +196,9 @@ let bs: Uint8Array = new Uint8Array(0);
 let bsStart = 0;
 /** Bits left, counted from bit 0 of input[bsStart]; negative once more were read than exist. */
 let bpos = 0;
+
+/** Whether bitsInit(input, start, end) would accept the stream. */
+const streamOk = (input: Uint8Array, start: number, end: number) => end > start && input[end - 1] !== 0;
 
 /** Starts reading input[start, end) backward. */
 function bitsInit(input: Uint8Array, start: number, end: number, what: string): void {
@@ -235,8 +256,11 @@ interface Huffman {
   nb: Uint8Array;
 }
 
-/** §4.2.1: reads a Huffman_Tree_Description at input[p]; returns the bytes it takes. */
-function readHuffman(input: Uint8Array, p: number, end: number, h: Huffman): number {
+/**
+ * §4.2.1: reads a Huffman_Tree_Description at input[p] into `h` (or, with `w`, into the core's
+ * table); returns the bytes it takes.
+ */
+function readHuffman(input: Uint8Array, p: number, end: number, h: Huffman, w: Wasm | undefined): number {
   if (p >= end) throw new CodecError("corrupt", p, `zstd: Huffman tree description at offset ${hex(p)} runs past its block`);
   const header = input[p];
   const weights = new Uint8Array(256);
@@ -286,6 +310,12 @@ function readHuffman(input: Uint8Array, p: number, end: number, h: Huffman): num
   const left = (1 << maxBits) - sum;
   if (maxBits > 11 || (left & (left - 1)) !== 0) throw new CodecError("corrupt", p, `zstd: Huffman weights at offset ${hex(p)} do not form a prefix code`);
   weights[n++] = highbit(left) + 1;
+  h.maxBits = maxBits;
+  if (w) {
+    w.mem.set(weights.subarray(0, n), w.z + ZSTD_LAYOUT.weights);
+    w.core.zstdHufTable(n, maxBits);
+    return used;
+  }
   // Canonical codes (§4.2.1.4): by weight, then by symbol.
   const rankCount = new Uint32Array(13);
   for (let i = 0; i < n; i++) rankCount[weights[i]]++;
@@ -308,9 +338,14 @@ function readHuffman(input: Uint8Array, p: number, end: number, h: Huffman): num
   return used;
 }
 
-/** Decodes one Huffman stream input[start, end) into lit[o, o + n). */
-function huffStream(input: Uint8Array, start: number, end: number, h: Huffman, lit: Uint8Array, o: number, n: number): void {
+/** Decodes one Huffman stream input[start, end) into lit[o, o + n) (with `w`: the core's literals). */
+function huffStream(input: Uint8Array, start: number, end: number, h: Huffman, lit: Uint8Array, o: number, n: number, w: Wasm | undefined): void {
   bitsInit(input, start, end, "Huffman literals stream");
+  if (w) {
+    bpos = w.core.zstdHuf1(w.at(start), w.at(end), h.maxBits, w.z + ZSTD_LAYOUT.lit + o, n);
+    if (bpos !== 0) throw new CodecError("corrupt", start, `zstd: Huffman literals stream at offset ${hex(start)} ${bpos < 0 ? "is too short" : "has bits left over"} for its ${n} literals`);
+    return;
+  }
   const mb = h.maxBits;
   const sym = h.sym;
   const nb = h.nb;
@@ -345,6 +380,86 @@ interface Sink {
   out: Uint8Array;
   end: number;
   partial: boolean;
+  /** Set when the core's loops run. */
+  w?: Wasm;
+}
+
+/** The core's loops for one decode() call: `out` is memory[base, base + out.length). */
+class Wasm {
+  readonly core: Core;
+  readonly mem: Uint8Array;
+  /** Little-endian access to the core's memory (the core reads its words little-endian on any host). */
+  readonly dv: DataView;
+  readonly base: number;
+  /** The zstd scratch area (linear offset, 16-byte aligned). */
+  readonly z: number;
+  /** Input offset of the block whose bytes are in the area now. */
+  blk = 0;
+  /** The output position up to which the frame being decoded may be written (wide copies stop there). */
+  wend = 0;
+  /** The table each of LL, OF, ML was last packed from (and its version). */
+  private readonly packed: Array<Fse | null> = [null, null, null];
+  private readonly packedVer = [0, 0, 0];
+
+  constructor(core: Core, out: Uint8Array) {
+    this.core = core;
+    this.mem = new Uint8Array(core.memory.buffer);
+    this.dv = new DataView(core.memory.buffer);
+    this.base = out.byteOffset;
+    this.z = core.zstdArea;
+    // the value tables zstdFseBuild reads for Literals_Length and Match_Length codes
+    const dv = this.dv;
+    const ll = this.z + ZSTD_LAYOUT.llVals;
+    LL_BASE.forEach((v, i) => (dv.setUint32(ll + 8 * i, v, true), dv.setUint32(ll + 8 * i + 4, LL_BITS[i], true)));
+    const ml = this.z + ZSTD_LAYOUT.mlVals;
+    ML_BASE.forEach((v, i) => (dv.setUint32(ml + 8 * i, v, true), dv.setUint32(ml + 8 * i + 4, ML_BITS[i], true)));
+  }
+
+  /**
+   * Builds a frame's own sequence table (which = 0 LL, 1 OF, 2 ML) in the core, straight into its
+   * slot: `t` gets only its log and a new version (its arrays stay unused: a table the core built
+   * is only ever used again through "Repeat" mode, while it is still the slot's table). Throws
+   * like buildFse when the distribution does not fill the table.
+   */
+  build(which: 0 | 1 | 2, t: Fse, counts: Int16Array, nsym: number, log: number): void {
+    for (let i = 0; i < nsym; i++) this.dv.setInt16(this.z + ZSTD_LAYOUT.counts + 2 * i, counts[i], true);
+    t.log = log;
+    t.ver = ++fseVersion;
+    // the slot no longer holds what it held, whatever happens next
+    this.packed[which] = null;
+    if (!this.core.zstdFseBuild(which, nsym, log)) throw new CodecError("corrupt", 0, "zstd: an FSE distribution does not fill its table");
+    this.packed[which] = t;
+    this.packedVer[which] = t.ver;
+  }
+
+  /** Copies the block input[p, end) into the area; at() then maps its input offsets. */
+  load(input: Uint8Array, p: number, end: number): void {
+    this.mem.set(input.subarray(p, end), this.z + ZSTD_LAYOUT.in + ZSTD_LAYOUT.inSlack);
+    this.blk = p;
+  }
+
+  at(inputOffset: number): number {
+    return this.z + ZSTD_LAYOUT.in + ZSTD_LAYOUT.inSlack + (inputOffset - this.blk);
+  }
+
+  /**
+   * Writes the core's form of a sequence table (which = 0 LL, 1 OF, 2 ML; 8 bytes per state: next
+   * state base, its bits, the value's extra bits, the value base) unless it is already there.
+   */
+  pack(which: 0 | 1 | 2, t: Fse): void {
+    if (this.packed[which] === t && this.packedVer[which] === t.ver) return;
+    this.packed[which] = t;
+    this.packedVer[which] = t.ver;
+    const at = this.z + (which === 0 ? ZSTD_LAYOUT.ll : which === 1 ? ZSTD_LAYOUT.of : ZSTD_LAYOUT.ml);
+    const dv = this.dv;
+    const [vb, xb] = which === 0 ? [LL_BASE, LL_BITS] : [ML_BASE, ML_BITS];
+    for (let u = 0, n = 1 << t.log; u < n; u++) {
+      const sym = t.sym[u];
+      const extra = which === 1 ? sym : xb[sym];
+      dv.setUint32(at + 8 * u, t.base[u] | (t.nb[u] << 16) | (extra << 24), true);
+      dv.setUint32(at + 8 * u + 4, which === 1 ? 2 ** sym : vb[sym], true);
+    }
+  }
 }
 
 function tooLarge(s: Sink, at: number, dp: number, n: number): never {
@@ -359,11 +474,19 @@ interface FrameHeader {
   blocks: number;
   windowSize: number;
   size: number | undefined;
+  /** Frame_Content_Size as written (hex, exact: a 64-bit value past 2^53 stays what it is). */
+  sizeText: string;
   checksum: boolean;
 }
 
+/**
+ * The length of the input being decoded: the TypeScript loops read a padded copy (see padded()),
+ * so `input.length` there is 8 more than the stream's; every end-of-input check uses this.
+ */
+let inLen = 0;
+
 function need(input: Uint8Array, ip: number, n: number, what: string): void {
-  if (input.length - ip < n) throw new CodecError("truncated", input.length, `zstd: the input ends inside the ${what} at offset ${hex(ip)}`);
+  if (inLen - ip < n) throw new CodecError("truncated", inLen, `zstd: the input ends inside the ${what} at offset ${hex(ip)}`);
 }
 
 /** §3.1.1.1: the frame header at `ip` (its magic). */
@@ -389,16 +512,19 @@ function frameHeader(input: Uint8Array, ip: number): FrameHeader {
   if (dict !== 0) throw new CodecError("unsupported", p, `zstd: frame at offset ${hex(ip)} needs dictionary ${hex(dict)}; dictionaries are not supported`);
   p += didLen;
   let size: number | undefined;
+  let sizeText = "none";
   if (fcsLen) {
+    sizeText = fcsLen === 8 ? `0x${((BigInt(rd32(input, p + 4)) << 32n) | BigInt(rd32(input, p))).toString(16)}` : "";
     if (fcsLen === 8 && rd32(input, p + 4) >= 0x200000) size = Infinity;
     else if (fcsLen === 8) size = rd32(input, p + 4) * 4294967296 + rd32(input, p);
     else if (fcsLen === 4) size = rd32(input, p);
     else if (fcsLen === 2) size = (input[p] | (input[p + 1] << 8)) + 256;
     else size = input[p];
+    if (fcsLen !== 8) sizeText = hex(size);
     p += fcsLen;
   }
   if (single) windowSize = size!;
-  return { start: ip, blocks: p, windowSize, size, checksum: (fhd & 0x04) !== 0 };
+  return { start: ip, blocks: p, windowSize, size, sizeText, checksum: (fhd & 0x04) !== 0 };
 }
 
 function newFrameState(): FrameState {
@@ -416,7 +542,7 @@ function newFrameState(): FrameState {
 }
 
 /** §3.1.1.3.1: the literals section at input[p, end); literals land in `literals`. Returns [count, bytes used]. */
-function readLiterals(input: Uint8Array, p: number, end: number, st: FrameState): [number, number] {
+function readLiterals(input: Uint8Array, p: number, end: number, st: FrameState, w: Wasm | undefined): [number, number] {
   const b0 = input[p];
   const type = b0 & 3;
   const sf = (b0 >>> 2) & 3;
@@ -450,25 +576,27 @@ function readLiterals(input: Uint8Array, p: number, end: number, st: FrameState)
   p += hdr;
   if (type === 0) {
     if (p + regen > end) throw new CodecError("corrupt", p, `zstd: raw literals at offset ${hex(p)} run past their block`);
-    literals.set(input.subarray(p, p + regen));
+    if (w) w.mem.set(input.subarray(p, p + regen), w.z + ZSTD_LAYOUT.lit);
+    else literals.set(input.subarray(p, p + regen));
     return [regen, hdr + regen];
   }
   if (type === 1) {
     if (p + 1 > end) throw new CodecError("corrupt", p, `zstd: RLE literals at offset ${hex(p)} run past their block`);
-    literals.fill(input[p], 0, regen);
+    if (w) w.mem.fill(input[p], w.z + ZSTD_LAYOUT.lit, w.z + ZSTD_LAYOUT.lit + regen);
+    else literals.fill(input[p], 0, regen);
     return [regen, hdr + 1];
   }
   if (p + comp > end) throw new CodecError("corrupt", p, `zstd: compressed literals at offset ${hex(p)} (${comp} bytes) run past their block`);
   let q = p;
   if (type === 2) {
-    q += readHuffman(input, q, p + comp, st.huf);
+    q += readHuffman(input, q, p + comp, st.huf, w);
     st.hufValid = true;
   } else if (!st.hufValid) {
     throw new CodecError("corrupt", p - hdr, `zstd: treeless literals at offset ${hex(p - hdr)} with no earlier Huffman table in the frame`);
   }
   const cend = p + comp;
   if (streams === 1) {
-    huffStream(input, q, cend, st.huf, literals, 0, regen);
+    huffStream(input, q, cend, st.huf, literals, 0, regen, w);
   } else {
     if (cend - q < 6) throw new CodecError("corrupt", q, `zstd: literals jump table at offset ${hex(q)} runs past its block`);
     const s1 = input[q] | (input[q + 1] << 8);
@@ -478,16 +606,29 @@ function readLiterals(input: Uint8Array, p: number, end: number, st: FrameState)
     if (q + s1 + s2 + s3 > cend) throw new CodecError("corrupt", q - 6, `zstd: literals jump table at offset ${hex(q - 6)} names streams past the section`);
     const each = (regen + 3) >>> 2;
     if (each * 3 > regen) throw new CodecError("corrupt", p - hdr, `zstd: ${regen} literals are too few for 4 streams`);
-    huffStream(input, q, q + s1, st.huf, literals, 0, each);
-    huffStream(input, q + s1, q + s1 + s2, st.huf, literals, each, each);
-    huffStream(input, q + s1 + s2, q + s1 + s2 + s3, st.huf, literals, 2 * each, each);
-    huffStream(input, q + s1 + s2 + s3, cend, st.huf, literals, 3 * each, regen - 3 * each);
+    if (w && streamOk(input, q, q + s1) && streamOk(input, q + s1, q + s1 + s2) && streamOk(input, q + s1 + s2, q + s1 + s2 + s3) && streamOk(input, q + s1 + s2 + s3, cend)) {
+      // All four streams start well, so the first error is the first stream that decodes badly.
+      const r = w.core.zstdHuf4(w.at(q), s1, s2, s3, w.at(cend), st.huf.maxBits, w.z + ZSTD_LAYOUT.lit, regen);
+      if (r !== 0) {
+        const at = [q, q + s1, q + s1 + s2, q + s1 + s2 + s3][r - 1];
+        const left = w.core.zstdInfo(0) | 0;
+        throw new CodecError("corrupt", at, `zstd: Huffman literals stream at offset ${hex(at)} ${left < 0 ? "is too short" : "has bits left over"} for its ${r === 4 ? regen - 3 * each : each} literals`);
+      }
+      return [regen, hdr + comp];
+    }
+    huffStream(input, q, q + s1, st.huf, literals, 0, each, w);
+    huffStream(input, q + s1, q + s1 + s2, st.huf, literals, each, each, w);
+    huffStream(input, q + s1 + s2, q + s1 + s2 + s3, st.huf, literals, 2 * each, each, w);
+    huffStream(input, q + s1 + s2 + s3, cend, st.huf, literals, 3 * each, regen - 3 * each, w);
   }
   return [regen, hdr + comp];
 }
 
 /** Picks one sequence table by its Symbol_Compression_Mode (§3.1.1.3.2.1). Returns [table, bytes used]. */
-function seqTable(input: Uint8Array, p: number, end: number, mode: number, own: Fse, prev: Fse | null, def: Fse, maxSym: number, maxLog: number, what: string): [Fse, number] {
+function seqTable(
+  input: Uint8Array, p: number, end: number, mode: number, own: Fse, prev: Fse | null, def: Fse, maxSym: number, maxLog: number, what: string,
+  w: Wasm | undefined, which: 0 | 1 | 2,
+): [Fse, number] {
   if (mode === 0) return [def, 0];
   if (mode === 1) {
     if (p >= end) throw new CodecError("corrupt", p, `zstd: ${what} RLE symbol at offset ${hex(p)} runs past its block`);
@@ -495,7 +636,7 @@ function seqTable(input: Uint8Array, p: number, end: number, mode: number, own: 
     rleFse(own, input[p]);
     return [own, 1];
   }
-  if (mode === 2) return [own, readFseDescription(input, p, end, own, maxSym, maxLog, what)];
+  if (mode === 2) return [own, readFseDescription(input, p, end, own, maxSym, maxLog, what, w ? (t, counts, nsym, log) => w.build(which, t, counts, nsym, log) : buildFse)];
   if (!prev) throw new CodecError("corrupt", p, `zstd: ${what} table at offset ${hex(p)} repeats a table the frame has not had`);
   return [prev, 0];
 }
@@ -506,7 +647,9 @@ function seqTable(input: Uint8Array, p: number, end: number, mode: number, own: 
  */
 function compressedBlock(input: Uint8Array, p: number, end: number, s: Sink, dp: number, low: number, st: FrameState): number {
   const blockStart = p;
-  const [nlit, litBytes] = readLiterals(input, p, end, st);
+  const w = s.w;
+  w?.load(input, p, end);
+  const [nlit, litBytes] = readLiterals(input, p, end, st, w);
   p += litBytes;
   if (p >= end) throw new CodecError("corrupt", p, `zstd: block at offset ${hex(blockStart)} has no sequences section`);
   let nseq = input[p++];
@@ -528,16 +671,17 @@ function compressedBlock(input: Uint8Array, p: number, end: number, s: Sink, dp:
     if (modes & 3) throw new CodecError("corrupt", p - 1, `zstd: Symbol_Compression_Modes ${hex(modes)} at offset ${hex(p - 1)} has reserved bits set`);
     const pd = predefinedTables();
     let used: number;
-    [st.llT, used] = seqTable(input, p, end, modes >>> 6, st.ll, st.llT, pd.ll, 35, 9, "Literals_Length");
+    [st.llT, used] = seqTable(input, p, end, modes >>> 6, st.ll, st.llT, pd.ll, 35, 9, "Literals_Length", w, 0);
     p += used;
-    [st.ofT, used] = seqTable(input, p, end, (modes >>> 4) & 3, st.of, st.ofT, pd.of, 31, 8, "Offset");
+    [st.ofT, used] = seqTable(input, p, end, (modes >>> 4) & 3, st.of, st.ofT, pd.of, 31, 8, "Offset", w, 1);
     p += used;
-    [st.mlT, used] = seqTable(input, p, end, (modes >>> 2) & 3, st.ml, st.mlT, pd.ml, 52, 9, "Match_Length");
+    [st.mlT, used] = seqTable(input, p, end, (modes >>> 2) & 3, st.ml, st.mlT, pd.ml, 52, 9, "Match_Length", w, 2);
     p += used;
     const ll = st.llT!;
     const of = st.ofT!;
     const ml = st.mlT!;
     bitsInit(input, p, end, "sequences bitstream");
+    if (w) return sequencesWasm(w, p, end, blockStart, nseq, ll, of, ml, nlit, s, dp, low, st);
     let pos = bpos;
     const base = p;
     pos -= ll.log;
@@ -641,8 +785,46 @@ function compressedBlock(input: Uint8Array, p: number, end: number, s: Sink, dp:
     if (s.partial) out.set(literals.subarray(lp, lp + (s.end - dp)), dp);
     tooLarge(s, blockStart, dp, rest);
   }
-  out.set(literals.subarray(lp, nlit), dp);
+  if (w) w.core.copy(w.base + dp, w.z + ZSTD_LAYOUT.lit + lp, rest);
+  else out.set(literals.subarray(lp, nlit), dp);
   return dp + rest;
+}
+
+/**
+ * The sequences of a block (their bitstream input[p, end), checked by bitsInit) decoded and
+ * executed by the core; the literals are in its area already. Same checks, in the same order,
+ * and the same errors as the TypeScript loop in compressedBlock.
+ */
+function sequencesWasm(
+  w: Wasm, p: number, end: number, blockStart: number, nseq: number, ll: Fse, of: Fse, ml: Fse,
+  nlit: number, s: Sink, dp: number, low: number, st: FrameState,
+): number {
+  w.pack(0, ll);
+  w.pack(1, of);
+  w.pack(2, ml);
+  const rep = w.z + ZSTD_LAYOUT.rep;
+  w.dv.setUint32(rep, st.rep[0], true);
+  w.dv.setUint32(rep + 4, st.rep[1], true);
+  w.dv.setUint32(rep + 8, st.rep[2], true);
+  const core = w.core;
+  const r = core.zstdSeq(w.at(p), w.at(end), nseq, ll.log, of.log, ml.log, nlit, w.base + dp, w.base + low, w.base + s.end, w.base + Math.min(w.wend, s.end));
+  switch (r) {
+    case 0:
+      st.rep[0] = w.dv.getUint32(rep, true);
+      st.rep[1] = w.dv.getUint32(rep + 4, true);
+      st.rep[2] = w.dv.getUint32(rep + 8, true);
+      return core.zstdOut() - w.base;
+    case 1:
+      throw new CodecError("corrupt", p, `zstd: sequences bitstream of the block at offset ${hex(blockStart)} is too short for its ${nseq} sequences`);
+    case 2:
+      throw new CodecError("corrupt", p, `zstd: sequence ${core.zstdInfo(0)} of the block at offset ${hex(blockStart)} takes ${core.zstdInfo(1)} literals, only ${core.zstdInfo(2)} are left`);
+    case 3:
+      return tooLarge(s, blockStart, core.zstdInfo(0) - w.base, core.zstdInfo(1));
+    case 4:
+      throw new CodecError("corrupt", p, `zstd: sequence ${core.zstdInfo(0)} of the block at offset ${hex(blockStart)} has match offset ${core.zstdInfo(1)}, reaching before the start of the frame's output (${core.zstdInfo(2)} bytes)`);
+    default:
+      throw new CodecError("corrupt", p, `zstd: sequences bitstream of the block at offset ${hex(blockStart)} has ${core.zstdInfo(0) | 0} bits left over`);
+  }
 }
 
 interface BlockHeader {
@@ -669,10 +851,11 @@ function blockHeader(input: Uint8Array, ip: number, h: FrameHeader): BlockHeader
 function frame(input: Uint8Array, ip: number, s: Sink, dp: number): { ip: number; dp: number } {
   const h = frameHeader(input, ip);
   if (h.size !== undefined && h.size > s.end - dp && !s.partial) {
-    throw new CodecError("too-large", ip + 5, `zstd: frame at offset ${hex(ip)} declares Frame_Content_Size ${h.size}, more than the ${hex(s.end - dp)} bytes of room left`);
+    throw new CodecError("too-large", ip + 5, `zstd: frame at offset ${hex(ip)} declares Frame_Content_Size ${h.sizeText}, more than the ${hex(s.end - dp)} bytes of room left`);
   }
   const st = newFrameState();
   const start = dp;
+  if (s.w) s.w.wend = h.size !== undefined ? Math.min(s.end, dp + h.size) : s.end;
   ip = h.blocks;
   for (;;) {
     const b = blockHeader(input, ip, h);
@@ -702,12 +885,12 @@ function frame(input: Uint8Array, ip: number, s: Sink, dp: number): { ip: number
     if (b.last) break;
   }
   if (h.size !== undefined && h.size !== dp - start) {
-    throw new CodecError("corrupt", h.start + 5, `zstd: frame at offset ${hex(h.start)} declares Frame_Content_Size ${h.size} but decodes to ${dp - start} bytes`);
+    throw new CodecError("corrupt", h.start + 5, `zstd: frame at offset ${hex(h.start)} declares Frame_Content_Size ${h.sizeText} but decodes to ${dp - start} bytes`);
   }
   if (h.checksum) {
     need(input, ip, 4, "content checksum");
     const want = rd32(input, ip);
-    const got = Number(xxh64(s.out.subarray(start, dp)) & 0xffffffffn);
+    const got = s.w ? s.w.core.xxh64Low(s.w.base + start, dp - start) : Number(xxh64(s.out.subarray(start, dp)) & 0xffffffffn);
     if (want !== got) throw new CodecError("checksum", ip, `zstd: Content_Checksum at offset ${hex(ip)} is ${hex(want)}, the low 32 bits of the frame's XXH64 are ${hex(got)}`);
     ip += 4;
   }
@@ -719,9 +902,9 @@ function decodeAll(input: Uint8Array, s: Sink): DecodeResult {
   let dp = 0;
   let frames = 0;
   for (;;) {
-    if (input.length - ip < 4) {
+    if (inLen - ip < 4) {
       if (frames) return { written: dp, consumed: ip };
-      throw new CodecError("truncated", input.length, `zstd: ${input.length - ip} bytes, too short for a frame magic`);
+      throw new CodecError("truncated", inLen, `zstd: ${inLen - ip} bytes, too short for a frame magic`);
     }
     const magic = rd32(input, ip);
     if (magic === MAGIC) {
@@ -754,15 +937,15 @@ function measure(input: Uint8Array, limit: number, declaredOnly = false): Decode
   let total = 0;
   let frames = 0;
   for (;;) {
-    if (input.length - ip < 4) {
+    if (inLen - ip < 4) {
       if (frames) return { written: total, consumed: ip };
-      throw new CodecError("truncated", input.length, `zstd: ${input.length - ip} bytes, too short for a frame magic`);
+      throw new CodecError("truncated", inLen, `zstd: ${inLen - ip} bytes, too short for a frame magic`);
     }
     const magic = rd32(input, ip);
     if (magic === MAGIC) {
       const h = frameHeader(input, ip);
       if (h.size !== undefined) {
-        if (h.size > limit - total) throw new CodecError("too-large", ip + 5, `zstd: frame at offset ${hex(ip)} declares Frame_Content_Size ${h.size}, past the ${hex(limit)} bytes of room`);
+        if (h.size > limit - total) throw new CodecError("too-large", ip + 5, `zstd: frame at offset ${hex(ip)} declares Frame_Content_Size ${h.sizeText}, past the ${hex(limit)} bytes of room`);
         let p = h.blocks;
         for (;;) {
           const b = blockHeader(input, p, h);
@@ -863,6 +1046,19 @@ function padded(input: Uint8Array): Uint8Array {
   return p;
 }
 
+/**
+ * Whether `out` is a view of the core's memory that keeps clear of its zstd area (and of the
+ * last bytes of a 4 GiB memory, so that no address the core computes past the output wraps).
+ */
+function inCore(core: Core, out: Uint8Array): boolean {
+  if (out.buffer !== core.memory.buffer) return false;
+  const lo = out.byteOffset;
+  const hi = lo + out.length;
+  if (hi > 2 ** 32 - 64) return false;
+  const z = core.zstdArea;
+  return hi <= z || lo >= z + ZSTD_LAYOUT.bytes;
+}
+
 export const zstdCodec: Codec = {
   name: "zstd",
   sniff(input) {
@@ -872,6 +1068,7 @@ export const zstdCodec: Codec = {
     // The sum of Frame_Content_Size over the frames, when every frame declares one (walked by
     // block headers, nothing decoded).
     try {
+      inLen = input.length;
       const r = measure(input, Number.MAX_SAFE_INTEGER, true);
       return r?.written;
     } catch {
@@ -882,12 +1079,20 @@ export const zstdCodec: Codec = {
     const stop = options?.stopAfter;
     const partial = stop !== undefined && stop <= out.length;
     const s: Sink = { out, end: partial ? stop : out.length, partial };
+    const core = options?.core;
+    if (core && !partial && inCore(core, out)) s.w = new Wasm(core, out);
+    inLen = input.length;
     try {
-      return decodeAll(padded(input), s);
+      // The core's loops read the block's copy in its area, which has the padding; the header
+      // parsers here read at most 3 bytes past a stream (as undefined: zero bits), rarely.
+      return decodeAll(s.w ? input : padded(input), s);
     } catch (e) {
       if (e instanceof Enough) return { written: s.end, consumed: NaN };
       throw e;
     }
   },
-  measure: (input, limit) => measure(padded(input), limit),
+  measure(input, limit) {
+    inLen = input.length;
+    return measure(padded(input), limit);
+  },
 };

@@ -16,7 +16,7 @@ interface CoreExports {
   ): number;
   relocCount(): number;
   rela64le(
-    apply: number, table: number, count: number, entsize: number, relativeType: number, strict: number,
+    mode: number, table: number, count: number, entsize: number, relativeType: number, strict: number,
     vbase: bigint, segs: number, nsegs: number, image: number, delta: bigint,
   ): number;
   relrCheck(table: number, count: number, is64: number, be: number, vbase: bigint, segs: number, nsegs: number, cont: number): number;
@@ -32,6 +32,17 @@ interface CoreExports {
   lzoErrArg(): number;
   lzoOut(): number;
   adler32(ptr: number, len: number, prev: number): number;
+  zstdInfo(i: number): number;
+  zstdOut(): number;
+  zstdHufTable(weights: number, n: number, maxBits: number, table: number, ranks: number): void;
+  zstdHuf1(start: number, end: number, table: number, maxBits: number, dst: number, n: number): number;
+  zstdHuf4(start: number, s1: number, s2: number, s3: number, end: number, table: number, maxBits: number, dst: number, n: number): number;
+  zstdSeq(
+    bs: number, bsEnd: number, nseq: number, llT: number, llLog: number, ofT: number, ofLog: number, mlT: number, mlLog: number,
+    lit: number, nlit: number, dp: number, low: number, dend: number, wend: number, rep: number,
+  ): number;
+  zstdXxh64Low(ptr: number, len: number): number;
+  zstdFseBuild(table: number, counts: number, nsym: number, log: number, vals: number, isOf: number, tmp: number): number;
 }
 
 function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
@@ -80,14 +91,47 @@ export function setPlatformCrc32(f: ((data: Uint8Array, prev: number) => number)
 export const CRC_TABLE_BYTES = 8 * 1024;
 export const SEG_TABLE_BYTES = 4 * 1024; // 256 segments × 16 bytes
 export const BATCH_BYTES = 64 * 1024;
+
 /**
- * The last LZO_INPUT_BYTES of the scratch area: one lzop block's compressed bytes, copied in for
- * the core's LZO1X loop (src/compress/lzo.ts accepts blocks of at most 256 KiB, as lzop and
- * Linux's unlzo do, and a compressed block is shorter than its output). Used only inside one
- * synchronous decode, so it may overlap another codec's area.
+ * The zstd decoder's area (assembly/zstd.ts): one compressed block with 32 bytes before it and
+ * 16 after it for the bit readers' 8-byte loads, the block's literals (readable 16 bytes past
+ * their end for wide copies), the Huffman table (2^11 u16), the sequence tables (LL and ML 2^9,
+ * OF 2^8 entries of 8 bytes), Huffman weights, rank counts and the three repeat offsets. Each
+ * part is 16-byte aligned inside the area; the area starts at the first 16-byte boundary at or
+ * after the end of the batch area (hence the 16 bytes of slack).
+ */
+const ZSTD_BLOCK = 128 * 1024;
+export const ZSTD_LAYOUT = {
+  in: 0,
+  lit: ZSTD_BLOCK + 64,
+  huf: 2 * (ZSTD_BLOCK + 64),
+  ll: 2 * (ZSTD_BLOCK + 64) + 4096,
+  ml: 2 * (ZSTD_BLOCK + 64) + 8192,
+  of: 2 * (ZSTD_BLOCK + 64) + 12288,
+  weights: 2 * (ZSTD_BLOCK + 64) + 14336,
+  ranks: 2 * (ZSTD_BLOCK + 64) + 14336 + 256,
+  rep: 2 * (ZSTD_BLOCK + 64) + 14336 + 320,
+  /** FSE table building: counts (53 i16), its temporary (640 bytes), the LL and ML value tables (8 bytes per symbol). */
+  counts: 2 * (ZSTD_BLOCK + 64) + 14336 + 336,
+  fseTmp: 2 * (ZSTD_BLOCK + 64) + 14336 + 336 + 112,
+  llVals: 2 * (ZSTD_BLOCK + 64) + 14336 + 336 + 112 + 640,
+  mlVals: 2 * (ZSTD_BLOCK + 64) + 14336 + 336 + 112 + 640 + 36 * 8,
+  /** Bytes of slack before a block's copy at `in` (the sequence reader may look up to 14 back). */
+  inSlack: 32,
+  bytes: 2 * (ZSTD_BLOCK + 64) + 14336 + 336 + 112 + 640 + 36 * 8 + 53 * 8 + 8 + 16,
+} as const;
+export const ZSTD_SCRATCH_BYTES = ZSTD_LAYOUT.bytes;
+
+export const SCRATCH_BYTES = CRC_TABLE_BYTES + SEG_TABLE_BYTES + BATCH_BYTES + ZSTD_SCRATCH_BYTES;
+
+/**
+ * The last LZO_INPUT_BYTES of the scratch area, inside the zstd area: one lzop block's compressed
+ * bytes, copied in for the core's LZO1X loop (src/compress/lzo.ts accepts blocks of at most
+ * 256 KiB, as lzop and Linux's unlzo do, and a compressed block is shorter than its output). Each
+ * area is used only inside one synchronous decode, so they share the bytes.
  */
 export const LZO_INPUT_BYTES = 256 * 1024;
-export const SCRATCH_BYTES = CRC_TABLE_BYTES + SEG_TABLE_BYTES + BATCH_BYTES + LZO_INPUT_BYTES;
+if (ZSTD_SCRATCH_BYTES < LZO_INPUT_BYTES + 16) throw new Error("core.ts: the LZO input area must fit in the zstd area");
 export const MAX_RELOC_SEGMENTS = SEG_TABLE_BYTES / 16;
 
 /**
@@ -102,6 +146,8 @@ export class Core {
   readonly batch: number;
   /** Where lzo1x() expects its input (LZO_INPUT_BYTES). */
   readonly lzoInput: number;
+  /** Linear offset of the zstd area (16-byte aligned; parts at ZSTD_LAYOUT offsets from it). */
+  readonly zstdArea: number;
 
   private constructor(memory: WebAssembly.Memory, x: CoreExports, scratch: number) {
     this.memory = memory;
@@ -110,6 +156,7 @@ export class Core {
     this.segTable = scratch + CRC_TABLE_BYTES;
     this.batch = this.segTable + SEG_TABLE_BYTES;
     this.lzoInput = scratch + SCRATCH_BYTES - LZO_INPUT_BYTES;
+    this.zstdArea = Math.ceil((this.batch + BATCH_BYTES) / 16) * 16;
     x.crc32Init(this.crcTable);
   }
 
@@ -200,6 +247,16 @@ export class Core {
     return this.x.elfRelocCheck(ptr, count, entsize, +is64, +be, relativeType, +strict, BigInt.asIntN(64, vbase), this.segTable, nsegs);
   }
 
+  /**
+   * ELF64 little-endian RELA only: checks and applies `count` entries at `ptr` in one pass over the
+   * table (block by block: a block is applied right after it checks out). Returns the index of the
+   * first bad entry (the blocks before it are applied: the caller undoes them) or -1 (relocCount()
+   * is then the number of sites patched). The segment table must exclude the table itself.
+   */
+  rela64leCheckApply(ptr: number, count: number, entsize: number, relativeType: number, vbase: bigint, nsegs: number, image: number, delta: bigint, strict = true): number {
+    return this.x.rela64le(2, ptr, count, entsize, relativeType, +strict, BigInt.asIntN(64, vbase), this.segTable, nsegs, image, BigInt.asIntN(64, delta));
+  }
+
   /** Sites found by the last successful elfRelocCheck or relrCheck. */
   relocCount(): number {
     return this.x.relocCount() >>> 0;
@@ -251,5 +308,64 @@ export class Core {
   /** Adler-32 (RFC 1950) of linear memory [ptr, ptr + len), continuing from `prev` (1 to start). */
   adler32(ptr: number, len: number, prev = 1): number {
     return this.x.adler32(ptr, len, prev) >>> 0;
+  }
+
+  // ── zstd (assembly/zstd.ts). The caller (src/compress/zstd.ts) has checked every argument
+  // against the zstd area and the output range; see there. ──
+
+  /** Builds the Huffman decoding table at the zstd area's `huf` from `n` weights at `weights`. */
+  zstdHufTable(n: number, maxBits: number): void {
+    const z = this.zstdArea;
+    this.x.zstdHufTable(z + ZSTD_LAYOUT.weights, n, maxBits, z + ZSTD_LAYOUT.huf, z + ZSTD_LAYOUT.ranks);
+  }
+
+  /** Decodes one Huffman literals stream [start, end) into n bytes at dst; returns the bits left (0 = exact). */
+  zstdHuf1(start: number, end: number, maxBits: number, dst: number, n: number): number {
+    return this.x.zstdHuf1(start, end, this.zstdArea + ZSTD_LAYOUT.huf, maxBits, dst, n);
+  }
+
+  /**
+   * Decodes the four Huffman streams from start (sizes s1, s2, s3, the last up to end) into n
+   * bytes at dst: 0, or 1 + the index of the first stream whose bits do not come out exactly
+   * (its bits left: zstdInfo(0), as a signed number).
+   */
+  zstdHuf4(start: number, s1: number, s2: number, s3: number, end: number, maxBits: number, dst: number, n: number): number {
+    return this.x.zstdHuf4(start, s1, s2, s3, end, this.zstdArea + ZSTD_LAYOUT.huf, maxBits, dst, n);
+  }
+
+  /** Decodes and executes nseq sequences (tables and literals in the zstd area); 0 or an error code (zstdInfo). */
+  zstdSeq(bs: number, bsEnd: number, nseq: number, llLog: number, ofLog: number, mlLog: number, nlit: number, dp: number, low: number, dend: number, wend: number): number {
+    const z = this.zstdArea;
+    return this.x.zstdSeq(
+      bs, bsEnd, nseq, z + ZSTD_LAYOUT.ll, llLog, z + ZSTD_LAYOUT.of, ofLog, z + ZSTD_LAYOUT.ml, mlLog,
+      z + ZSTD_LAYOUT.lit, nlit, dp, low, dend, wend, z + ZSTD_LAYOUT.rep,
+    );
+  }
+
+  /**
+   * Builds sequence table `which` (0 LL, 1 OF, 2 ML) from the nsym counts at the area's `counts`
+   * (their sum checked to be 1 << log); the LL and ML value tables must be at llVals/mlVals.
+   * Returns false when the distribution does not fill the table.
+   */
+  zstdFseBuild(which: 0 | 1 | 2, nsym: number, log: number): boolean {
+    const z = this.zstdArea;
+    const table = z + (which === 0 ? ZSTD_LAYOUT.ll : which === 1 ? ZSTD_LAYOUT.of : ZSTD_LAYOUT.ml);
+    const vals = z + (which === 2 ? ZSTD_LAYOUT.mlVals : ZSTD_LAYOUT.llVals);
+    return this.x.zstdFseBuild(table, z + ZSTD_LAYOUT.counts, nsym, log, vals, +(which === 1), z + ZSTD_LAYOUT.fseTmp) === 0;
+  }
+
+  /** Detail i (0..2) of the last zstdSeq error. */
+  zstdInfo(i: number): number {
+    return this.x.zstdInfo(i) >>> 0;
+  }
+
+  /** The output position (linear) after the last successful zstdSeq. */
+  zstdOut(): number {
+    return this.x.zstdOut() >>> 0;
+  }
+
+  /** The low 32 bits of XXH64 (seed 0) of linear memory [ptr, ptr + len). */
+  xxh64Low(ptr: number, len: number): number {
+    return this.x.zstdXxh64Low(ptr, len) >>> 0;
   }
 }

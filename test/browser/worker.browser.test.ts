@@ -59,12 +59,13 @@ describe("a load in a Web Worker into shared memory", () => {
   });
 
   it("createVm on the main thread with a shared memory: loads, then keeps working after grow", async () => {
-    const memory = new WebAssembly.Memory({ initial: 36 + Math.ceil(SCRATCH_BYTES / PAGE), maximum: 100, shared: true });
+    const pages = 36 + Math.ceil(SCRATCH_BYTES / PAGE); // RAM, then the scratch area at page 36
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: 100, shared: true });
     const vm = await createVm({ ram: [{ base: 0x1000, size: 2 << 20 }], memory, memoryOffset: PAGE, scratchOffset: 36 * PAGE, files: fromUrl("/gi/range/") });
     await vm.loadModule("linux.dtb", { at: 0x2000 });
     const before = memory.buffer;
     memory.grow(10);
-    expect(before.byteLength).toBe((36 + Math.ceil(SCRATCH_BYTES / PAGE)) * PAGE); // a SharedArrayBuffer is never detached, it just keeps its old length
+    expect(before.byteLength).toBe(pages * PAGE); // a SharedArrayBuffer is never detached, it just keeps its old length
     await vm.loadModule("rootfs.cpio.gz", { at: 0x10_0000 });
     const gz = new Uint8Array(await (await fetch("/gi/norange/rootfs.cpio.gz")).arrayBuffer());
     expectBytes(vm.ram.read(0x10_0000, gz.length), gz);

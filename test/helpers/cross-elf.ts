@@ -1,7 +1,9 @@
 /**
  * Real cross-architecture ELF fixtures, assembled and linked at test time with
  * Debian's cross binutils (no C compiler needed: sources are plain assembly in
- * ./cross-asm/<arch>.s).
+ * ./cross-asm/<arch>.s, ppc.s also for ppc64 and ppc64le; the 64-bit ones and
+ * ppc take their note, .data and .bss from ./cross-asm/data.inc, its pointers
+ * sized by .LPTR_BYTES from the recipe's class).
  *
  * For every architecture whose `<prefix>as` and `<prefix>ld` are on PATH:
  *  - "exec": static ET_EXEC linked at 0x200000 with two PT_LOADs
@@ -71,6 +73,8 @@ interface Recipe {
   relr?: boolean;
   /** readelf's Machine text */
   machine: string;
+  /** The source in ./cross-asm/ when not <arch>.s (one source for machines whose code is the same). */
+  src?: string;
 }
 
 const RECIPES: Record<CrossArch, Recipe> = {
@@ -148,6 +152,7 @@ const RECIPES: Record<CrossArch, Recipe> = {
     pie: { relocType: "R_PPC64_RELATIVE", relocSection: ".rela.dyn", dynTag: "RELA" },
     relr: true,
     machine: "PowerPC64",
+    src: "ppc.s", // the same code as ppc; -a64 and the byte order make the difference
   },
   ppc64le: {
     class: 64,
@@ -158,6 +163,7 @@ const RECIPES: Record<CrossArch, Recipe> = {
     pie: { relocType: "R_PPC64_RELATIVE", relocSection: ".rela.dyn", dynTag: "RELA" },
     relr: true,
     machine: "PowerPC64",
+    src: "ppc.s", // the same code as ppc; -a64 and the byte order make the difference
   },
   ppc: {
     class: 32,
@@ -200,6 +206,8 @@ const RELR_LD = ["-z", "pack-relative-relocs"];
 const RECIPE_VERSION = "2";
 
 const ASM_DIR = fileURLToPath(new URL("./cross-asm/", import.meta.url));
+/** Files the <arch>.s sources `.include` (found through -I ASM_DIR). */
+const INCLUDES = ["data.inc"];
 
 /** "" for x86_64 on an x86-64 host (native binutils), else "<triplet>-". */
 export function toolPrefix(arch: CrossArch): string {
@@ -259,17 +267,21 @@ function run(cmd: string, args: string[], cwd: string): void {
   if (res.stderr.trim() !== "") throw new Error(`cross-elf: ${line}: unexpected diagnostics\n${res.stderr.trim()}`);
 }
 
+function sourceName(arch: CrossArch): string {
+  return RECIPES[arch].src ?? `${arch}.s`;
+}
+
 function sourcePath(arch: CrossArch): string {
-  return join(ASM_DIR, `${arch}.s`);
+  return join(ASM_DIR, sourceName(arch));
 }
 
 function cacheKey(): string {
   const h = createHash("sha256");
   h.update(`guest-image cross-elf recipe v${RECIPE_VERSION}\n`);
   h.update(JSON.stringify({ RECIPES, COMMON_LD, EXEC_LD, PIE_LD, RELR_LD }));
-  for (const arch of CROSS_ARCHES) {
-    h.update(`\n--- ${arch}.s ---\n`);
-    h.update(readFileSync(sourcePath(arch)));
+  for (const file of [...new Set(CROSS_ARCHES.map(sourceName)), ...INCLUDES]) {
+    h.update(`\n--- ${file} ---\n`);
+    h.update(readFileSync(join(ASM_DIR, file)));
   }
   return h.digest("hex").slice(0, 16);
 }
@@ -359,7 +371,7 @@ function ensureArch(root: string, arch: CrossArch): string {
     const r = RECIPES[arch];
     const p = toolPrefix(arch);
     const obj = join(tmp, `${arch}.o`);
-    run(`${p}as`, [...r.as, "-o", obj, sourcePath(arch)], tmp);
+    run(`${p}as`, [...r.as, "-I", ASM_DIR, "--defsym", `.LPTR_BYTES=${r.class / 8}`, "-o", obj, sourcePath(arch)], tmp);
     for (const f of files) {
       const out = join(tmp, f.file);
       const kindLd = f.kind === "exec" ? EXEC_LD : [...PIE_LD, ...r.pieLd, ...(f.kind === "relr" ? RELR_LD : [])];

@@ -26,14 +26,18 @@
  *
  * At most two QEMU run at once across test files (lock files in the temp directory); every QEMU
  * and gdb started here is killed when its boot ends, and through --pdeathsig if the test dies.
+ * The serial console goes to a file (a full pipe makes QEMU drop bytes): qemu-process.ts.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runQemu } from "../helpers/qemu.js";
 import { bootLinux, createVm, fromMap } from "../../src/node.js";
 import { readFixture } from "../qemu/fixtures.js";
+import { spawnKillable, startQemu, waitForMarker, withSlot } from "./qemu-process.js";
+
+export { withSlot };
 
 const MiB = 0x100000;
 
@@ -133,54 +137,6 @@ async function ramBlobs(m: Machine, extra: string[]): Promise<Array<{ addr: numb
   return blobs;
 }
 
-// ── at most two QEMU at a time, across vitest workers ──
-
-const SLOTS = 2;
-/** Runs `fn` holding one of the machine-wide emulator slots (every real-boot harness uses these). */
-export async function withSlot<T>(fn: () => Promise<T>): Promise<T> {
-  for (;;) {
-    for (let i = 0; i < SLOTS; i++) {
-      const path = join(tmpdir(), `guest-image-realboot-slot-${i}.lock`);
-      try {
-        const fd = openSync(path, "wx");
-        writeSync(fd, String(process.pid));
-        closeSync(fd);
-        try {
-          return await fn();
-        } finally {
-          rmSync(path, { force: true });
-        }
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-        // A lock left by a process that no longer exists is stale.
-        const owner = Number(readFileSync(path, "utf8") || "0");
-        let alive = owner > 0;
-        try {
-          if (alive) process.kill(owner, 0);
-        } catch {
-          alive = false;
-        }
-        if (!alive) {
-          try {
-            unlinkSync(path);
-          } catch {
-            /* someone else took it over */
-          }
-        }
-      }
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-const HAVE_SETPRIV = existsSync("/usr/bin/setpriv");
-function spawnKillable(exe: string, args: string[]): ChildProcess {
-  // --pdeathsig: if the test process dies, the kernel kills the child (no QEMU left running).
-  return HAVE_SETPRIV
-    ? spawn("/usr/bin/setpriv", ["--pdeathsig", "KILL", "--", exe, ...args], { stdio: ["ignore", "pipe", "pipe"] })
-    : spawn(exe, args, { stdio: ["ignore", "pipe", "pipe"] });
-}
-
 /**
  * Boots what guest-image placed: `read` gives guest RAM as guest-image left it, `placements`
  * which ranges it wrote, `cpu` the hand-off. Resolves when `marker` appears on the serial
@@ -241,7 +197,7 @@ export async function bootQemu(o: {
     const needGdb = restores.length > 0 || state.length > 0;
     const sock = join(dir, "gdb.sock");
     const args = [
-      ...m.args, ...bios, "-nodefaults", "-display", "none", "-no-user-config", "-serial", "stdio", "-monitor", "none",
+      ...m.args, ...bios, "-nodefaults", "-display", "none", "-no-user-config", "-monitor", "none",
       ...(needGdb ? ["-S", "-gdb", `unix:${sock},server=on,wait=off`] : []),
       ...loaders,
     ];
@@ -263,36 +219,16 @@ export async function bootQemu(o: {
       : undefined;
 
     return await withSlot(async () => {
-      const started = Date.now();
-      const qemu = spawnKillable(`qemu-system-${m.qemuArch}`, args);
-      let serial = "";
-      let exited = false;
-      const command = `qemu-system-${m.qemuArch} ${args.join(" ")}`;
+      const started = performance.now();
+      const qemu = startQemu(m.qemuArch, args, join(dir, "serial.log"));
+      const command = qemu.command;
       try {
-        const result = new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => resolve(false), o.timeoutMs);
-          const check = (d: Buffer) => {
-            serial += d.toString("latin1");
-            if (serial.includes(`${o.marker}\n`) || serial.includes(`${o.marker}\r\n`)) {
-              clearTimeout(timer);
-              resolve(true);
-            }
-          };
-          qemu.stdout!.on("data", check);
-          qemu.stderr!.on("data", check);
-          qemu.once("exit", () => {
-            exited = true;
-            clearTimeout(timer);
-            // Give the last bytes a moment; then decide on what was printed.
-            setTimeout(() => resolve(serial.includes(o.marker)), 50);
-          });
-        });
         if (script) {
           const file = join(dir, "state.gdb");
           writeFileSync(file, script);
           // The socket appears once QEMU is up.
           for (const t0 = Date.now(); !existsSync(sock); ) {
-            if (exited || Date.now() - t0 > 20_000) throw new Error(`QEMU did not open its gdbstub: ${command}\n${serial}`);
+            if (qemu.exited() || Date.now() - t0 > 20_000) throw new Error(`QEMU did not open its gdbstub: ${command}\n${qemu.output()}${qemu.serial()}`);
             await new Promise((r) => setTimeout(r, 20));
           }
           const gdb = spawnKillable("gdb-multiarch", ["-q", "-nx", "-batch", "-x", file]);
@@ -312,10 +248,12 @@ export async function bootQemu(o: {
           }
           if (viaQemuSbi && !/PRIV=1 PC=0x0\b/.test(out)) throw new Error(`QEMU's OpenSBI did not stop in S-mode at 0:\n${out}`);
         }
-        const found = await result;
-        return { found, ms: Date.now() - started, serial, command, gdbScript: script };
+        const { serial, found } = await waitForMarker(qemu, o.marker, started + o.timeoutMs);
+        // QEMU's own messages (stderr) after the console, for failure messages.
+        const extra = qemu.output();
+        return { found, ms: Math.round(performance.now() - started), serial: extra ? `${serial}\n[qemu] ${extra}` : serial, command, gdbScript: script };
       } finally {
-        if (!exited) qemu.kill("SIGKILL");
+        await qemu.stop();
       }
     });
   } finally {

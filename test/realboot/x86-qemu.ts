@@ -11,12 +11,12 @@
 // selectors are loaded; boot() refuses a cpu whose gdtr is elsewhere (realboot.md, "QEMU without
 // -kernel"). QEMU register numbers (gdb-xml/i386-64bit.xml order): rax rbx rcx rdx rsi rdi rbp
 // rsp r8–r15 = 0–15, rip 16, eflags 17, cs ss ds es fs gs = 18–23, cr0 27, cr3 29, cr4 30, efer 32.
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { withSlot } from "./qemu-boot.js";
+import { startQemu, waitForMarker, withSlot, type Qemu } from "./qemu-process.js";
 
 /** A value from the library (bigint/number) or from the CLI's JSON ("0x…" strings). */
 export type Num = bigint | number | string;
@@ -179,7 +179,7 @@ async function bootOnce(opts: BootOptions): Promise<BootResult> {
     }
   }
   const dir = mkdtempSync(join(tmpdir(), "gi-x86boot-"));
-  let qemu: ChildProcess | undefined;
+  let qemu: Qemu | undefined;
   try {
     const files = pieces.map((p, i) => {
       const f = join(dir, `piece${i}.bin`);
@@ -187,8 +187,7 @@ async function bootOnce(opts: BootOptions): Promise<BootResult> {
       return { f, paddr: p.paddr };
     });
     const port = await freePort();
-    const serialPath = join(dir, "serial.log");
-    const args = ["-M", "pc", "-accel", "tcg", "-m", `${opts.memMiB ?? 256}M`, "-nodefaults", "-display", "none", "-no-reboot", "-serial", opts.serialFile ? `file:${serialPath}` : "stdio", "-S", "-gdb", `tcp:127.0.0.1:${port}`];
+    const args = ["-M", "pc", "-accel", "tcg", "-m", `${opts.memMiB ?? 256}M`, "-nodefaults", "-display", "none", "-no-reboot", "-S", "-gdb", `tcp:127.0.0.1:${port}`];
     if (real) {
       const disk = join(dir, "boot.img");
       writeFileSync(disk, haltingDisk());
@@ -198,13 +197,7 @@ async function bootOnce(opts: BootOptions): Promise<BootResult> {
     }
     const monitor = join(dir, "monitor.sock");
     if (opts.readBack?.length) args.push("-monitor", `unix:${monitor},server=on,wait=off`);
-    qemu = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "pipe", "pipe"] });
-    let serial = "";
-    let qemuErr = "";
-    let exited = false;
-    qemu.stdout!.on("data", (d) => (serial += d));
-    qemu.stderr!.on("data", (d) => (qemuErr += d));
-    const closed = new Promise<void>((r) => qemu!.on("close", () => ((exited = true), r())));
+    qemu = startQemu("x86_64", args, opts.serialFile ? join(dir, "serial.log") : undefined);
 
     const cmds = ["set pagination off", "set confirm off", "set architecture i386:x86-64", `target remote 127.0.0.1:${port}`];
     if (real) {
@@ -222,31 +215,20 @@ async function bootOnce(opts: BootOptions): Promise<BootResult> {
       await new Promise((r) => setTimeout(r, 250));
     }
     if (!/Detaching from program|Ending remote debugging|\) detached\]/.test(gdb.out) || /received: "E|Packet error|Invalid cast|Cannot access memory/.test(gdb.out)) {
-      throw new Error(`gdb did not set the state cleanly:\n${gdb.out}\nQEMU: ${qemuErr}`);
+      throw new Error(`gdb did not set the state cleanly:\n${gdb.out}\nQEMU: ${qemu.output()}`);
     }
     const t0 = performance.now();
-    const deadline = t0 + (opts.timeoutMs ?? 120_000);
-    const poll = setInterval(() => {
-      if (opts.serialFile && existsSync(serialPath)) serial = readFileSync(serialPath, "latin1");
-    }, 50);
-    while (!serial.includes(`${marker}\n`) && !serial.includes(`${marker}\r\n`) && !exited && performance.now() < deadline && !opts.stopOn?.test(serial)) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const { serial, found: hit } = await waitForMarker(qemu, marker, t0 + (opts.timeoutMs ?? 120_000), opts.stopOn);
     const markerAt = performance.now();
     const seconds = (markerAt - t0) / 1000;
-    clearInterval(poll);
-    if (opts.serialFile && existsSync(serialPath)) serial = readFileSync(serialPath, "latin1");
-    const hit = serial.includes(`${marker}\n`) || serial.includes(`${marker}\r\n`);
     const memory: Uint8Array[] = [];
-    if (hit && !exited && opts.readBack?.length) {
+    const exitedByItself = qemu.exited();
+    if (hit && !exitedByItself && opts.readBack?.length) {
       for (const [i, r] of opts.readBack.entries()) memory.push(await pmemsave(monitor, r.paddr, r.size, join(dir, `readback${i}.bin`)));
     }
-    const exitedByItself = exited;
-    if (!exited) qemu.kill("SIGKILL");
-    await closed;
     return { serial, marker: hit, seconds, markerAt, exited: exitedByItself, gdb: gdb.out, memory };
   } finally {
-    if (qemu && qemu.exitCode === null && qemu.signalCode === null) qemu.kill("SIGKILL");
+    await qemu?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -305,19 +287,16 @@ export function piecesFromDump(dump: Uint8Array, ram: { base: Num; size: Num }[]
  */
 export function qemuKernelBoot(opts: { kernel: string; initrd: string; cmdline: string; marker: string; memMiB?: number; timeoutMs?: number }): Promise<{ marker: boolean; seconds: number; serial: string }> {
   return slot(async () => {
+    const dir = mkdtempSync(join(tmpdir(), "gi-x86kernel-"));
     const t0 = performance.now();
-    const q = spawn("qemu-system-x86_64", ["-M", "pc", "-accel", "tcg", "-m", `${opts.memMiB ?? 256}M`, "-nodefaults", "-display", "none", "-no-reboot", "-serial", "stdio",
-      "-kernel", opts.kernel, "-initrd", opts.initrd, "-append", opts.cmdline], { stdio: ["ignore", "pipe", "pipe"] });
-    let serial = "";
-    let exited = false;
-    q.stdout!.on("data", (d) => (serial += d));
-    const closed = new Promise<void>((r) => q.on("close", () => ((exited = true), r())));
-    const hit = () => serial.includes(`${opts.marker}\n`) || serial.includes(`${opts.marker}\r\n`);
-    const deadline = t0 + (opts.timeoutMs ?? 120_000);
-    while (!hit() && !exited && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    const seconds = (performance.now() - t0) / 1000;
-    if (!exited) q.kill("SIGKILL");
-    await closed;
-    return { marker: hit(), seconds, serial };
+    const q = startQemu("x86_64", ["-M", "pc", "-accel", "tcg", "-m", `${opts.memMiB ?? 256}M`, "-nodefaults", "-display", "none", "-no-reboot",
+      "-kernel", opts.kernel, "-initrd", opts.initrd, "-append", opts.cmdline], join(dir, "serial.log"));
+    try {
+      const { serial, found } = await waitForMarker(q, opts.marker, t0 + (opts.timeoutMs ?? 120_000));
+      return { marker: found, seconds: (performance.now() - t0) / 1000, serial };
+    } finally {
+      await q.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 }

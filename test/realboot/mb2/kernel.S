@@ -85,35 +85,19 @@ _start:
         lea esp, [ebp + stack_top]
         mov esi, ebx                    # esi = info (kept for the walk)
 
-        push esi
-        lea esi, [ebp + s_start]
-        call puts
-        pop esi
         lea eax, [ebp + _start]
-        call puthex
-        call newline
-        push esi
-        lea esi, [ebp + s_eax]
-        call puts
-        pop esi
+        push offset s_start
+        call putline
         mov eax, edi
-        call puthex
-        call newline
-        push esi
-        lea esi, [ebp + s_cr0]
-        call puts
-        pop esi
+        push offset s_eax
+        call putline
         mov eax, cr0
-        call puthex
-        call newline
-        push esi
-        lea esi, [ebp + s_eflags]
-        call puts
-        pop esi
+        push offset s_cr0
+        call putline
         pushfd
         pop eax
-        call puthex
-        call newline
+        push offset s_eflags
+        call putline
         cmp edi, 0x36d76289
         jne halt                        # not a Multiboot2 hand-off: print nothing more
 
@@ -128,15 +112,11 @@ tag_loop:
         mov eax, [edi]
         test eax, eax
         jz tag_end
-        push esi
-        lea esi, [ebp + s_tag]
-        call puts
-        pop esi
-        call puthex
-        call space
-        mov eax, [edi + 4]
-        call puthex
-        call newline
+        push offset s_tag
+        call putl
+        mov esi, edi                    # type, size
+        mov ecx, 2
+        call putfields
         mov eax, [edi]
         cmp eax, 1
         je t_cmdline
@@ -160,30 +140,19 @@ tag_next:
         jmp tag_loop
 
 t_cmdline:
-        push esi
-        lea esi, [ebp + s_cmdline]
-        call puts
-        pop esi
-        lea esi, [edi + 8]
-        mov ecx, [edi + 4]
-        sub ecx, 8
-        call putq
-        jmp tag_next
+        push offset s_cmdline
+        call putl
+        jmp t_string
 t_loader:
-        push esi
-        lea esi, [ebp + s_loader]
-        call puts
-        pop esi
-        lea esi, [edi + 8]
-        mov ecx, [edi + 4]
-        sub ecx, 8
-        call putq
+        push offset s_loader
+        call putl
+t_string:
+        mov eax, 8                      # the string: [edi + 8, edi + size)
+        call tagq
         jmp tag_next
 t_module:
-        push esi
-        lea esi, [ebp + s_module]
-        call puts
-        pop esi
+        push offset s_module
+        call putl
         mov eax, [edi + 8]
         call puthex
         call space
@@ -196,34 +165,22 @@ t_module:
         call checksum
         call puthex
         call space
-        lea esi, [edi + 16]
-        mov ecx, [edi + 4]
-        sub ecx, 16
-        call putq
+        mov eax, 16                     # the string: [edi + 16, edi + size)
+        call tagq
         jmp tag_next
 t_meminfo:
-        push esi
-        lea esi, [ebp + s_meminfo]
-        call puts
-        pop esi
-        mov eax, [edi + 8]
-        call puthex
-        call space
-        mov eax, [edi + 12]
-        call puthex
-        call newline
+        push offset s_meminfo
+        call putl
+        lea esi, [edi + 8]              # mem_lower, mem_upper
+        mov ecx, 2
+        call putfields
         jmp tag_next
 t_mmap:
-        push esi
-        lea esi, [ebp + s_mmap]
-        call puts
-        pop esi
-        mov eax, [edi + 8]
-        call puthex
-        call space
-        mov eax, [edi + 12]
-        call puthex
-        call newline
+        push offset s_mmap
+        call putl
+        lea esi, [edi + 8]              # entry_size, entry_version
+        mov ecx, 2
+        call putfields
         lea esi, [edi + 16]             # esi = entry
         mov ecx, [edi + 4]
         add ecx, edi                    # ecx = end of the tag
@@ -231,49 +188,33 @@ t_mmap:
         add eax, esi
         cmp eax, ecx
         ja tag_next
-        push esi
-        lea esi, [ebp + s_mmape]
-        call puts
-        pop esi
-        mov eax, [esi + 4]
-        call puthex
-        mov eax, [esi]
-        call puthex
+        push offset s_mmape
+        call putl
+        call put64                      # base_addr
         call space
-        mov eax, [esi + 12]
-        call puthex
-        mov eax, [esi + 8]
-        call puthex
+        add esi, 8
+        call put64                      # length
         call space
-        mov eax, [esi + 16]
+        mov eax, [esi + 8]              # type
         call puthex
         call newline
+        sub esi, 8
         add esi, [edi + 8]
         jmp .L10_1
 t_elf:
-        push esi
-        lea esi, [ebp + s_elf]
-        call puts
-        pop esi
-        mov eax, [edi + 8]
-        call puthex
-        call space
-        mov eax, [edi + 12]
-        call puthex
-        call space
-        mov eax, [edi + 16]
-        call puthex
-        call newline
+        push offset s_elf
+        call putl
+        lea esi, [edi + 8]              # num, entsize, shndx
+        mov ecx, 3
+        call putfields
         push ebx
         push edx
         xor edx, edx                    # edx = section index
         lea ebx, [edi + 20]             # ebx = section header
 .L11_2:      cmp edx, [edi + 8]
         jae .L11_4
-        push esi
-        lea esi, [ebp + s_sect]
-        call puts
-        pop esi
+        push offset s_sect
+        call putl
         mov eax, edx
         call puthex
         call space
@@ -310,33 +251,72 @@ t_elf:
         pop ebx
         jmp tag_next
 t_loadbase:
-        push esi
-        lea esi, [ebp + s_loadbase]
-        call puts
-        pop esi
         mov eax, [edi + 8]
-        call puthex
-        call newline
+        push offset s_loadbase
+        call putline
         jmp tag_next
 
 tag_end:
-        push esi
-        lea esi, [ebp + s_end]
-        call puts
-        pop esi
         mov eax, [ebx]
-        call puthex
-        call newline
+        push offset s_end
+        call putline
         jmp halt
 bad_walk:
-        push esi
-        lea esi, [ebp + s_bad]
-        call puts
-        pop esi
+        push offset s_bad
+        call putl
 halt:
         cli
         hlt
         jmp halt
+
+# putl: prints the label whose link address the caller pushed (at [ebp + it]: position
+# independent) and pops it; clobbers nothing
+putl:
+        push esi
+        mov esi, [esp + 8]
+        add esi, ebp
+        call puts
+        pop esi
+        ret 4
+
+# putline: "<pushed label><eax in hex>\n", pops the label; clobbers nothing
+putline:
+        push eax
+        mov eax, [esp + 8]              # the label
+        push eax
+        call putl
+        pop eax
+        call puthex
+        call newline
+        ret 4
+
+# put64: the little-endian qword at esi as 16 hex digits; clobbers nothing
+put64:
+        push eax
+        mov eax, [esi + 4]
+        call puthex
+        mov eax, [esi]
+        call puthex
+        pop eax
+        ret
+
+# putfields: ecx dwords from esi in hex, a space between, then a newline; clobbers nothing
+putfields:
+        push eax
+        push esi
+        push ecx
+        jmp .L15_2
+.L15_1:      call space
+.L15_2:      mov eax, [esi]
+        call puthex
+        add esi, 4
+        dec ecx
+        jnz .L15_1
+        call newline
+        pop ecx
+        pop esi
+        pop eax
+        ret
 
 # checksum: esi = start, ecx = length → eax (h = h * 33 ^ b, from 5381); clobbers nothing else
 checksum:
@@ -356,6 +336,14 @@ checksum:
         pop ecx
         pop esi
         ret
+
+# tagq: putq of the tag at edi's bytes from offset eax to its end (size at [edi + 4]); clobbers
+# esi, ecx
+tagq:
+        lea esi, [edi + eax]
+        mov ecx, [edi + 4]
+        sub ecx, eax
+        jmp putq
 
 # putq: esi = string, ecx = bytes at most; prints "<string up to NUL>" and a newline
 putq:
