@@ -419,13 +419,14 @@ async function main() {
 
   // ---- 11. decoders: host decompression into guest RAM vs the native CLI to /dev/null ----
   if (o.only ? want("codecs") : !o.quick) {
+    const NATIVE_TOOL = { lzo: "lzop" };
     const r = spawnSync(process.execPath, ["bench/codecs.mjs"], { cwd: ROOT, stdio: "inherit" });
     if (r.status !== 0) throw new Error(`bench: bench/codecs.mjs exited ${r.status}`);
     // The same decoders in Chromium, against the native tool measured again beside them.
     const b = o.browser ? spawnSync(process.execPath, ["bench/codecs-browser.mjs"], { cwd: ROOT, stdio: "inherit" }) : null;
     if (b && b.status !== 0) throw new Error(`bench: bench/codecs-browser.mjs exited ${b.status}`);
     for (const c of JSON.parse(readFileSync(join(ROOT, "bench", "results-codecs.json"), "utf8")).rows) {
-      const x = row({ id: "11", name: `decode ${c.format} (ms)`, kind: "value", unit: "ms", ours: [c.oursMs], base: [c.nativeMs], baseName: `${c.format} -dc >/dev/null`, target: c.target });
+      const x = row({ id: "11", name: `decode ${c.format} (ms)`, kind: "value", unit: "ms", ours: [c.oursMs], base: [c.nativeMs], baseName: `${c.tool ?? NATIVE_TOOL[c.format] ?? c.format} -dc >/dev/null`, target: c.target });
       if (b && c.chromiumMs !== undefined) x.browser = { ours: summary([c.chromiumMs]), ratio: c.chromiumRatio };
     }
   }
