@@ -1,0 +1,260 @@
+// LZ4 block decoding (doc/lz4_Block_format.md) for src/compress/lz4.ts, which parses the frames
+// (standard and legacy) and feeds each block's compressed bytes through the core's input area in
+// pieces. The same rules as the rest of the core (assembly/index.ts): no allocation, no data, only
+// the imported memory.
+//
+// lz4Decode decodes the sequences of one piece [ip, iend) of a block; `rest` is how many bytes of
+// the block follow the piece (0: the piece ends the block). Output goes to [op, oend) in guest
+// RAM, matches reaching back no further than `low` (the frame's first output byte for linked
+// blocks, the block's for independent ones). A sequence is executed only when all of it (token,
+// literal length bytes, literals, offset, match length bytes) lies in the piece; when it does not
+// and the block goes on past the piece, the loop returns LZ4_MORE with lz4In() at that sequence's
+// token and the caller refills the area from there. Everything the stream decides is checked here
+// against those ranges, in the order the TypeScript loop (src/compress/lz4.ts lz4Block) checks it,
+// and a failure returns its code with the input position (linear memory) in lz4ErrAt(), the
+// length or offset in lz4ErrArg() and the output position in lz4Out(); the caller maps it to the
+// same CodecError the TypeScript loop throws.
+//
+// Copies are exact: no byte is written past a sequence's end (the room [op, oend) is guest RAM
+// that a frame without a block size may not fill, and it must stay as it was). Wide copies use an
+// overlapping last word instead of an overshoot.
+
+/** The block ended with its last (literals-only) sequence exactly at iend, with rest == 0. */
+const LZ4_DONE: i32 = 0;
+/** The next sequence does not lie wholly in the piece (lz4In(): its token). */
+const LZ4_MORE: i32 = 1;
+/** The block ends where a token should be (errAt: there). */
+const LZ4_NO_TOKEN: i32 = 2;
+/** The literal length bytes run past the block's end (errAt: where the next one was needed). */
+const LZ4_LITLEN_PAST_END: i32 = 3;
+/** The literals run past the block's end (errAt: the first literal; errArg: their count). */
+const LZ4_LITS_PAST_END: i32 = 4;
+/** The literals pass oend (errAt: the first literal; errArg: their count). */
+const LZ4_LITS_TOO_LARGE: i32 = 5;
+/** The block ends inside a match offset (errAt: the offset's first byte). */
+const LZ4_OFFSET_PAST_END: i32 = 6;
+/** Offset 0 or before `low` (errAt: the offset; errArg: its value). */
+const LZ4_BAD_OFFSET: i32 = 7;
+/** The match length bytes run past the block's end (errAt: where the next one was needed). */
+const LZ4_MATCHLEN_PAST_END: i32 = 8;
+/** The match passes oend (errAt: the offset; errArg: the match length). */
+const LZ4_MATCH_TOO_LARGE: i32 = 9;
+
+let inAt: usize = 0;
+let outPos: usize = 0;
+let errAt: usize = 0;
+let errArg: usize = 0;
+
+/** Where the last lz4Decode stopped in its input (LZ4_MORE: the token of the next sequence). */
+export function lz4In(): usize {
+  return inAt;
+}
+
+/** The output position after the last lz4Decode (on failure: where the failing sequence wrote). */
+export function lz4Out(): usize {
+  return outPos;
+}
+
+/** Input position (linear memory) of the last lz4Decode failure. */
+export function lz4ErrAt(): usize {
+  return errAt;
+}
+
+/** The count or offset the last lz4Decode failure concerns. */
+export function lz4ErrArg(): usize {
+  return errArg;
+}
+
+/** Copies n bytes forward in words of 16, 8 or 4 bytes, the last word overlapping; src + W <= dst or no overlap. */
+@inline function copy16(dst: usize, src: usize, n: usize): void {
+  // n >= 16
+  let i: usize = 0;
+  while (i + 16 < n) {
+    v128.store(dst + i, v128.load(src + i));
+    i += 16;
+  }
+  v128.store(dst + n - 16, v128.load(src + n - 16));
+}
+
+@inline function copy8(dst: usize, src: usize, n: usize): void {
+  // n >= 8
+  let i: usize = 0;
+  while (i + 8 < n) {
+    store<u64>(dst + i, load<u64>(src + i));
+    i += 8;
+  }
+  store<u64>(dst + n - 8, load<u64>(src + n - 8));
+}
+
+@inline function copy4(dst: usize, src: usize, n: usize): void {
+  // n >= 4
+  let i: usize = 0;
+  while (i + 4 < n) {
+    store<u32>(dst + i, load<u32>(src + i));
+    i += 4;
+  }
+  store<u32>(dst + n - 4, load<u32>(src + n - 4));
+}
+
+/** Literals: from the input area to guest RAM (never overlapping). */
+@inline function copyLiterals(dst: usize, src: usize, n: usize): void {
+  if (n >= 16) {
+    if (n > 128) memory.copy(dst, src, n);
+    else copy16(dst, src, n);
+  } else if (n >= 8) {
+    copy8(dst, src, n);
+  } else if (n >= 4) {
+    copy4(dst, src, n);
+  } else {
+    for (let i: usize = 0; i < n; i++) store<u8>(dst + i, load<u8>(src + i));
+  }
+}
+
+/** A match of n >= 4 bytes from off bytes back (the copy repeats the last off bytes when off < n). */
+@inline function copyMatch(dst: usize, off: usize, n: usize): void {
+  const src = dst - off;
+  if (off >= 16) {
+    if (n >= 16) {
+      if (off >= n && n > 128) memory.copy(dst, src, n);
+      else copy16(dst, src, n);
+    } else if (n >= 8) copy8(dst, src, n);
+    else copy4(dst, src, n);
+  } else if (off >= 8) {
+    if (n >= 8) copy8(dst, src, n);
+    else copy4(dst, src, n);
+  } else if (off >= 4) {
+    copy4(dst, src, n);
+  } else if (off == 1) {
+    memory.fill(dst, load<u8>(src), n);
+  } else {
+    for (let i: usize = 0; i < n; i++) store<u8>(dst + i, load<u8>(src + i));
+  }
+}
+
+export function lz4Decode(ip: usize, iend: usize, rest: usize, op: usize, low: usize, oend: usize): i32 {
+  let code: i32 = LZ4_DONE;
+  for (;;) {
+    if (ip >= iend) {
+      if (rest != 0) {
+        code = LZ4_MORE;
+        break;
+      }
+      code = LZ4_NO_TOKEN;
+      errAt = ip;
+      break;
+    }
+    const token = <usize>load<u8>(ip);
+    let sp = ip + 1;
+    let lit = token >> 4;
+    if (lit == 15) {
+      let b: usize = 0;
+      let short = false;
+      do {
+        if (sp >= iend) {
+          short = true;
+          break;
+        }
+        b = <usize>load<u8>(sp);
+        sp++;
+        lit += b;
+      } while (b == 255);
+      if (short) {
+        if (rest != 0) code = LZ4_MORE;
+        else {
+          code = LZ4_LITLEN_PAST_END;
+          errAt = sp;
+        }
+        break;
+      }
+    }
+    const avail = iend - sp;
+    if (lit > avail) {
+      if (lit - avail <= rest) code = LZ4_MORE;
+      else {
+        code = LZ4_LITS_PAST_END;
+        errAt = sp;
+        errArg = lit;
+      }
+      break;
+    }
+    if (lit > oend - op) {
+      code = LZ4_LITS_TOO_LARGE;
+      errAt = sp;
+      errArg = lit;
+      break;
+    }
+    let q = sp + lit;
+    if (q == iend) {
+      if (rest != 0) {
+        code = LZ4_MORE;
+        break;
+      }
+      // the last sequence has literals only
+      copyLiterals(op, sp, lit);
+      op += lit;
+      ip = q;
+      break;
+    }
+    if (iend - q < 2) {
+      if (rest != 0) {
+        code = LZ4_MORE;
+        break;
+      }
+      code = LZ4_OFFSET_PAST_END;
+      errAt = q;
+      op += lit;
+      break;
+    }
+    const at = q;
+    const off = <usize>load<u16>(q);
+    q += 2;
+    const mop = op + lit;
+    if (off == 0 || off > mop - low) {
+      code = LZ4_BAD_OFFSET;
+      errAt = at;
+      errArg = off;
+      op = mop;
+      break;
+    }
+    let len = token & 15;
+    if (len == 15) {
+      let b: usize = 0;
+      let short = false;
+      do {
+        if (q >= iend) {
+          short = true;
+          break;
+        }
+        b = <usize>load<u8>(q);
+        q++;
+        len += b;
+      } while (b == 255);
+      if (short) {
+        if (rest != 0) code = LZ4_MORE;
+        else {
+          code = LZ4_MATCHLEN_PAST_END;
+          errAt = q;
+          op = mop;
+        }
+        break;
+      }
+    }
+    len += 4;
+    if (len > oend - mop) {
+      code = LZ4_MATCH_TOO_LARGE;
+      errAt = at;
+      errArg = len;
+      op = mop;
+      break;
+    }
+    copyLiterals(op, sp, lit);
+    copyMatch(mop, off, len);
+    op = mop + len;
+    ip = q;
+    continue;
+  }
+  // LZ4_MORE: ip is the token of the sequence that did not fit
+  inAt = ip;
+  outPos = op;
+  return code;
+}
