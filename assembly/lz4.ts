@@ -131,130 +131,85 @@ export function lz4ErrArg(): usize {
   }
 }
 
+/** Ends an lz4Decode call: where input and output stopped, and the code. */
+@inline function stop(code: i32, ip: usize, op: usize): i32 {
+  inAt = ip;
+  outPos = op;
+  return code;
+}
+
+/** Ends an lz4Decode call with a failure at input position `at` concerning `arg`. */
+@inline function fail(code: i32, at: usize, arg: usize, ip: usize, op: usize): i32 {
+  errAt = at;
+  errArg = arg;
+  inAt = ip;
+  outPos = op;
+  return code;
+}
+
 export function lz4Decode(ip: usize, iend: usize, rest: usize, op: usize, low: usize, oend: usize): i32 {
-  let code: i32 = LZ4_DONE;
-  for (;;) {
+  // ip: the token of the next sequence (LZ4_MORE returns it in lz4In)
+  while (true) {
     if (ip >= iend) {
-      if (rest != 0) {
-        code = LZ4_MORE;
-        break;
-      }
-      code = LZ4_NO_TOKEN;
-      errAt = ip;
-      break;
+      if (rest != 0) return stop(LZ4_MORE, ip, op);
+      return fail(LZ4_NO_TOKEN, ip, 0, ip, op);
     }
     const token = <usize>load<u8>(ip);
     let sp = ip + 1;
     let lit = token >> 4;
     if (lit == 15) {
-      let b: usize = 0;
-      let short = false;
-      do {
+      let b: usize = 255;
+      while (b == 255) {
         if (sp >= iend) {
-          short = true;
-          break;
+          if (rest != 0) return stop(LZ4_MORE, ip, op);
+          return fail(LZ4_LITLEN_PAST_END, sp, 0, ip, op);
         }
         b = <usize>load<u8>(sp);
         sp++;
         lit += b;
-      } while (b == 255);
-      if (short) {
-        if (rest != 0) code = LZ4_MORE;
-        else {
-          code = LZ4_LITLEN_PAST_END;
-          errAt = sp;
-        }
-        break;
       }
     }
     const avail = iend - sp;
     if (lit > avail) {
-      if (lit - avail <= rest) code = LZ4_MORE;
-      else {
-        code = LZ4_LITS_PAST_END;
-        errAt = sp;
-        errArg = lit;
-      }
-      break;
+      if (lit - avail <= rest) return stop(LZ4_MORE, ip, op);
+      return fail(LZ4_LITS_PAST_END, sp, lit, ip, op);
     }
-    if (lit > oend - op) {
-      code = LZ4_LITS_TOO_LARGE;
-      errAt = sp;
-      errArg = lit;
-      break;
-    }
+    if (lit > oend - op) return fail(LZ4_LITS_TOO_LARGE, sp, lit, ip, op);
     let q = sp + lit;
     if (q == iend) {
-      if (rest != 0) {
-        code = LZ4_MORE;
-        break;
-      }
+      if (rest != 0) return stop(LZ4_MORE, ip, op);
       // the last sequence has literals only
       copyLiterals(op, sp, lit);
-      op += lit;
-      ip = q;
-      break;
+      return stop(LZ4_DONE, q, op + lit);
     }
+    const mop = op + lit;
     if (iend - q < 2) {
-      if (rest != 0) {
-        code = LZ4_MORE;
-        break;
-      }
-      code = LZ4_OFFSET_PAST_END;
-      errAt = q;
-      op += lit;
-      break;
+      if (rest != 0) return stop(LZ4_MORE, ip, op);
+      return fail(LZ4_OFFSET_PAST_END, q, 0, ip, mop);
     }
     const at = q;
     const off = <usize>load<u16>(q);
     q += 2;
-    const mop = op + lit;
-    if (off == 0 || off > mop - low) {
-      code = LZ4_BAD_OFFSET;
-      errAt = at;
-      errArg = off;
-      op = mop;
-      break;
-    }
+    if (off == 0 || off > mop - low) return fail(LZ4_BAD_OFFSET, at, off, ip, mop);
     let len = token & 15;
     if (len == 15) {
-      let b: usize = 0;
-      let short = false;
-      do {
+      let b: usize = 255;
+      while (b == 255) {
         if (q >= iend) {
-          short = true;
-          break;
+          if (rest != 0) return stop(LZ4_MORE, ip, op);
+          return fail(LZ4_MATCHLEN_PAST_END, q, 0, ip, mop);
         }
         b = <usize>load<u8>(q);
         q++;
         len += b;
-      } while (b == 255);
-      if (short) {
-        if (rest != 0) code = LZ4_MORE;
-        else {
-          code = LZ4_MATCHLEN_PAST_END;
-          errAt = q;
-          op = mop;
-        }
-        break;
       }
     }
     len += 4;
-    if (len > oend - mop) {
-      code = LZ4_MATCH_TOO_LARGE;
-      errAt = at;
-      errArg = len;
-      op = mop;
-      break;
-    }
+    if (len > oend - mop) return fail(LZ4_MATCH_TOO_LARGE, at, len, ip, mop);
     copyLiterals(op, sp, lit);
     copyMatch(mop, off, len);
     op = mop + len;
     ip = q;
-    continue;
   }
-  // LZ4_MORE: ip is the token of the sequence that did not fit
-  inAt = ip;
-  outPos = op;
-  return code;
+  return stop(LZ4_DONE, ip, op);
 }
