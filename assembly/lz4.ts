@@ -213,3 +213,53 @@ export function lz4Decode(ip: usize, iend: usize, rest: usize, op: usize, low: u
   }
   return stop(LZ4_DONE, ip, op);
 }
+
+// ---------------------------------------------------------------------------------------------
+// XXH32 (xxhash_spec.md), the LZ4 frame's content checksum, over the decoded frame in guest RAM.
+// The four accumulators are the lanes of one v128 (each 16-byte stripe is four u32 lanes read
+// little-endian, as the spec reads them).
+
+const X1: u32 = 2654435761;
+const X2: u32 = 2246822519;
+const X3: u32 = 3266489917;
+const X4: u32 = 668265263;
+const X5: u32 = 374761393;
+
+export function lz4Xxh32(ptr: usize, len: usize, seed: u32): u32 {
+  let p = ptr;
+  const end = ptr + len;
+  let h: u32;
+  if (len >= 16) {
+    let v = i32x4(<i32>(seed + X1 + X2), <i32>(seed + X2), <i32>seed, <i32>(seed - X1));
+    const p1 = i32x4.splat(<i32>X1);
+    const p2 = i32x4.splat(<i32>X2);
+    const limit = end - 16;
+    while (p <= limit) {
+      const a = i32x4.add(v, i32x4.mul(v128.load(p), p2));
+      v = i32x4.mul(v128.or(i32x4.shl(a, 13), i32x4.shr_u(a, 19)), p1);
+      p += 16;
+    }
+    const v1 = <u32>i32x4.extract_lane(v, 0);
+    const v2 = <u32>i32x4.extract_lane(v, 1);
+    const v3 = <u32>i32x4.extract_lane(v, 2);
+    const v4 = <u32>i32x4.extract_lane(v, 3);
+    h = rotl<u32>(v1, 1) + rotl<u32>(v2, 7) + rotl<u32>(v3, 12) + rotl<u32>(v4, 18);
+  } else {
+    h = seed + X5;
+  }
+  h += <u32>len;
+  while (end - p >= 4) {
+    h = rotl<u32>(h + load<u32>(p) * X3, 17) * X4;
+    p += 4;
+  }
+  while (p < end) {
+    h = rotl<u32>(h + <u32>load<u8>(p) * X5, 11) * X1;
+    p++;
+  }
+  h ^= h >> 15;
+  h *= X2;
+  h ^= h >> 13;
+  h *= X3;
+  h ^= h >> 16;
+  return h;
+}

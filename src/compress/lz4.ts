@@ -18,7 +18,9 @@
 // holds `out` (a load into a VM), each block's compressed bytes are fed through the core's input
 // area and assembly/lz4.ts decodes them straight into guest RAM (coreBlock); otherwise (a host
 // buffer, a partial decode for detection, measure()) the TypeScript loop lz4Block runs. Frame
-// parsing and the XXH32 checksums are TypeScript on both paths.
+// parsing and the header and block XXH32s are TypeScript on both paths; the content XXH32 runs in
+// the core on its path (SIMD, over the frame's output in guest RAM: 4 ms for the arm64 Image's
+// 32 MB: 5 ms against 12.6 ms in TypeScript).
 import { CodecError, type Codec, type DecodeOptions, type DecodeResult } from "./codec.js";
 import { xxh32 } from "./xxhash.js";
 import { LZ4_INPUT_BYTES, type Core } from "../core/core.js";
@@ -304,7 +306,7 @@ function frame(input: Uint8Array, ip: number, s: Sink, dp: number): { ip: number
   if (h.contentSum) {
     need(input, ip, 4, "content checksum");
     const sum = rd32(input, ip);
-    const got = xxh32(s.out.subarray(outStart, dp));
+    const got = s.core ? s.core.xxh32(s.out.byteOffset + outStart, dp - outStart) : xxh32(s.out.subarray(outStart, dp));
     if (sum !== got) throw new CodecError("checksum", ip, `lz4: content checksum at offset ${hex(ip)} is ${hex(sum)}, the decoded frame's XXH32 is ${hex(got)}`);
     ip += 4;
   }

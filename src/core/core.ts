@@ -37,6 +37,7 @@ interface CoreExports {
   lz4Out(): number;
   lz4ErrAt(): number;
   lz4ErrArg(): number;
+  lz4Xxh32(ptr: number, len: number, seed: number): number;
   zstdInfo(i: number): number;
   zstdOut(): number;
   zstdHufTable(weights: number, n: number, maxBits: number, table: number, ranks: number): void;
@@ -322,6 +323,11 @@ export class Core {
   lz4(ip: number, iend: number, rest: number, op: number, low: number, oend: number): { code: number; in: number; out: number; at: number; arg: number } {
     const code = this.x.lz4Decode(ip, iend, rest, op, low, oend);
     return { code, in: this.x.lz4In() >>> 0, out: this.x.lz4Out() >>> 0, at: this.x.lz4ErrAt() >>> 0, arg: this.x.lz4ErrArg() >>> 0 };
+  }
+
+  /** XXH32 (seed 0) of linear memory [ptr, ptr + len): an LZ4 frame's content checksum. */
+  xxh32(ptr: number, len: number): number {
+    return this.x.lz4Xxh32(ptr, len, 0) >>> 0;
   }
 
   /** Adler-32 (RFC 1950) of linear memory [ptr, ptr + len), continuing from `prev` (1 to start). */

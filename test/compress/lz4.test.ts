@@ -181,6 +181,27 @@ describe("edge cases, loaded into guest RAM at an odd address ending 3 bytes bef
   });
 });
 
+describe("the core's XXH32 is the content checksum lz4 writes", () => {
+  it("frames of every length 0..80 and around 64 KiB, at odd addresses, decoded through the core (a wrong checksum would fail them)", async () => {
+    const vm = await createVm({ ram: [{ base: BASE, size: MiB }] });
+    const spy = vi.spyOn(vm.core, "xxh32");
+    const lengths = [...Array.from({ length: 81 }, (_, i) => i), 65535, 65536, 65537, 65551];
+    for (const n of lengths) {
+      const d = codeLike(n, n + 1);
+      const z = tool("lz4", ["-c", "-q", "--frame-crc"], d);
+      const view = vm.ram.view(BASE + 3 + (n % 13), n + 16);
+      expect(lz4Codec.decode(z, view, { core: vm.core }).written).toBe(n);
+      expect(eqBytes(view.subarray(0, n), d)).toBe(true);
+      // a damaged checksum word is BAD_CHECKSUM on the core's path too
+      const bad = z.slice();
+      bad[bad.length - 2] ^= 1;
+      expect(() => lz4Codec.decode(bad, view, { core: vm.core })).toThrow(/content checksum/);
+    }
+    expect(spy.mock.calls.length).toBe(2 * lengths.length);
+    spy.mockRestore();
+  });
+});
+
 describe("bad blocks: fail inside the core's loop, the same error on both paths, RAM and ledger unchanged", { timeout: 120_000 }, () => {
   // [name, block bytes, kind, offset of the failure in the block, message part]; the block format
   // (doc/lz4_Block_format.md): token (literals << 4 | match length - 4), [255…] literal length
