@@ -34,8 +34,6 @@ const LEGACY_BLOCK = 8 << 20;
 const LEGACY_BOUND = LEGACY_BLOCK + Math.floor(LEGACY_BLOCK / 255) + 16;
 /** BD block maximum size ids 4..7 (frame format §"Block Maximum Size"). */
 const BLOCK_MAX = [0, 0, 0, 0, 64 << 10, 256 << 10, 1 << 20, 4 << 20];
-/** Matches reach at most 64 KiB back (16-bit offsets). */
-const WINDOW = 65536;
 
 const rd32 = (b: Uint8Array, i: number) => (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0;
 const hex = (n: number) => "0x" + n.toString(16);
@@ -405,37 +403,77 @@ export const lz4Codec: Codec = {
 };
 
 /**
+ * Scans one LZ4 block src[sp, send) without writing anything: the output position after it, from
+ * `dp`, with every check lz4Block makes (a match offset is checked against the output position
+ * alone, so the output itself is not needed) and the same failures, `s.end` the room.
+ */
+function lz4Scan(src: Uint8Array, sp: number, send: number, s: Sink, dp: number, low: number): number {
+  const dend = s.end;
+  const start = sp;
+  for (;;) {
+    if (sp >= send) throw blockError(NO_TOKEN, start, sp, 0, s, dp, low);
+    const token = src[sp++];
+    let lit = token >>> 4;
+    if (lit === 15) {
+      let b: number;
+      do {
+        if (sp >= send) throw blockError(LITLEN_PAST_END, start, sp, 0, s, dp, low);
+        b = src[sp++];
+        lit += b;
+      } while (b === 255);
+    }
+    if (lit > send - sp) throw blockError(LITS_PAST_END, start, sp, lit, s, dp, low);
+    if (lit > dend - dp) throw blockError(LITS_TOO_LARGE, start, sp, lit, s, dp, low);
+    sp += lit;
+    dp += lit;
+    if (sp === send) return dp;
+    if (send - sp < 2) throw blockError(OFFSET_PAST_END, start, sp, 0, s, dp, low);
+    const off = src[sp] | (src[sp + 1] << 8);
+    const at = sp;
+    sp += 2;
+    if (off === 0 || off > dp - low) throw blockError(BAD_OFFSET, start, at, off, s, dp, low);
+    let len = token & 15;
+    if (len === 15) {
+      let b: number;
+      do {
+        if (sp >= send) throw blockError(MATCHLEN_PAST_END, start, sp, 0, s, dp, low);
+        b = src[sp++];
+        len += b;
+      } while (b === 255);
+    }
+    len += 4;
+    if (len > dend - dp) throw blockError(MATCH_TOO_LARGE, start, at, len, s, dp, low);
+    dp += len;
+  }
+}
+
+/**
  * The output size without keeping the output (for streams that declare none): each block is
- * decoded into a scratch buffer right behind the 64 KiB a linked block may reach back into.
- * Checks everything decode() checks except the content checksums (decode() does, later).
- * Stops with too-large past `limit`.
+ * scanned (lz4Scan) with the output positions a decode would have, so every failure is the one
+ * decode() would throw there, except the content checksums (decode() checks them, later) and the
+ * output offsets in too-large messages. Stops with too-large past `limit`.
  */
 function measure(input: Uint8Array, limit: number): DecodeResult {
-  const scratch = new Uint8Array(WINDOW + LEGACY_BLOCK);
+  const empty = new Uint8Array(0);
   let total = 0;
   let ip = 0;
   let frames = 0;
-  /** Decodes one block at scratch[WINDOW]; `keep` bytes of earlier output lie before it. */
-  const block = (sp: number, n: number, stored: boolean, keep: number): void => {
+  /** Scans one block whose matches may reach back to output position `low`. */
+  const block = (sp: number, n: number, stored: boolean, low: number): void => {
     const room = Math.min(LEGACY_BLOCK, limit - total);
-    let written: number;
     if (stored) {
       if (n > room) throw new CodecError("too-large", sp, `lz4: output passes the ${hex(limit)} bytes of room`);
-      scratch.set(input.subarray(sp, sp + n), WINDOW);
-      written = n;
-    } else {
-      try {
-        written = lz4Block(input, sp, sp + n, { out: scratch, end: WINDOW + room, partial: false }, WINDOW, WINDOW - keep) - WINDOW;
-      } catch (e) {
-        if (e instanceof CodecError && e.kind === "too-large" && room === LEGACY_BLOCK && limit - total > LEGACY_BLOCK) {
-          throw new CodecError("corrupt", sp, `lz4: block at offset ${hex(sp)} decodes to more than ${hex(LEGACY_BLOCK)} bytes`);
-        }
-        throw e;
-      }
+      total += n;
+      return;
     }
-    total += written;
-    // The last WINDOW bytes of output move to [0, WINDOW).
-    scratch.copyWithin(0, written, WINDOW + written);
+    try {
+      total = lz4Scan(input, sp, sp + n, { out: empty, end: total + room, partial: false }, total, low);
+    } catch (e) {
+      if (e instanceof CodecError && e.kind === "too-large" && room === LEGACY_BLOCK && limit - total > LEGACY_BLOCK) {
+        throw new CodecError("corrupt", sp, `lz4: block at offset ${hex(sp)} decodes to more than ${hex(LEGACY_BLOCK)} bytes`);
+      }
+      throw e;
+    }
   };
   for (;;) {
     if (input.length - ip < 4) {
@@ -448,7 +486,7 @@ function measure(input: Uint8Array, limit: number): DecodeResult {
       const frameOut = total;
       ip = h.blocks;
       for (let b = blockAt(input, ip, h); b; b = blockAt(input, ip, h)) {
-        block(b.data, b.n, b.stored, h.indep ? 0 : Math.min(WINDOW, total - frameOut));
+        block(b.data, b.n, b.stored, h.indep ? total : frameOut);
         ip = b.next;
       }
       ip += 4;
@@ -466,7 +504,7 @@ function measure(input: Uint8Array, limit: number): DecodeResult {
         if (n > LEGACY_BOUND) break;
         ip += 4;
         need(input, ip, n, "legacy block");
-        block(ip, n, false, 0);
+        block(ip, n, false, total);
         ip += n;
       }
     } else if ((magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE) {

@@ -262,7 +262,7 @@ describe("bad blocks: fail inside the core's loop, the same error on both paths,
     expect(checked).toBeGreaterThan(0);
   });
 
-  it.each([[["-l"]], [["-B5", "-BD", "--no-frame-crc"]], [["-B4"]]])("damaged real streams (lz4 %s): the core and the TypeScript loop agree on every result and error", async (args) => {
+  it.each([[["-l"]], [["-B5", "-BD", "--no-frame-crc"]], [["-B4"]]])("damaged real streams (lz4 %s): the core, the TypeScript loop and the measuring scan agree on every result and error", async (args) => {
     const d = cat(codeLike(500 * 1024, 14), xorshift(300 * 1024, 5), codeLike(200 * 1024, 15));
     const z = tool("lz4", ["-c", "-q", ...args], d);
     let x = 99;
@@ -272,6 +272,21 @@ describe("bad blocks: fail inside the core's loop, the same error on both paths,
       const bad = z.slice();
       for (let k = 1 + next(3); k > 0; k--) bad[12 + next(z.length - 16)] = next(256);
       const r = await bothPaths(bad, d.length);
+      // the measuring pass (for streams that declare no size) scans without output: same verdict
+      let m: { written: number } | CodecError;
+      try {
+        m = lz4Codec.measure!(bad, d.length);
+      } catch (e) {
+        m = e as CodecError;
+      }
+      const te = r.ts.error as CodecError | undefined;
+      if (te && te.kind !== "checksum") {
+        expect(m).toBeInstanceOf(CodecError);
+        expect({ kind: (m as CodecError).kind, offset: (m as CodecError).offset }).toEqual({ kind: te.kind, offset: te.offset });
+        if (te.kind !== "too-large") expect((m as CodecError).message).toBe(te.message);
+      } else if (!te) {
+        expect((m as { written: number }).written).toBe((r.ts.value as { written: number }).written);
+      }
       if (r.ts.error) {
         errors++;
         const a = r.wasm.error as CodecError;
