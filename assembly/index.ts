@@ -486,3 +486,4 @@ export function isZero(ptr: usize, len: usize): bool {
 }
 export * from "./lzo";
 export * from "./zstd";
+export * from "./lz4";

@@ -32,6 +32,12 @@ interface CoreExports {
   lzoErrArg(): number;
   lzoOut(): number;
   adler32(ptr: number, len: number, prev: number): number;
+  lz4Decode(ip: number, iend: number, rest: number, op: number, low: number, oend: number): number;
+  lz4In(): number;
+  lz4Out(): number;
+  lz4ErrAt(): number;
+  lz4ErrArg(): number;
+  lz4Xxh32(ptr: number, len: number, seed: number): number;
   zstdInfo(i: number): number;
   zstdOut(): number;
   zstdHufTable(weights: number, n: number, maxBits: number, table: number, ranks: number): void;
@@ -131,6 +137,8 @@ export const SCRATCH_BYTES = CRC_TABLE_BYTES + SEG_TABLE_BYTES + BATCH_BYTES + Z
  * area is used only inside one synchronous decode, so they share the bytes.
  */
 export const LZO_INPUT_BYTES = 256 * 1024;
+/** src/compress/lz4.ts feeds LZ4 blocks through the same area, a piece of at most this size at a time. */
+export const LZ4_INPUT_BYTES = LZO_INPUT_BYTES;
 if (ZSTD_SCRATCH_BYTES < LZO_INPUT_BYTES + 16) throw new Error("core.ts: the LZO input area must fit in the zstd area");
 export const MAX_RELOC_SEGMENTS = SEG_TABLE_BYTES / 16;
 
@@ -303,6 +311,23 @@ export class Core {
   lzo1x(ip: number, iend: number, op: number, low: number, oend: number): { code: number; out: number; at: number; arg: number } {
     const code = this.x.lzo1xDecode(ip, iend, op, low, oend);
     return { code, out: this.x.lzoOut() >>> 0, at: this.x.lzoErrAt() >>> 0, arg: this.x.lzoErrArg() >>> 0 };
+  }
+
+  /**
+   * Decodes the sequences of one piece [ip, iend) of an LZ4 block (`rest` bytes of the block follow
+   * it) to [op, oend), matches reaching back no further than `low` (assembly/lz4.ts). Both ranges
+   * must lie in the memory (the caller checks). Returns 0 (block done), 1 (the next sequence, at
+   * `in`, does not lie wholly in the piece) or a failure code with its input position and value;
+   * `out` is where the output stopped.
+   */
+  lz4(ip: number, iend: number, rest: number, op: number, low: number, oend: number): { code: number; in: number; out: number; at: number; arg: number } {
+    const code = this.x.lz4Decode(ip, iend, rest, op, low, oend);
+    return { code, in: this.x.lz4In() >>> 0, out: this.x.lz4Out() >>> 0, at: this.x.lz4ErrAt() >>> 0, arg: this.x.lz4ErrArg() >>> 0 };
+  }
+
+  /** XXH32 (seed 0) of linear memory [ptr, ptr + len): an LZ4 frame's content checksum. */
+  xxh32(ptr: number, len: number): number {
+    return this.x.lz4Xxh32(ptr, len, 0) >>> 0;
   }
 
   /** Adler-32 (RFC 1950) of linear memory [ptr, ptr + len), continuing from `prev` (1 to start). */
